@@ -1,0 +1,152 @@
+"""The resource types the simulator serves, built in or defined by CRDs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
+
+@dataclass(slots=True)
+class ResourceType:
+    """One REST resource: where it is served and how its objects look.
+
+    ``key`` is the store name: the plural for the core group, ``plural.group`` otherwise.
+    """
+
+    group: str
+    version: str
+    plural: str
+    singular: str
+    kind: str
+    namespaced: bool
+    short_names: tuple[str, ...] = ()
+    status_subresource: bool = False
+    subresources: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = ALL_VERBS
+    # "label" when names must be DNS-1123 labels, "subdomain" for subdomains, "" for none.
+    name_rule: str = "subdomain"
+    categories: tuple[str, ...] = ()
+    crd: bool = False
+    # Kinds served by every version of a CRD; the storage version comes first.
+    versions: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def key(self) -> str:
+        """Return the store key: ``pods`` or ``jobs.batch``."""
+        return self.plural if not self.group else f"{self.plural}.{self.group}"
+
+    @property
+    def api_version(self) -> str:
+        """Return the apiVersion string objects of this type carry (``v1``, ``batch/v1``)."""
+        return self.version if not self.group else f"{self.group}/{self.version}"
+
+    @property
+    def served_versions(self) -> tuple[str, ...]:
+        """Return every version this resource is served under."""
+        return self.versions or (self.version,)
+
+
+def _core(plural: str, singular: str, kind: str, namespaced: bool = True, **kw) -> ResourceType:
+    return ResourceType("", "v1", plural, singular, kind, namespaced, **kw)
+
+
+BUILTINS: tuple[ResourceType, ...] = (
+    _core("namespaces", "namespace", "Namespace", False, short_names=("ns",),
+          status_subresource=True, subresources=("status", "finalize"), name_rule="label",
+          verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
+    _core("nodes", "node", "Node", False, short_names=("no",), status_subresource=True,
+          subresources=("status",)),
+    _core("pods", "pod", "Pod", short_names=("po",), status_subresource=True,
+          subresources=("status", "log"), categories=("all",)),
+    _core("events", "event", "Event", short_names=("ev",), name_rule=""),
+    _core("services", "service", "Service", short_names=("svc",), status_subresource=True,
+          subresources=("status",), name_rule="label", categories=("all",)),
+    _core("configmaps", "configmap", "ConfigMap", short_names=("cm",)),
+    _core("secrets", "secret", "Secret"),
+    _core("serviceaccounts", "serviceaccount", "ServiceAccount", short_names=("sa",)),
+    _core("resourcequotas", "resourcequota", "ResourceQuota", short_names=("quota",),
+          status_subresource=True, subresources=("status",)),
+    ResourceType("batch", "v1", "jobs", "job", "Job", True, status_subresource=True,
+                 subresources=("status",), categories=("all",)),
+    ResourceType("apps", "v1", "deployments", "deployment", "Deployment", True,
+                 short_names=("deploy",), status_subresource=True,
+                 subresources=("status", "scale"), categories=("all",)),
+    ResourceType("apps", "v1", "replicasets", "replicaset", "ReplicaSet", True,
+                 short_names=("rs",), status_subresource=True,
+                 subresources=("status", "scale"), categories=("all",)),
+    ResourceType("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", True, name_rule=""),
+    ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding",
+                 "RoleBinding", True, name_rule=""),
+    ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole",
+                 "ClusterRole", False, name_rule=""),
+    ResourceType("rbac.authorization.k8s.io", "v1", "clusterrolebindings",
+                 "clusterrolebinding", "ClusterRoleBinding", False, name_rule=""),
+    ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", True),
+    ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions",
+                 "customresourcedefinition", "CustomResourceDefinition", False,
+                 short_names=("crd", "crds"), status_subresource=True,
+                 subresources=("status",)),
+    ResourceType("authorization.k8s.io", "v1", "selfsubjectaccessreviews",
+                 "selfsubjectaccessreview", "SelfSubjectAccessReview", False,
+                 verbs=("create",), name_rule=""),
+)
+
+# Resources answered by a handler instead of being stored.
+VIRTUAL = {"selfsubjectaccessreviews.authorization.k8s.io"}
+
+# The order groups are listed in discovery (core first, then as Kubernetes lists them).
+GROUP_ORDER = ("", "apps", "batch", "rbac.authorization.k8s.io", "coordination.k8s.io",
+               "apiextensions.k8s.io", "authorization.k8s.io")
+
+
+class ResourceRegistry:
+    """Known resource types, looked up by store key or by (group, version, plural)."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, ResourceType] = {}
+        for rt in BUILTINS:
+            self.add(rt)
+
+    def add(self, rt: ResourceType) -> None:
+        """Register (or replace) a resource type."""
+        self._by_key[rt.key] = rt
+
+    def remove(self, key: str) -> ResourceType | None:
+        """Unregister a resource type; return it, or None if unknown."""
+        return self._by_key.pop(key, None)
+
+    def get(self, key: str) -> ResourceType | None:
+        """Return the type with store key ``key`` (e.g. ``jobs.batch``), or None."""
+        return self._by_key.get(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._by_key
+
+    def __iter__(self) -> Iterator[ResourceType]:
+        return iter(list(self._by_key.values()))
+
+    def lookup(self, group: str, version: str, plural: str) -> ResourceType | None:
+        """Return the type served at ``/apis/<group>/<version>/<plural>`` (or /api/v1), or None."""
+        rt = self._by_key.get(plural if not group else f"{plural}.{group}")
+        if rt is None or version not in rt.served_versions:
+            return None
+        return rt
+
+    def groups(self) -> dict[str, list[str]]:
+        """Return {group: [versions]} for every group with at least one resource."""
+        out: dict[str, list[str]] = {}
+        for rt in self._by_key.values():
+            versions = out.setdefault(rt.group, [])
+            for v in rt.served_versions:
+                if v not in versions:
+                    versions.append(v)
+        ordered = {g: out[g] for g in GROUP_ORDER if g in out}
+        ordered.update({g: v for g, v in sorted(out.items()) if g not in ordered})
+        return ordered
+
+    def in_group_version(self, group: str, version: str) -> list[ResourceType]:
+        """Return the types served under ``group``/``version``."""
+        return [rt for rt in self._by_key.values()
+                if rt.group == group and version in rt.served_versions]
