@@ -127,15 +127,13 @@ class QuotaTracker:
                 if used + requested > _qty(hard[key]):
                     exceeded.append((key, requested, used, hard[key]))
             if exceeded:
-                def join(idx: int) -> str:
-                    return ",".join(
-                        f"{e[0]}={e[idx] if idx == 3 else format_usage(e[0], e[idx])}"
-                        for e in exceeded
-                    )
+                requested_s = ",".join(f"{k}={format_usage(k, r)}" for k, r, _, _ in exceeded)
+                used_s = ",".join(f"{k}={format_usage(k, u)}" for k, _, u, _ in exceeded)
+                limited_s = ",".join(f"{k}={h}" for k, _, _, h in exceeded)
                 raise ApiError(
                     403, "Forbidden",
                     f'pods "{pod_name}" is forbidden: exceeded quota: {qname}, '
-                    f"requested: {join(1)}, used: {join(2)}, limited: {join(3)}",
+                    f"requested: {requested_s}, used: {used_s}, limited: {limited_s}",
                     {"name": pod_name, "kind": "pods"},
                 )
 
