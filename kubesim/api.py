@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 JSON = "application/json"
 _OPEN_PATHS = ("/healthz", "/readyz", "/livez")
 _NOT_FOUND = "the server could not find the requested resource"
+USER_KEY = web.RequestKey("user", User)
 
 
 def json_response(body: Any, status: int = 200, headers: dict | None = None) -> web.Response:
@@ -81,7 +82,7 @@ class ApiServer:
         if path in _OPEN_PATHS or path.startswith(tuple(p + "/" for p in _OPEN_PATHS)):
             return web.Response(text="ok", content_type="text/plain")
         try:
-            request["user"] = self.auth.authenticate(request.headers.get("Authorization"))
+            request[USER_KEY] = self.auth.authenticate(request.headers.get("Authorization"))
         except ApiError as err:
             return error_response(err)
         self.requests[request.method] += 1
@@ -120,7 +121,7 @@ class ApiServer:
         if head == "kubesim":
             return await self._debug(request, parts[1:])
         if head == "openapi":
-            raise ApiError(404, "NotFound", _NOT_FOUND)
+            return self._openapi(parts[1:])
         if head == "api":
             if len(parts) == 1:
                 return json_response(discovery.api_versions(self.address))
@@ -168,7 +169,7 @@ class ApiServer:
         rt, ns, name, sub = self._resolve(group, version, rest)
         method = request.method
         q = request.query
-        user: User = request["user"]
+        user: User = request[USER_KEY]
         if rt.key in VIRTUAL:
             if method != "POST" or name:
                 raise ApiError(405, "MethodNotAllowed", "the server does not allow this "
@@ -337,6 +338,22 @@ class ApiServer:
             self._streams.discard(resp)
         return resp
 
+    def _openapi(self, parts: list[str]) -> web.Response:
+        reg = self.store.resources
+        if parts[:1] == ["v3"]:
+            if len(parts) == 1:
+                return json_response(discovery.openapi_v3_root(
+                    reg, str(self.store.resource_version)))
+            if parts[1] == "api" and len(parts) == 3:
+                doc = discovery.openapi_v3_doc(reg, "", parts[2])
+            elif parts[1] == "apis" and len(parts) == 4:
+                doc = discovery.openapi_v3_doc(reg, parts[2], parts[3])
+            else:
+                doc = None
+            if doc is not None:
+                return json_response(doc)
+        raise ApiError(404, "NotFound", _NOT_FOUND)
+
     # ----------------------------------------------------------------- misc endpoints
     async def _access_review(self, request: web.Request, user: User) -> web.Response:
         body = await self._body(request)
@@ -361,7 +378,7 @@ class ApiServer:
             if request.method == "GET":
                 return json_response(self.faults.as_dict())
             if request.method in ("POST", "PUT", "PATCH"):
-                user: User = request["user"]
+                user: User = request[USER_KEY]
                 if user.readonly:
                     raise forbidden(user, "update", "faults", "kubesim", None)
                 body = await self._body(request, allow_empty=True) or {}
