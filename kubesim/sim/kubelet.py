@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .events import EventRecorder
@@ -196,11 +196,16 @@ class Kubelet(Controller):
         policy = spec.get("restartPolicy") or default_policy
 
         def make(c: dict[str, Any], init: bool, reason: str) -> ContainerSim:
+            behaviour = resolve(pod, c, owned_by_rs=owned)
+            if init and behaviour.run_forever:
+                # An init container that never exits would wedge the pod: pod-wide
+                # run-forever is meant for the main containers.
+                behaviour = replace(behaviour, run_forever=False)
             return ContainerSim(
                 name=c.get("name", ""),
                 image=str(c.get("image", "")),
                 init=init,
-                behaviour=resolve(pod, c, owned_by_rs=owned),
+                behaviour=behaviour,
                 pull_policy=_pull_policy(c),
                 waiting_reason=reason,
             )
