@@ -1,0 +1,55 @@
+from rest_framework import serializers
+
+from portal.models import ApiToken, Membership, Role, User, Workspace
+
+
+class WorkspaceSerializer(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Workspace
+        fields = ["id", "slug", "name", "description", "created_at", "role"]
+        read_only_fields = ["id", "created_at", "role"]
+
+    def get_role(self, workspace) -> str | None:
+        return workspace.role_of(self.context["request"].user)
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.SlugRelatedField(
+        slug_field="username", queryset=User.objects.filter(is_active=True), source="user"
+    )
+    role = serializers.ChoiceField(choices=Role.choices)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "username", "role", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+        read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at"]
+
+
+class NewTokenSerializer(TokenSerializer):
+    token = serializers.CharField(read_only=True, help_text="Shown once; store it now.")
+
+    class Meta(TokenSerializer.Meta):
+        fields = [*TokenSerializer.Meta.fields, "token"]
+
+
+class MeSerializer(serializers.ModelSerializer):
+    workspaces = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "is_itops", "workspaces"]
+
+    def get_workspaces(self, user) -> list[dict]:
+        return [
+            {"slug": m.workspace.slug, "name": m.workspace.name, "role": m.role}
+            for m in user.memberships.select_related("workspace")
+        ]

@@ -1,0 +1,29 @@
+from django.urls import reverse
+
+from portal import nav
+from portal.models import Role, Workspace
+
+
+def navigation(request) -> dict:
+    """Navigation entries, the workspace switcher and the current role for the base layout."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    workspace = getattr(request, "workspace", None)
+    entries = [
+        {"label": i.label, "url": reverse(i.url_name), "section": i.audience}
+        for i in nav.items_for(user, workspace)
+    ]
+    current = request.path
+    for entry in entries:
+        entry["current"] = entry["url"] == current or (
+            entry["url"] != "/" and current.startswith(entry["url"])
+        )
+    role = workspace.role_of(user) if workspace else None
+    return {
+        "nav_entries": entries,
+        "nav_workspaces": Workspace.objects.visible_to(user).only("pk", "name", "slug"),
+        "current_workspace": workspace,
+        "current_role": role,
+        "current_role_label": Role(role).label if role else None,
+    }

@@ -1,0 +1,95 @@
+"""Serves the portal over ASGI (HTTP and websockets) in one process tree.
+
+In the embedded mode it first starts the kubesim sandbox cluster as a child
+process and attaches it; Ctrl-C stops the server, the in-process background
+pieces and the sandbox.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = "Runs the portal (ASGI) and, in the embedded mode, the kubesim sandbox cluster."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--no-sandbox", action="store_true", help="Do not start kubesim.")
+
+    def handle(self, *args, host, port, no_sandbox, **options):
+        import uvicorn
+
+        sandbox = None
+        if settings.SANDBOX_ENABLED and not no_sandbox:
+            sandbox = self.start_sandbox()
+        try:
+            self.stdout.write(f"\nPortal: http://{host}:{port}/  (Ctrl-C stops everything)\n")
+            uvicorn.run(
+                "portal.asgi:application",
+                host=host,
+                port=port,
+                lifespan="on",
+                log_level="info",
+                ws="websockets",
+            )
+        finally:
+            if sandbox is not None:
+                sandbox.send_signal(signal.SIGTERM)
+                try:
+                    sandbox.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    sandbox.kill()
+
+    def start_sandbox(self) -> subprocess.Popen:
+        kubeconfig = settings.DATA_DIR / "sandbox.kubeconfig"
+        port = settings.SANDBOX_PORT
+        command = [
+            sys.executable,
+            "-m",
+            "kubesim",
+            "--port",
+            str(port),
+            "--kubeconfig",
+            str(kubeconfig),
+        ]
+        if settings.SANDBOX_NODES:
+            command += ["--nodes", settings.SANDBOX_NODES]
+        if kubeconfig.exists():
+            kubeconfig.unlink()
+        self.stdout.write(f"Starting the kubesim sandbox cluster on port {port} …")
+        process = subprocess.Popen(command, start_new_session=False)
+        deadline = time.monotonic() + 30
+        while not kubeconfig.exists() or not _answers(f"http://127.0.0.1:{port}/healthz"):
+            if process.poll() is not None:
+                raise CommandError(
+                    f"kubesim exited with code {process.returncode}; is port {port} free?"
+                )
+            if time.monotonic() > deadline:
+                process.kill()
+                raise CommandError("kubesim did not start within 30 seconds")
+            time.sleep(0.2)
+        os.environ["KUBECONFIG_SANDBOX"] = str(kubeconfig)
+        call_command("attach_sandbox", kubeconfig=str(kubeconfig))
+        self.stdout.write(
+            f"Sandbox cluster ready; kubectl: KUBECONFIG={kubeconfig} kubectl get nodes"
+        )
+        return process
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered (401 without a token still means it is up)
+    except OSError:
+        return False

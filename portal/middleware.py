@@ -1,0 +1,19 @@
+"""Remembers which workspace the user is working in (a user may belong to several)."""
+
+from portal.models import Workspace
+
+SESSION_KEY = "workspace_id"
+
+
+class CurrentWorkspaceMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.workspace = None
+        if request.user.is_authenticated:
+            visible = Workspace.objects.visible_to(request.user)
+            wanted = request.session.get(SESSION_KEY)
+            workspace = visible.filter(pk=wanted).first() if wanted else None
+            request.workspace = workspace or visible.first()
+        return self.get_response(request)

@@ -1,0 +1,148 @@
+"""Users, workspaces, memberships and personal API tokens.
+
+Who may do what is decided by ``Workspace.objects.visible_to(user, action)`` and
+the ``visible_to`` methods built on it in the other apps; pages, the API and the
+websocket consumer all ask these, never their own rules.
+"""
+
+import hashlib
+import secrets
+
+from django.contrib.auth.models import AbstractUser
+from django.core.validators import RegexValidator
+from django.db import models
+
+
+class Action(models.TextChoices):
+    """What a user wants to do with a workspace or something in it."""
+
+    VIEW = "view", "view"
+    SUBMIT = "submit", "submit and cancel work"
+    MANAGE = "manage", "manage members"
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    DATA_SCIENTIST = "data_scientist", "Data scientist"
+    READER = "reader", "Reader"
+
+
+ROLE_ACTIONS: dict[str, frozenset[str]] = {
+    Role.ADMIN: frozenset({Action.VIEW, Action.SUBMIT, Action.MANAGE}),
+    Role.DATA_SCIENTIST: frozenset({Action.VIEW, Action.SUBMIT}),
+    Role.READER: frozenset({Action.VIEW}),
+}
+# IT operations see and manage every workspace; submitting work needs a membership.
+ITOPS_ACTIONS = frozenset({Action.VIEW, Action.MANAGE})
+
+
+def roles_allowing(action: str) -> list[str]:
+    """Returns the workspace roles whose holders may perform ``action``."""
+    return [role for role, actions in ROLE_ACTIONS.items() if action in actions]
+
+
+class User(AbstractUser):
+    is_itops = models.BooleanField(
+        "IT operations",
+        default=False,
+        help_text="Manages clusters, compute targets, instance types, quotas and all workspaces.",
+    )
+
+    @property
+    def role_label(self) -> str:
+        return "IT operations" if self.is_itops else "member"
+
+
+dns_label = RegexValidator(
+    r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+    "Use 1 to 63 lowercase letters, digits and dashes, starting and ending with a letter or digit.",
+)
+
+
+class WorkspaceQuerySet(models.QuerySet):
+    def visible_to(self, user, action: str = Action.VIEW) -> "WorkspaceQuerySet":
+        """Returns the workspaces on which ``user`` may perform ``action``; none for anonymous."""
+        if user is None or not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_itops and action in ITOPS_ACTIONS:
+            return self.all()
+        ids = Membership.objects.filter(user=user, role__in=roles_allowing(action)).values(
+            "workspace_id"
+        )
+        return self.filter(pk__in=ids)
+
+
+class Workspace(models.Model):
+    slug = models.CharField(max_length=63, unique=True, validators=[dns_label])
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def role_of(self, user) -> str | None:
+        """Returns the user's role in this workspace, or None when not a member."""
+        membership = self.memberships.filter(user=user).only("role").first()
+        return membership.role if membership else None
+
+    def allows(self, user, action: str) -> bool:
+        """True when ``user`` may perform ``action`` on this workspace."""
+        return Workspace.objects.visible_to(user, action).filter(pk=self.pk).exists()
+
+
+class Membership(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.READER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "user"], name="one_membership_per_user")
+        ]
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.workspace} as {self.role}"
+
+
+TOKEN_PREFIX = "kp_"
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiToken(models.Model):
+    """A personal token for the API and the CLI; only its hash is stored."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80)
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12, help_text="The first characters, to recognise it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def generate() -> str:
+        return TOKEN_PREFIX + secrets.token_urlsafe(32)

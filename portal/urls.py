@@ -1,0 +1,37 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from portal import views
+
+api_patterns = [
+    path("", include("portal.api.urls")),
+    path("", include("compute.api.urls")),
+    path("", include("jobs.api.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("workspaces/", views.workspace_list, name="workspace-list"),
+    path("workspaces/new", views.workspace_create, name="workspace-create"),
+    path("workspaces/switch", views.workspace_switch, name="workspace-switch"),
+    path("workspaces/<slug:slug>/", views.workspace_detail, name="workspace-detail"),
+    path("workspaces/<slug:slug>/members", views.member_set, name="member-set"),
+    path(
+        "workspaces/<slug:slug>/members/<int:membership_id>/remove",
+        views.member_remove,
+        name="member-remove",
+    ),
+    path("account/tokens/", views.token_list, name="token-list"),
+    path("account/tokens/new", views.token_create, name="token-create"),
+    path("account/tokens/<int:token_id>/revoke", views.token_revoke, name="token-revoke"),
+    path("", include("compute.urls")),
+    path("", include("jobs.urls")),
+    path("api/v1/", include(api_patterns)),
+    path("admin/", admin.site.urls),
+]

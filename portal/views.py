@@ -1,0 +1,160 @@
+"""Studio pages of the portal app: home, workspaces, members, tokens."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_POST
+
+from portal import live, services
+from portal.access import get_for, is_htmx
+from portal.forms import MemberForm, TokenForm, WorkspaceForm
+from portal.middleware import SESSION_KEY
+from portal.models import Action, ApiToken, Workspace
+
+
+@login_required
+def home(request):
+    workspace = request.workspace
+    context = {"workspace": workspace}
+    if workspace is None and not request.user.is_itops:
+        context["no_workspace"] = True
+    return render(request, "portal/home.html", context)
+
+
+@login_required
+def workspace_list(request):
+    workspaces = Workspace.objects.visible_to(request.user).prefetch_related("memberships")
+    form = WorkspaceForm() if request.user.is_itops else None
+    return render(request, "portal/workspace_list.html", {"workspaces": workspaces, "form": form})
+
+
+@login_required
+@require_POST
+def workspace_create(request):
+    if not request.user.is_itops:
+        raise PermissionDenied("Only IT operations create workspaces.")
+    form = WorkspaceForm(request.POST)
+    if form.is_valid():
+        workspace = services.workspace_create(**form.cleaned_data)
+        messages.success(request, f"Workspace “{workspace.name}” created.")
+        return redirect("workspace-detail", slug=workspace.slug)
+    workspaces = Workspace.objects.visible_to(request.user)
+    return render(
+        request, "portal/workspace_list.html", {"workspaces": workspaces, "form": form}, status=400
+    )
+
+
+def _members_context(request, workspace, form=None) -> dict:
+    can_manage = workspace.allows(request.user, Action.MANAGE)
+    return {
+        "workspace": workspace,
+        "members": workspace.memberships.select_related("user"),
+        "can_manage": can_manage,
+        "form": form or (MemberForm() if can_manage else None),
+        "live_groups": [live.group_name("portal.workspace", workspace.pk)],
+    }
+
+
+@login_required
+def workspace_detail(request, slug):
+    workspace = get_for(Workspace.objects, request.user, slug=slug)
+    return TemplateResponse(
+        request, "portal/workspace_detail.html", _members_context(request, workspace)
+    )
+
+
+@login_required
+@require_POST
+def member_set(request, slug):
+    workspace = get_for(Workspace.objects, request.user, Action.MANAGE, slug=slug)
+    form = MemberForm(request.POST)
+    if not form.is_valid():
+        context = _members_context(request, workspace, form)
+        template = (
+            "portal/workspace_detail.html#member-form"
+            if is_htmx(request)
+            else "portal/workspace_detail.html"
+        )
+        return TemplateResponse(request, template, context, status=400)
+    services.membership_set(
+        workspace=workspace, user=form.cleaned_data["username"], role=form.cleaned_data["role"]
+    )
+    if is_htmx(request):
+        context = _members_context(request, workspace)
+        return TemplateResponse(request, "portal/workspace_detail.html#member-form", context)
+    messages.success(request, "Membership saved.")
+    return redirect("workspace-detail", slug=slug)
+
+
+@login_required
+@require_POST
+def member_remove(request, slug, membership_id):
+    workspace = get_for(Workspace.objects, request.user, Action.MANAGE, slug=slug)
+    membership = workspace.memberships.filter(pk=membership_id).select_related("user").first()
+    if membership is None:
+        messages.error(request, "That person is no longer a member.")
+    else:
+        services.membership_remove(workspace=workspace, user=membership.user)
+        messages.success(request, f"{membership.user.username} removed from {workspace.name}.")
+    return redirect("workspace-detail", slug=slug)
+
+
+@login_required
+@require_POST
+def workspace_switch(request):
+    workspace = (
+        Workspace.objects.visible_to(request.user).filter(pk=request.POST.get("workspace")).first()
+    )
+    if workspace is None:
+        messages.error(request, "That workspace does not exist or is not shared with you.")
+        return redirect("home")
+    request.session[SESSION_KEY] = workspace.pk
+    return redirect(request.POST.get("next") or "home")
+
+
+@login_required
+def token_list(request):
+    return _token_page(request, TokenForm())
+
+
+def _token_page(request, form, new_secret: str | None = None, status: int = 200):
+    tokens = ApiToken.objects.filter(user=request.user)
+    return render(
+        request,
+        "portal/token_list.html",
+        {"tokens": tokens, "form": form, "new_secret": new_secret},
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def token_create(request):
+    form = TokenForm(request.POST)
+    if not form.is_valid():
+        return _token_page(request, form, status=400)
+    _token, raw = services.token_create(user=request.user, name=form.cleaned_data["name"])
+    return _token_page(request, TokenForm(), new_secret=raw, status=201)
+
+
+@login_required
+@require_POST
+def token_revoke(request, token_id):
+    token = ApiToken.objects.filter(user=request.user, pk=token_id).first()
+    if token is None:
+        messages.error(request, "No such token.")
+    else:
+        services.token_revoke(token=token)
+        messages.success(request, f"Token “{token.name}” revoked; it no longer works.")
+    return redirect("token-list")
+
+
+def csrf_failure(request, reason=""):
+    return render(
+        request,
+        "403.html",
+        {"message": "The form was missing its security token. Reload the page and try again."},
+        status=403,
+    )
