@@ -42,7 +42,7 @@ class Command(BaseCommand):
                 services.membership_set(
                     workspace=Workspace.objects.get(slug=slug), user=user, role=role
                 )
-        self.stdout.write("Demo logins (password for all: %s):" % DEMO_PASSWORD)
-        for username, itops, memberships in DEMO_USERS:
+        self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
+        for username, _itops, memberships in DEMO_USERS:
             roles = ", ".join(f"{Role(r).label} in {s}" for s, r in memberships) or "IT operations"
             self.stdout.write(f"  {username:<6} {roles}")
