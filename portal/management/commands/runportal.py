@@ -39,7 +39,7 @@ class Command(BaseCommand):
                 port=port,
                 lifespan="on",
                 log_level="info",
-                ws="websockets",
+                ws="websockets-sansio",
             )
         finally:
             if sandbox is not None:

@@ -1,0 +1,83 @@
+"""Each role logs in through Chromium and sees its own studio."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+
+def login(page, base: str, username: str) -> None:
+    page.goto(f"{base}/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_test_id("whoami")).to_have_text(username)
+
+
+@pytest.mark.parametrize(
+    "persona,role_badge,sees_admin_section",
+    [
+        ("itops", "IT operations", True),
+        ("admin", "Admin", False),
+        ("scientist", "Data scientist", False),
+        ("reader", "Reader", False),
+    ],
+)
+def test_each_role_sees_its_studio(
+    page, portal_server, personas, persona, role_badge, sees_admin_section
+):
+    login(page, portal_server, persona)
+    expect(page.get_by_test_id("role")).to_have_text(role_badge)
+    nav = page.get_by_role("navigation", name="Main")
+    admin_link = nav.get_by_role("link", name="Admin panel")
+    if sees_admin_section:
+        expect(nav.get_by_text("Cluster administration")).to_be_visible()
+        expect(admin_link).to_be_visible()
+    else:
+        expect(admin_link).to_have_count(0)
+        expect(nav.get_by_text("Cluster administration")).to_have_count(0)
+    page.goto(f"{portal_server}/workspaces/team-a/")
+    add_member = page.get_by_role("button", name="Save membership")
+    if persona in {"itops", "admin"}:
+        expect(add_member).to_be_visible()
+    else:
+        expect(add_member).to_have_count(0)
+
+
+def test_wrong_password_is_explained(page, portal_server, personas):
+    page.goto(f"{portal_server}/login/")
+    page.get_by_label("Username").fill("reader")
+    page.get_by_label("Password").fill("wrong")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_contain_text("Wrong username or password")
+
+
+def test_membership_change_appears_live(browser, portal_server, personas):
+    """An admin adds a member in one browser; a reader's open page updates without reload."""
+    reader_context, admin_context = browser.new_context(), browser.new_context()
+    reader, admin = reader_context.new_page(), admin_context.new_page()
+    try:
+        login(reader, portal_server, "reader")
+        reader.goto(f"{portal_server}/workspaces/team-a/")
+        members = reader.locator("table[id$='-members']")
+        expect(members).not_to_contain_text("outsider")
+        # The page's websocket is open before the change happens.
+        reader.wait_for_function(
+            "() => document.body['htmx-internal-data']?.webSocket?.socket?.readyState === 1"
+        )
+
+        login(admin, portal_server, "admin")
+        admin.goto(f"{portal_server}/workspaces/team-a/")
+        admin.get_by_label("Username").fill("outsider")
+        admin.get_by_label("Role").select_option("reader")
+        admin.get_by_role("button", name="Save membership").click()
+
+        expect(members).to_contain_text("outsider", timeout=10_000)
+        expect(reader).to_have_url(re.compile(r"/workspaces/team-a/$"))
+    finally:
+        reader_context.close()
+        admin_context.close()

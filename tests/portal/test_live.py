@@ -1,0 +1,90 @@
+"""The websocket consumer: who may connect, which groups they may join, what they receive."""
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from portal import live, services
+from portal.asgi import router
+from portal.models import Role
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def connect(user, groups: str = "") -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(
+        router, f"/ws/live/?groups={groups}", headers=[(b"origin", b"http://127.0.0.1")]
+    )
+    communicator.scope["user"] = user
+    return communicator
+
+
+async def test_anonymous_is_rejected():
+    from django.contrib.auth.models import AnonymousUser
+
+    communicator = await connect(AnonymousUser())
+    connected, code = await communicator.connect()
+    assert not connected
+    assert code == 4401
+
+
+async def test_member_gets_membership_changes_live(personas, team_a):
+    group = live.group_name("portal.workspace", team_a.pk)
+    communicator = await connect(personas["reader"], group)
+    connected, _ = await communicator.connect()
+    assert connected
+    await database_sync_to_async(services.membership_set)(
+        workspace=team_a, user=personas["outsider"], role=Role.READER
+    )
+    html = await communicator.receive_from(timeout=5)
+    assert f'id="workspace-{team_a.pk}-members"' in html
+    assert 'hx-swap-oob="true"' in html
+    assert "outsider" in html
+    await communicator.disconnect()
+
+
+async def test_forged_subscription_to_another_workspace_is_refused(personas, team_a, team_b):
+    foreign = live.group_name("portal.workspace", team_a.pk)
+    communicator = await connect(personas["outsider"], foreign)
+    connected, _ = await communicator.connect()
+    assert connected
+    notice = await communicator.receive_from(timeout=5)
+    assert 'id="live-notice"' in notice and "not available" in notice
+    # Nothing from team-a reaches the outsider.
+    await database_sync_to_async(services.membership_set)(
+        workspace=team_a, user=personas["reader"], role=Role.ADMIN
+    )
+    assert await communicator.receive_nothing(timeout=0.5)
+    await communicator.disconnect()
+
+
+async def test_subscribe_message_is_checked_too(personas, team_a, team_b):
+    communicator = await connect(personas["outsider"])
+    await communicator.connect()
+    await communicator.send_json_to({"subscribe": live.group_name("portal.workspace", team_a.pk)})
+    assert "not available" in await communicator.receive_from(timeout=5)
+    await communicator.send_json_to({"subscribe": "portal.user.999999"})
+    assert "not available" in await communicator.receive_from(timeout=5)
+    await communicator.send_json_to({"subscribe": "bad group!"})
+    assert "not available" in await communicator.receive_from(timeout=5)
+    await communicator.send_json_to({"subscribe": live.group_name("portal.workspace", team_b.pk)})
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    "persona,allowed",
+    [("itops", True), ("admin", True), ("scientist", True), ("reader", True), ("outsider", False)],
+)
+async def test_workspace_group_matrix(personas, team_a, persona, allowed):
+    group = live.group_name("portal.workspace", team_a.pk)
+    result = await database_sync_to_async(live.can_join)(personas[persona], group)
+    assert result is allowed
+
+
+async def test_own_user_group_only(personas):
+    me = personas["reader"]
+    assert await database_sync_to_async(live.can_join)(me, live.user_group(me.pk))
+    assert not await database_sync_to_async(live.can_join)(
+        me, live.user_group(personas["admin"].pk)
+    )

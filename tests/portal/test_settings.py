@@ -1,0 +1,60 @@
+"""Production mode refuses to start without real secrets; its deploy check is clean."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PORTAL_", "DATABASE_URL", "REDIS_URL"))
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=base | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_refuses_default_secret_key(tmp_path):
+    result = run_manage(
+        "check", DATABASE_URL="postgres://127.0.0.1/test", PORTAL_DATA_DIR=str(tmp_path)
+    )
+    assert result.returncode != 0
+    assert "PORTAL_SECRET_KEY" in result.stderr
+
+
+def test_production_refuses_missing_encryption_key(tmp_path):
+    result = run_manage(
+        "check",
+        DATABASE_URL="postgres://127.0.0.1/test",
+        PORTAL_SECRET_KEY="x" * 60,
+        PORTAL_DATA_DIR=str(tmp_path),
+    )
+    assert result.returncode != 0
+    assert "PORTAL_ENCRYPTION_KEYS" in result.stderr
+
+
+def test_deploy_check_is_clean_in_production(tmp_path):
+    from cryptography.fernet import Fernet
+
+    result = run_manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DATABASE_URL="postgres://127.0.0.1/test",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+        PORTAL_SECRET_KEY="k3J9v!xQ2@pZ7#rT5$wY8%uB1^nM4&cF6*hL0(dS3)gA9-eR2+tK7=iO5_jP8~qV1",
+        PORTAL_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        PORTAL_DATA_DIR=str(tmp_path),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
