@@ -13,9 +13,15 @@ from kubesim.server import KubeSim
 READONLY_TOKEN = "readonly-token"
 
 
-def make_client(sim: KubeSim, token: str | None = None) -> client.ApiClient:
-    """Return an ApiClient for ``sim`` built from its url and token (never global config)."""
+def make_client(sim: KubeSim, token: str | None = None, *,
+                retries: bool = True) -> client.ApiClient:
+    """Return an ApiClient for ``sim`` built from its url and token (never global config).
+
+    ``retries=False`` stops urllib3 from retrying 429 answers that carry Retry-After.
+    """
     cfg = client.Configuration()
+    if not retries:
+        cfg.retries = False
     cfg.host = sim.url
     cfg.api_key = {"authorization": f"Bearer {token or sim.token}"}
     if sim.ca_data:
@@ -31,8 +37,12 @@ def make_client(sim: KubeSim, token: str | None = None) -> client.ApiClient:
 def kubesim_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeSim]:
     """A shared simulator with controllers (speed 20), a kubeconfig and a read-only token."""
     path = tmp_path_factory.mktemp("kubesim") / "kubeconfig"
-    sim = KubeSim(speed=20, kubeconfig=str(path), extra_tokens={READONLY_TOKEN: "readonly"},
-                  bookmark_interval=0.2)
+    sim = KubeSim(
+        speed=20,
+        kubeconfig=str(path),
+        extra_tokens={READONLY_TOKEN: "readonly"},
+        bookmark_interval=0.2,
+    )
     sim.start()
     yield sim
     sim.stop()
@@ -96,8 +106,13 @@ def bare_namespace(bare_api_client: client.ApiClient) -> Iterator[str]:
     yield from _namespace(bare_api_client)
 
 
-def pod_body(name: str, *, labels: dict | None = None, containers: list[str] | None = None,
-             resources: dict | None = None) -> dict:
+def pod_body(
+    name: str,
+    *,
+    labels: dict | None = None,
+    containers: list[str] | None = None,
+    resources: dict | None = None,
+) -> dict:
     """Return a minimal pod manifest with the given containers (default one named main)."""
     return {
         "metadata": {"name": name, "labels": labels or {}},
