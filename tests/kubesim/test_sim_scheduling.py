@@ -50,8 +50,9 @@ def pod(name: str, *, requests: dict[str, str] | None = None, **spec: Any) -> di
         "kind": "Pod",
         "metadata": {"name": name, "annotations": {"kubesim.io/run-forever": "true"}},
         "spec": {
-            "containers": [{"name": "main", "image": "busybox:1.36",
-                            "resources": {"requests": requests or {}}}],
+            "containers": [
+                {"name": "main", "image": "busybox:1.36", "resources": {"requests": requests or {}}}
+            ],
             **spec,
         },
     }
@@ -76,27 +77,48 @@ def test_scheduled_pod_gets_condition_and_event(core: client.CoreV1Api) -> None:
     core.create_namespaced_pod("default", pod("web"))
     node = wait_for(lambda: node_of(core, "web"))
     assert node in ("cpu-0", "cpu-1", "gpu-0")  # never the tainted infra node
-    status = wait_for(lambda: (p := core.read_namespaced_pod("web", "default")).status.phase
-                      == "Running" and p.status)
+    status = wait_for(
+        lambda: (
+            (p := core.read_namespaced_pod("web", "default")).status.phase == "Running" and p.status
+        )
+    )
     scheduled = next(c for c in status.conditions if c.type == "PodScheduled")
     assert scheduled.status == "True"
     events = core.list_namespaced_event(
-        "default", field_selector="involvedObject.name=web,reason=Scheduled").items
+        "default", field_selector="involvedObject.name=web,reason=Scheduled"
+    ).items
     assert events[0].message == f"Successfully assigned default/web to {node}"
     assert events[0].source.component == "default-scheduler"
 
 
 def test_node_selector_affinity_and_tolerations(core: client.CoreV1Api) -> None:
     core.create_namespaced_pod("default", pod("sel", nodeSelector={"accelerator": "a100"}))
-    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": [
-            {"key": "kubesim.io/pool", "operator": "In", "values": ["cpu"]},
-            {"key": "kubernetes.io/hostname", "operator": "NotIn", "values": ["cpu-0"]},
-        ]}]}}}
+    affinity = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [
+                            {"key": "kubesim.io/pool", "operator": "In", "values": ["cpu"]},
+                            {
+                                "key": "kubernetes.io/hostname",
+                                "operator": "NotIn",
+                                "values": ["cpu-0"],
+                            },
+                        ]
+                    }
+                ]
+            }
+        }
+    }
     core.create_namespaced_pod("default", pod("aff", affinity=affinity))
-    tolerant = pod("tol", nodeSelector={"kubesim.io/pool": "infra"},
-                   tolerations=[{"key": "dedicated", "operator": "Equal", "value": "infra",
-                                 "effect": "NoSchedule"}])
+    tolerant = pod(
+        "tol",
+        nodeSelector={"kubesim.io/pool": "infra"},
+        tolerations=[
+            {"key": "dedicated", "operator": "Equal", "value": "infra", "effect": "NoSchedule"}
+        ],
+    )
     core.create_namespaced_pod("default", tolerant)
     assert wait_for(lambda: node_of(core, "sel")) == "gpu-0"
     assert wait_for(lambda: node_of(core, "aff")) == "cpu-1"
@@ -121,14 +143,25 @@ def test_unschedulable_message_event_and_later_binding(core: client.CoreV1Api) -
     cond = wait_for(unschedulable)
     assert cond.reason == "Unschedulable"
     assert cond.message == expected
-    events = wait_for(lambda: core.list_namespaced_event(
-        "default", field_selector="involvedObject.name=waiter,reason=FailedScheduling").items)
+    events = wait_for(
+        lambda: (
+            core.list_namespaced_event(
+                "default", field_selector="involvedObject.name=waiter,reason=FailedScheduling"
+            ).items
+        )
+    )
     assert events[0].type == "Warning" and events[0].message == expected
     # Freeing the GPUs lets the waiting pod in.
     core.delete_namespaced_pod("hog", "default")
     assert wait_for(lambda: node_of(core, "waiter")) == "gpu-0"
-    assert len(core.list_namespaced_event(
-        "default", field_selector="involvedObject.name=waiter,reason=FailedScheduling").items) == 1
+    assert (
+        len(
+            core.list_namespaced_event(
+                "default", field_selector="involvedObject.name=waiter,reason=FailedScheduling"
+            ).items
+        )
+        == 1
+    )
 
 
 def test_cordoned_node_and_selector_mismatch_wording(core: client.CoreV1Api) -> None:
@@ -162,4 +195,5 @@ def test_pod_count_limit_and_cpu(core: client.CoreV1Api) -> None:
 
     assert wait_for(message).startswith(
         "0/4 nodes are available: 1 node(s) had untolerated taint {dedicated: infra}, "
-        "3 Insufficient cpu.")
+        "3 Insufficient cpu."
+    )

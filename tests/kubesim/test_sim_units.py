@@ -99,13 +99,15 @@ def test_quantities() -> None:
 
 
 def test_pod_requests_and_qos() -> None:
-    pod = {"spec": {
-        "initContainers": [{"resources": {"requests": {"cpu": "3"}}}],
-        "containers": [
-            {"resources": {"requests": {"cpu": "1", "memory": "1Gi"}}},
-            {"resources": {"limits": {"cpu": "500m", "nvidia.com/gpu": "1"}}},
-        ],
-    }}
+    pod = {
+        "spec": {
+            "initContainers": [{"resources": {"requests": {"cpu": "3"}}}],
+            "containers": [
+                {"resources": {"requests": {"cpu": "1", "memory": "1Gi"}}},
+                {"resources": {"limits": {"cpu": "500m", "nvidia.com/gpu": "1"}}},
+            ],
+        }
+    }
     assert pod_requests(pod) == {"cpu": 3000, "memory": 2**30, "nvidia.com/gpu": 1, "pods": 1}
     assert qos_class(pod) == "Burstable"
     assert qos_class({"spec": {"containers": [{}]}}) == "BestEffort"
@@ -120,8 +122,9 @@ def test_tolerations() -> None:
     assert toleration_matches({"key": "gpu", "operator": "Exists"}, taint)
     assert toleration_matches({"operator": "Exists"}, taint)
     assert not toleration_matches({"key": "gpu", "value": "no"}, taint)
-    assert not toleration_matches({"key": "gpu", "operator": "Exists", "effect": "NoExecute"},
-                                  taint)
+    assert not toleration_matches(
+        {"key": "gpu", "operator": "Exists", "effect": "NoExecute"}, taint
+    )
 
 
 @pytest.mark.parametrize(
@@ -138,8 +141,15 @@ def test_tolerations() -> None:
     ],
 )
 def test_node_affinity_operators(expr: dict, expected: bool) -> None:
-    spec = {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": [expr]}]}}}}
+    spec = {
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": [expr]}]
+                }
+            }
+        }
+    }
     assert matches_node_selector(spec, {"zone": "a", "gpus": "4"}, "n") is expected
 
 
@@ -147,8 +157,7 @@ def test_static_failure_order() -> None:
     spec = {"nodeSelector": {"pool": "x"}}
     taints = [{"key": "k", "value": "v", "effect": "NoSchedule"}]
     assert static_failure(spec, {}, taints, True, "n") == "node(s) were unschedulable"
-    assert static_failure(spec, {}, taints, False, "n") == \
-        "node(s) had untolerated taint {k: v}"
+    assert static_failure(spec, {}, taints, False, "n") == "node(s) had untolerated taint {k: v}"
     assert static_failure(spec, {}, [], False, "n") == AFFINITY
     assert static_failure(spec, {"pool": "x"}, [], False, "n") is None
     prefer = [{"key": "k", "effect": "PreferNoSchedule"}]
@@ -159,7 +168,10 @@ def test_resource_failures() -> None:
     alloc = {"cpu": 4000, "memory": 8, "nvidia.com/gpu": 0, "pods": 2}
     used = {"cpu": 3500, "memory": 0, "pods": 2}
     assert resource_failures({"cpu": 1000, "nvidia.com/gpu": 1, "pods": 1}, alloc, used) == [
-        "Too many pods", "Insufficient cpu", "Insufficient nvidia.com/gpu"]
+        "Too many pods",
+        "Insufficient cpu",
+        "Insufficient nvidia.com/gpu",
+    ]
     assert resource_failures({"cpu": 100, "pods": 1}, alloc, {"pods": 0}) == []
 
 
@@ -171,22 +183,36 @@ def test_fit_error_message_matches_kubernetes_wording() -> None:
         "victims found for incoming pod, 3 Preemption is not helpful for scheduling."
     )
     only_affinity = fit_error_message(4, Counter({AFFINITY: 4}), 4)
-    assert only_affinity.endswith("0/4 nodes are available: 4 Preemption is not helpful "
-                                  "for scheduling.")
+    assert only_affinity.endswith(
+        "0/4 nodes are available: 4 Preemption is not helpful for scheduling."
+    )
 
 
 def test_behaviour_env_wins_over_annotation() -> None:
-    pod = {"metadata": {"annotations": {"kubesim.io/duration": "7", "kubesim.io/exit-code": "3",
-                                        "kubesim.io/log-lines": "a\nb"}}}
-    container = {"image": "x", "env": [{"name": "KUBESIM_EXIT_CODE", "value": "0"},
-                                       {"name": "KUBESIM_OOM", "value": "true"}]}
+    pod = {
+        "metadata": {
+            "annotations": {
+                "kubesim.io/duration": "7",
+                "kubesim.io/exit-code": "3",
+                "kubesim.io/log-lines": "a\nb",
+            }
+        }
+    }
+    container = {
+        "image": "x",
+        "env": [
+            {"name": "KUBESIM_EXIT_CODE", "value": "0"},
+            {"name": "KUBESIM_OOM", "value": "true"},
+        ],
+    }
     b = resolve(pod, container, owned_by_rs=False)
     assert (b.duration, b.exit_code, b.oom, b.log_lines) == (7.0, 0, True, ("a", "b"))
     assert not b.run_forever
     assert resolve({}, {"image": "x"}, owned_by_rs=True).run_forever
     assert resolve({}, {"image": "repo/does-not-exist:1"}, owned_by_rs=False).pull_error
-    crash = resolve({"metadata": {"annotations": {"kubesim.io/crash-loop": "true"}}}, {},
-                    owned_by_rs=True)
+    crash = resolve(
+        {"metadata": {"annotations": {"kubesim.io/crash-loop": "true"}}}, {}, owned_by_rs=True
+    )
     assert crash.exit_code == 1 and not crash.run_forever
 
 

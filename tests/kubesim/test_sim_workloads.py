@@ -58,8 +58,14 @@ def apps(api: client.ApiClient) -> client.AppsV1Api:
     return client.AppsV1Api(api)
 
 
-def job(name: str, *, annotations: dict[str, str] | None = None, restart: str = "Never",
-        image: str = "python:3.11", **spec: Any) -> dict[str, Any]:
+def job(
+    name: str,
+    *,
+    annotations: dict[str, str] | None = None,
+    restart: str = "Never",
+    image: str = "python:3.11",
+    **spec: Any,
+) -> dict[str, Any]:
     """Return a Job manifest whose pods carry `annotations`."""
     return {
         "apiVersion": "batch/v1",
@@ -68,8 +74,10 @@ def job(name: str, *, annotations: dict[str, str] | None = None, restart: str = 
         "spec": {
             "template": {
                 "metadata": {"annotations": annotations or {}},
-                "spec": {"restartPolicy": restart,
-                         "containers": [{"name": "train", "image": image}]},
+                "spec": {
+                    "restartPolicy": restart,
+                    "containers": [{"name": "train", "image": image}],
+                },
             },
             **spec,
         },
@@ -123,32 +131,50 @@ def test_job_runs_to_completion(core: client.CoreV1Api, batch: client.BatchV1Api
     assert log.splitlines()[0].startswith("starting training run")
     assert "epoch 1/5 loss=" in log and "training finished" in log
     assert {"Scheduled", "Pulling", "Pulled", "Created", "Started"} <= set(
-        reasons(core, p.metadata.name))
+        reasons(core, p.metadata.name)
+    )
     assert {"SuccessfulCreate", "Completed"} <= set(reasons(core, "train"))
 
 
 def test_running_pod_status(core: client.CoreV1Api) -> None:
-    core.create_namespaced_pod(NS, {
-        "metadata": {"name": "srv", "annotations": {"kubesim.io/run-forever": "true",
-                                                    "kubesim.io/readiness-delay": "5"}},
-        "spec": {"initContainers": [{"name": "setup", "image": "busybox:1.36"}],
-                 "containers": [{"name": "web", "image": "nginx:1.27"}]},
-    })
-    p = wait_for(lambda: (x := core.read_namespaced_pod("srv", NS)).status.phase == "Running"
-                 and x)
+    core.create_namespaced_pod(
+        NS,
+        {
+            "metadata": {
+                "name": "srv",
+                "annotations": {
+                    "kubesim.io/run-forever": "true",
+                    "kubesim.io/readiness-delay": "5",
+                },
+            },
+            "spec": {
+                "initContainers": [{"name": "setup", "image": "busybox:1.36"}],
+                "containers": [{"name": "web", "image": "nginx:1.27"}],
+            },
+        },
+    )
+    p = wait_for(lambda: (x := core.read_namespaced_pod("srv", NS)).status.phase == "Running" and x)
     assert p.status.init_container_statuses[0].state.terminated.reason == "Completed"
     assert p.status.container_statuses[0].state.running.started_at is not None
     assert p.status.pod_ip and p.status.host_ip
-    p = wait_for(lambda: (x := core.read_namespaced_pod("srv", NS)).status.container_statuses[
-        0].ready and x)
+    p = wait_for(
+        lambda: (x := core.read_namespaced_pod("srv", NS)).status.container_statuses[0].ready and x
+    )
     for ctype in ("Initialized", "ContainersReady", "Ready", "PodScheduled"):
         assert condition(p, ctype).status == "True"
 
 
-def test_job_failure_exit_code_and_backoff_limit(core: client.CoreV1Api,
-                                                 batch: client.BatchV1Api) -> None:
-    batch.create_namespaced_job(NS, job("fail", backoffLimit=1, annotations={
-        "kubesim.io/exit-code": "3", "kubesim.io/duration": "1"}))
+def test_job_failure_exit_code_and_backoff_limit(
+    core: client.CoreV1Api, batch: client.BatchV1Api
+) -> None:
+    batch.create_namespaced_job(
+        NS,
+        job(
+            "fail",
+            backoffLimit=1,
+            annotations={"kubesim.io/exit-code": "3", "kubesim.io/duration": "1"},
+        ),
+    )
     j = wait_for(lambda: finished(batch, "fail", "Failed"))
     assert condition(j, "Failed").reason == "BackoffLimitExceeded"
     assert j.status.failed == 2
@@ -160,16 +186,22 @@ def test_job_failure_exit_code_and_backoff_limit(core: client.CoreV1Api,
 
 
 def test_oom_killed(core: client.CoreV1Api, batch: client.BatchV1Api) -> None:
-    batch.create_namespaced_job(NS, job("oom", backoffLimit=0,
-                                        annotations={"kubesim.io/oom": "true"}))
+    batch.create_namespaced_job(
+        NS, job("oom", backoffLimit=0, annotations={"kubesim.io/oom": "true"})
+    )
     wait_for(lambda: finished(batch, "oom", "Failed"))
     term = job_pods(core, "oom")[0].status.container_statuses[0].state.terminated
     assert (term.exit_code, term.reason) == (137, "OOMKilled")
 
 
 def test_image_pull_failure(core: client.CoreV1Api) -> None:
-    core.create_namespaced_pod(NS, {"metadata": {"name": "nopull"}, "spec": {
-        "containers": [{"name": "app", "image": "registry.example/does-not-exist:1"}]}})
+    core.create_namespaced_pod(
+        NS,
+        {
+            "metadata": {"name": "nopull"},
+            "spec": {"containers": [{"name": "app", "image": "registry.example/does-not-exist:1"}]},
+        },
+    )
 
     def waiting() -> Any:
         cs = core.read_namespaced_pod("nopull", NS).status.container_statuses or []
@@ -181,19 +213,32 @@ def test_image_pull_failure(core: client.CoreV1Api) -> None:
     assert core.read_namespaced_pod("nopull", NS).status.phase == "Pending"
     events = core.list_namespaced_event(NS, field_selector="involvedObject.name=nopull").items
     messages = [e.message for e in events]
-    assert any(m.startswith('Failed to pull image "registry.example/does-not-exist:1": ')
-               for m in messages)
+    assert any(
+        m.startswith('Failed to pull image "registry.example/does-not-exist:1": ') for m in messages
+    )
     assert "Error: ErrImagePull" in messages and "Error: ImagePullBackOff" in messages
 
 
 def test_crash_loop_restarts(core: client.CoreV1Api) -> None:
-    core.create_namespaced_pod(NS, {
-        "metadata": {"name": "crash", "annotations": {"kubesim.io/crash-loop": "true",
-                                                      "kubesim.io/duration": "0.5"}},
-        "spec": {"restartPolicy": "Always",
-                 "containers": [{"name": "app", "image": "busybox:1.36",
-                                 "env": [{"name": "KUBESIM_EXIT_CODE", "value": "2"}]}]},
-    })
+    core.create_namespaced_pod(
+        NS,
+        {
+            "metadata": {
+                "name": "crash",
+                "annotations": {"kubesim.io/crash-loop": "true", "kubesim.io/duration": "0.5"},
+            },
+            "spec": {
+                "restartPolicy": "Always",
+                "containers": [
+                    {
+                        "name": "app",
+                        "image": "busybox:1.36",
+                        "env": [{"name": "KUBESIM_EXIT_CODE", "value": "2"}],
+                    }
+                ],
+            },
+        },
+    )
 
     def restarted() -> Any:
         cs = core.read_namespaced_pod("crash", NS).status.container_statuses or []
@@ -207,15 +252,18 @@ def test_crash_loop_restarts(core: client.CoreV1Api) -> None:
     assert "training failed (exit 2)" in previous
 
 
-def test_indexed_job_hostnames_and_indexes(core: client.CoreV1Api,
-                                           batch: client.BatchV1Api) -> None:
+def test_indexed_job_hostnames_and_indexes(
+    core: client.CoreV1Api, batch: client.BatchV1Api
+) -> None:
     manifest = job("idx", completions=3, parallelism=3, completionMode="Indexed")
     manifest["spec"]["template"]["spec"]["subdomain"] = "workers"
     batch.create_namespaced_job(NS, manifest)
     j = wait_for(lambda: finished(batch, "idx", "Complete"))
     assert j.status.completed_indexes == "0-2"
-    pods = sorted(job_pods(core, "idx"),
-                  key=lambda p: p.metadata.annotations["batch.kubernetes.io/job-completion-index"])
+    pods = sorted(
+        job_pods(core, "idx"),
+        key=lambda p: p.metadata.annotations["batch.kubernetes.io/job-completion-index"],
+    )
     assert [p.spec.hostname for p in pods] == ["idx-0", "idx-1", "idx-2"]
     assert all(p.spec.subdomain == "workers" for p in pods)
     assert [p.metadata.name.rsplit("-", 1)[0] for p in pods] == ["idx-0", "idx-1", "idx-2"]
@@ -223,8 +271,9 @@ def test_indexed_job_hostnames_and_indexes(core: client.CoreV1Api,
 
 
 def test_job_active_deadline(core: client.CoreV1Api, batch: client.BatchV1Api) -> None:
-    batch.create_namespaced_job(NS, job("slow", activeDeadlineSeconds=2,
-                                        annotations={"kubesim.io/duration": "600"}))
+    batch.create_namespaced_job(
+        NS, job("slow", activeDeadlineSeconds=2, annotations={"kubesim.io/duration": "600"})
+    )
     j = wait_for(lambda: finished(batch, "slow", "Failed"))
     assert condition(j, "Failed").reason == "DeadlineExceeded"
     wait_for(lambda: not job_pods(core, "slow"))
@@ -232,13 +281,20 @@ def test_job_active_deadline(core: client.CoreV1Api, batch: client.BatchV1Api) -
 
 
 def test_pod_active_deadline(core: client.CoreV1Api) -> None:
-    core.create_namespaced_pod(NS, {
-        "metadata": {"name": "capped", "annotations": {"kubesim.io/run-forever": "true"}},
-        "spec": {"activeDeadlineSeconds": 3, "restartPolicy": "Never",
-                 "containers": [{"name": "app", "image": "busybox:1.36"}]},
-    })
-    p = wait_for(lambda: (x := core.read_namespaced_pod("capped", NS)).status.phase == "Failed"
-                 and x)
+    core.create_namespaced_pod(
+        NS,
+        {
+            "metadata": {"name": "capped", "annotations": {"kubesim.io/run-forever": "true"}},
+            "spec": {
+                "activeDeadlineSeconds": 3,
+                "restartPolicy": "Never",
+                "containers": [{"name": "app", "image": "busybox:1.36"}],
+            },
+        },
+    )
+    p = wait_for(
+        lambda: (x := core.read_namespaced_pod("capped", NS)).status.phase == "Failed" and x
+    )
     assert p.status.reason == "DeadlineExceeded"
 
 
@@ -260,8 +316,10 @@ def deployment(name: str, image: str, replicas: int = 3) -> dict[str, Any]:
             "replicas": replicas,
             "selector": {"matchLabels": {"app": name}},
             "template": {
-                "metadata": {"labels": {"app": name},
-                             "annotations": {"kubesim.io/readiness-delay": "2"}},
+                "metadata": {
+                    "labels": {"app": name},
+                    "annotations": {"kubesim.io/readiness-delay": "2"},
+                },
                 "spec": {"containers": [{"name": "web", "image": image}]},
             },
         },
@@ -272,15 +330,20 @@ def available(apps: client.AppsV1Api, name: str, image: str) -> Any:
     d = apps.read_namespaced_deployment(name, NS)
     s = d.status
     progressing = condition(d, "Progressing")
-    ok = (s.available_replicas == d.spec.replicas and s.updated_replicas == d.spec.replicas
-          and s.replicas == d.spec.replicas and progressing is not None
-          and progressing.reason == "NewReplicaSetAvailable"
-          and d.spec.template.spec.containers[0].image == image)
+    ok = (
+        s.available_replicas == d.spec.replicas
+        and s.updated_replicas == d.spec.replicas
+        and s.replicas == d.spec.replicas
+        and progressing is not None
+        and progressing.reason == "NewReplicaSetAvailable"
+        and d.spec.template.spec.containers[0].image == image
+    )
     return d if ok else None
 
 
-def test_deployment_available_and_rolling_update(core: client.CoreV1Api,
-                                                 apps: client.AppsV1Api) -> None:
+def test_deployment_available_and_rolling_update(
+    core: client.CoreV1Api, apps: client.AppsV1Api
+) -> None:
     apps.create_namespaced_deployment(NS, deployment("web", "nginx:1.26"))
     d = wait_for(lambda: available(apps, "web", "nginx:1.26"))
     assert condition(d, "Available").reason == "MinimumReplicasAvailable"
@@ -294,13 +357,23 @@ def test_deployment_available_and_rolling_update(core: client.CoreV1Api,
     assert any(r == "ScalingReplicaSet" for r in reasons(core, "web"))
     assert "SuccessfulCreate" in reasons(core, rs.metadata.name)
 
-    apps.patch_namespaced_deployment("web", NS, {"spec": {"template": {"spec": {
-        "containers": [{"name": "web", "image": "nginx:1.27"}]}}}})
+    apps.patch_namespaced_deployment(
+        "web",
+        NS,
+        {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}},
+    )
     seen_total: set[int] = set()
 
     def rolled() -> Any:
-        seen_total.add(len([p for p in core.list_namespaced_pod(
-            NS, label_selector="app=web").items if p.status.phase in ("Pending", "Running")]))
+        seen_total.add(
+            len(
+                [
+                    p
+                    for p in core.list_namespaced_pod(NS, label_selector="app=web").items
+                    if p.status.phase in ("Pending", "Running")
+                ]
+            )
+        )
         return available(apps, "web", "nginx:1.27")
 
     d = wait_for(rolled, timeout=20)
@@ -311,7 +384,9 @@ def test_deployment_available_and_rolling_update(core: client.CoreV1Api,
     pods = core.list_namespaced_pod(NS, label_selector="app=web").items
     assert {p.spec.containers[0].image for p in pods} == {"nginx:1.27"}
     assert max(seen_total) <= 4  # maxSurge 25% of 3 rounds up to 1
-    messages = [e.message for e in core.list_namespaced_event(
-        NS, field_selector="involvedObject.name=web").items]
+    messages = [
+        e.message
+        for e in core.list_namespaced_event(NS, field_selector="involvedObject.name=web").items
+    ]
     assert f"Scaled down replica set {rs.metadata.name} from 3 to 2" in messages
     assert "SuccessfulDelete" in reasons(core, rs.metadata.name)
