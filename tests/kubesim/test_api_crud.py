@@ -26,8 +26,9 @@ def test_health_and_version(k8s_api_client: client.ApiClient) -> None:
 
 def test_create_get_update_delete(k8s_api_client: client.ApiClient, namespace: str) -> None:
     core = client.CoreV1Api(k8s_api_client)
-    cm = core.create_namespaced_config_map(namespace, {"metadata": {"name": "cfg"},
-                                                       "data": {"a": "1"}})
+    cm = core.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "cfg"}, "data": {"a": "1"}}
+    )
     assert cm.metadata.uid and cm.metadata.creation_timestamp
     got = core.read_namespaced_config_map("cfg", namespace)
     assert got.data == {"a": "1"}
@@ -79,53 +80,66 @@ def test_generate_name(k8s_api_client: client.ApiClient, namespace: str) -> None
 
 def test_patch_types(k8s_api_client: client.ApiClient, namespace: str, make_pod) -> None:
     core = client.CoreV1Api(k8s_api_client)
-    core.create_namespaced_config_map(namespace, {"metadata": {"name": "p", "labels": {
-        "a": "1"}}, "data": {"k": "v", "drop": "me"}})
-    merged = core.patch_namespaced_config_map(
-        "p", namespace, {"data": {"drop": None, "new": "n"}})
+    core.create_namespaced_config_map(
+        namespace,
+        {"metadata": {"name": "p", "labels": {"a": "1"}}, "data": {"k": "v", "drop": "me"}},
+    )
+    merged = core.patch_namespaced_config_map("p", namespace, {"data": {"drop": None, "new": "n"}})
     assert merged.data == {"k": "v", "new": "n"}
-    ops = [{"op": "add", "path": "/data/j", "value": "x"},
-           {"op": "replace", "path": "/data/k", "value": "w"},
-           {"op": "remove", "path": "/data/new"},
-           {"op": "test", "path": "/data/j", "value": "x"},
-           {"op": "copy", "from": "/data/j", "path": "/data/j2"},
-           {"op": "move", "from": "/data/j2", "path": "/data/j3"}]
+    ops = [
+        {"op": "add", "path": "/data/j", "value": "x"},
+        {"op": "replace", "path": "/data/k", "value": "w"},
+        {"op": "remove", "path": "/data/new"},
+        {"op": "test", "path": "/data/j", "value": "x"},
+        {"op": "copy", "from": "/data/j", "path": "/data/j2"},
+        {"op": "move", "from": "/data/j2", "path": "/data/j3"},
+    ]
     patched = core.patch_namespaced_config_map("p", namespace, ops)
     assert patched.data == {"k": "w", "j": "x", "j3": "x"}
     with pytest.raises(client.ApiException) as err:
-        core.patch_namespaced_config_map("p", namespace, [
-            {"op": "test", "path": "/data/k", "value": "nope"}])
+        core.patch_namespaced_config_map(
+            "p", namespace, [{"op": "test", "path": "/data/k", "value": "nope"}]
+        )
     assert err.value.status == 422
     # Strategic merge: containers merge by name, env merges by name.
     pod = make_pod("sm", containers=["a", "b"])
     pod["spec"]["containers"][0]["env"] = [{"name": "X", "value": "1"}]
     core.create_namespaced_pod(namespace, pod)
     k8s_api_client.set_default_header("Content-Type", "application/strategic-merge-patch+json")
-    patched_pod = core.patch_namespaced_pod("sm", namespace, {"spec": {"containers": [
-        {"name": "a", "env": [{"name": "Y", "value": "2"}]}]}})
+    patched_pod = core.patch_namespaced_pod(
+        "sm",
+        namespace,
+        {"spec": {"containers": [{"name": "a", "env": [{"name": "Y", "value": "2"}]}]}},
+    )
     containers = {c.name: c for c in patched_pod.spec.containers}
     assert set(containers) == {"a", "b"}
     assert sorted(e.name for e in containers["a"].env) == ["X", "Y"]
 
 
-def test_strategic_delete_directive(k8s_api_client: client.ApiClient, namespace: str,
-                                    make_pod) -> None:
+def test_strategic_delete_directive(
+    k8s_api_client: client.ApiClient, namespace: str, make_pod
+) -> None:
     core = client.CoreV1Api(k8s_api_client)
     pod = make_pod("sd")
-    pod["spec"]["containers"][0]["env"] = [{"name": "A", "value": "1"},
-                                           {"name": "B", "value": "2"}]
+    pod["spec"]["containers"][0]["env"] = [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
     core.create_namespaced_pod(namespace, pod)
-    out = core.patch_namespaced_pod("sd", namespace, {"spec": {"containers": [
-        {"name": "main", "env": [{"name": "A", "$patch": "delete"}]}]}})
+    out = core.patch_namespaced_pod(
+        "sd",
+        namespace,
+        {"spec": {"containers": [{"name": "main", "env": [{"name": "A", "$patch": "delete"}]}]}},
+    )
     assert [e.name for e in out.spec.containers[0].env] == ["B"]
 
 
 def test_label_selectors(k8s_api_client: client.ApiClient, namespace: str) -> None:
     core = client.CoreV1Api(k8s_api_client)
-    for name, labels in [("a", {"app": "x", "tier": "web"}), ("b", {"app": "y"}),
-                         ("c", {"app": "z", "tier": "db"}), ("d", {})]:
-        core.create_namespaced_config_map(namespace, {"metadata": {"name": name,
-                                                                    "labels": labels}})
+    for name, labels in [
+        ("a", {"app": "x", "tier": "web"}),
+        ("b", {"app": "y"}),
+        ("c", {"app": "z", "tier": "db"}),
+        ("d", {}),
+    ]:
+        core.create_namespaced_config_map(namespace, {"metadata": {"name": name, "labels": labels}})
 
     def names(sel: str) -> list[str]:
         items = core.list_namespaced_config_map(namespace, label_selector=sel).items
@@ -145,8 +159,9 @@ def test_field_selectors(k8s_api_client: client.ApiClient, namespace: str, make_
     core = client.CoreV1Api(k8s_api_client)
     core.create_namespaced_pod(namespace, make_pod("f1"))
     core.create_namespaced_pod(namespace, make_pod("f2"))
-    got = core.list_pod_for_all_namespaces(field_selector=f"metadata.name=f1,"
-                                                          f"metadata.namespace={namespace}")
+    got = core.list_pod_for_all_namespaces(
+        field_selector=f"metadata.name=f1,metadata.namespace={namespace}"
+    )
     assert [p.metadata.name for p in got.items] == ["f1"]
     got = core.list_namespaced_pod(namespace, field_selector="metadata.name!=f1")
     assert [p.metadata.name for p in got.items] == ["f2"]
@@ -185,8 +200,14 @@ def test_unauthorized_without_token(kubesim_server: KubeSim) -> None:
 
 def test_status_subresource(k8s_api_client: client.ApiClient, namespace: str) -> None:
     batch = client.BatchV1Api(k8s_api_client)
-    job = {"metadata": {"name": "j"}, "spec": {"template": {"spec": {
-        "containers": [{"name": "c", "image": "x"}], "restartPolicy": "Never"}}}}
+    job = {
+        "metadata": {"name": "j"},
+        "spec": {
+            "template": {
+                "spec": {"containers": [{"name": "c", "image": "x"}], "restartPolicy": "Never"}
+            }
+        },
+    }
     created = batch.create_namespaced_job(namespace, job)
     assert created.metadata.generation == 1
     batch.patch_namespaced_job("j", namespace, {"status": {"active": 42}})

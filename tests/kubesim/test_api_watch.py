@@ -37,32 +37,42 @@ def test_watch_lists_then_streams(k8s_api_client: client.ApiClient, namespace: s
             threading.Thread(target=changer).start()
         if len(seen) == 4:
             w.stop()
-    assert seen == [("ADDED", "before"), ("ADDED", "after"), ("MODIFIED", "after"),
-                    ("DELETED", "after")]
+    assert seen == [
+        ("ADDED", "before"),
+        ("ADDED", "after"),
+        ("MODIFIED", "after"),
+        ("DELETED", "after"),
+    ]
 
 
-def test_resume_from_resource_version(k8s_api_client: client.ApiClient,
-                                      namespace: str) -> None:
+def test_resume_from_resource_version(k8s_api_client: client.ApiClient, namespace: str) -> None:
     core = client.CoreV1Api(k8s_api_client)
     listing = core.list_namespaced_config_map(namespace)
     rv = listing.metadata.resource_version
     core.create_namespaced_config_map(namespace, {"metadata": {"name": "x1"}})
     core.create_namespaced_config_map(namespace, {"metadata": {"name": "x2"}})
-    got = _events(core.list_namespaced_config_map, namespace, resource_version=rv,
-                  timeout_seconds=1)
+    got = _events(
+        core.list_namespaced_config_map, namespace, resource_version=rv, timeout_seconds=1
+    )
     assert got == [("ADDED", "x1"), ("ADDED", "x2")]
 
 
 def test_selector_transitions(k8s_api_client: client.ApiClient, namespace: str) -> None:
     core = client.CoreV1Api(k8s_api_client)
     rv = core.list_namespaced_config_map(namespace).metadata.resource_version
-    core.create_namespaced_config_map(namespace, {"metadata": {"name": "s", "labels": {
-        "pick": "no"}}})
+    core.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "s", "labels": {"pick": "no"}}}
+    )
     core.patch_namespaced_config_map("s", namespace, {"metadata": {"labels": {"pick": "yes"}}})
     core.patch_namespaced_config_map("s", namespace, {"data": {"k": "v"}})
     core.patch_namespaced_config_map("s", namespace, {"metadata": {"labels": {"pick": "no"}}})
-    got = _events(core.list_namespaced_config_map, namespace, label_selector="pick=yes",
-                  resource_version=rv, timeout_seconds=1)
+    got = _events(
+        core.list_namespaced_config_map,
+        namespace,
+        label_selector="pick=yes",
+        resource_version=rv,
+        timeout_seconds=1,
+    )
     assert got == [("ADDED", "s"), ("MODIFIED", "s"), ("DELETED", "s")]
 
 
@@ -75,8 +85,9 @@ def test_bookmarks(k8s_api_client: client.ApiClient, namespace: str) -> None:
     core = client.CoreV1Api(k8s_api_client)
     w = watch.Watch()
     kinds = []
-    for ev in w.stream(core.list_namespaced_config_map, namespace, allow_watch_bookmarks=True,
-                       timeout_seconds=3):
+    for ev in w.stream(
+        core.list_namespaced_config_map, namespace, allow_watch_bookmarks=True, timeout_seconds=3
+    ):
         kinds.append(ev["type"])
         if ev["type"] == "BOOKMARK":
             assert int(ev["raw_object"]["metadata"]["resourceVersion"]) > 0
@@ -93,27 +104,36 @@ def test_too_old_resource_version_gives_410(fresh_kubesim: KubeSim, client_for) 
         core.create_namespaced_config_map("default", {"metadata": {"name": f"c{i}"}})
     w = watch.Watch()
     with pytest.raises(client.ApiException) as err:
-        for _ in w.stream(core.list_namespaced_config_map, "default",
-                          resource_version=old_rv, timeout_seconds=2):
+        for _ in w.stream(
+            core.list_namespaced_config_map, "default", resource_version=old_rv, timeout_seconds=2
+        ):
             pass
     assert err.value.status == 410
     with pytest.raises(client.ApiException) as err:
-        core.list_namespaced_config_map("default", resource_version=old_rv,
-                                        resource_version_match="Exact")
+        core.list_namespaced_config_map(
+            "default", resource_version=old_rv, resource_version_match="Exact"
+        )
     assert err.value.status == 410
     # Recovery: a fresh list gives a resourceVersion that can be watched from.
     fresh = core.list_namespaced_config_map("default")
     assert len(fresh.items) == 250
-    assert _events(core.list_namespaced_config_map, "default",
-                   resource_version=fresh.metadata.resource_version, timeout_seconds=1) == []
+    assert (
+        _events(
+            core.list_namespaced_config_map,
+            "default",
+            resource_version=fresh.metadata.resource_version,
+            timeout_seconds=1,
+        )
+        == []
+    )
     api.close()
 
 
-def test_watch_all_namespaces_and_cluster_scope(k8s_api_client: client.ApiClient,
-                                                namespace: str) -> None:
+def test_watch_all_namespaces_and_cluster_scope(
+    k8s_api_client: client.ApiClient, namespace: str
+) -> None:
     core = client.CoreV1Api(k8s_api_client)
     rv = core.list_namespace().metadata.resource_version
     core.create_namespaced_config_map(namespace, {"metadata": {"name": "anywhere"}})
-    got = _events(core.list_config_map_for_all_namespaces, resource_version=rv,
-                  timeout_seconds=1)
+    got = _events(core.list_config_map_for_all_namespaces, resource_version=rv, timeout_seconds=1)
     assert ("ADDED", "anywhere") in got
