@@ -4,3 +4,16 @@ from django.apps import AppConfig
 class ComputeConfig(AppConfig):
     name = "compute"
     verbose_name = "Compute"
+
+    def ready(self) -> None:
+        from compute.models import Cluster
+        from portal import live, nav
+
+        live.register(
+            "compute.cluster",
+            lambda user, pk: Cluster.objects.visible_to(user).filter(pk=pk).exists(),
+        )
+        nav.add("Compute", "target-list", audience="member", order=10)
+        nav.add("Clusters", "cluster-list", audience="itops", order=60)
+        nav.add("Instance types", "instance-type-list", audience="itops", order=61)
+        nav.add("Compute targets", "target-admin", audience="itops", order=62)
