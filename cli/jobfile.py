@@ -134,7 +134,7 @@ def pack_code(folder: Path) -> bytes:
             "or set `code:` to a portal:code/<sha256> reference"
         ) from None
     try:
-        return pack_folder(folder, max_bytes=max_code_bytes())
+        return pack_folder(str(folder), max_bytes=max_code_bytes())
     except ArchiveError as exc:
         raise UsageError(f"{folder}: cannot pack the code folder: {exc}") from None
     except OSError as exc:
