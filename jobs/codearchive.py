@@ -204,48 +204,56 @@ def pack_folder(path: str, *, max_bytes: int) -> bytes:
         gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as zipped,
         tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as archive,
     ):
-        for folder, dirs, names in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if d not in SKIPPED_NAMES)
-            relative_folder = os.path.relpath(folder, root)
-            entries = sorted(dirs + [n for n in names if n not in SKIPPED_NAMES])
-            for name in entries:
-                full = os.path.join(folder, name)
-                arcname = posixpath.normpath(
-                    posixpath.join(relative_folder.replace(os.sep, "/"), name)
-                )
-                info = os.lstat(full)
-                if stat.S_ISLNK(info.st_mode):
-                    target = os.readlink(full)
-                    resolved = os.path.realpath(full)
-                    if os.path.isabs(target) or os.path.commonpath([root, resolved]) != root:
-                        raise ArchiveError(
-                            f"{arcname!r} is a symlink to {target!r}, outside the code folder; "
-                            "copy what it points to into the folder or pass it as an input"
-                        )
-                    member = tarfile.TarInfo(arcname)
-                    member.type, member.linkname = tarfile.SYMTYPE, target.replace(os.sep, "/")
-                    archive.addfile(_normalised(member, 0o644))
-                elif stat.S_ISDIR(info.st_mode):
-                    member = tarfile.TarInfo(arcname)
-                    member.type = tarfile.DIRTYPE
-                    archive.addfile(_normalised(member, 0o755))
-                elif stat.S_ISREG(info.st_mode):
-                    total += info.st_size
-                    if total > max_bytes:
-                        raise _too_large("folder's files total", _folder_size(root), max_bytes)
-                    member = tarfile.TarInfo(arcname)
-                    member.size = info.st_size
-                    with open(full, "rb") as handle:
-                        archive.addfile(_normalised(member, info.st_mode), handle)
-                else:
+        for arcname, full in _entries(root):
+            info = os.lstat(full)
+            if stat.S_ISLNK(info.st_mode):
+                target = os.readlink(full)
+                resolved = os.path.realpath(full)
+                # Checked lexically too: inspect_archive, which sees no file system, does so.
+                lexical = posixpath.join(posixpath.dirname(arcname), target.replace(os.sep, "/"))
+                outside = os.path.commonpath([root, resolved]) != root or not _inside(lexical)
+                if os.path.isabs(target) or outside:
                     raise ArchiveError(
-                        f"{arcname!r} is not a regular file, folder or symlink (a socket, FIFO "
-                        "or device); remove it from the code folder"
+                        f"{arcname!r} is a symlink to {target!r}, outside the code folder; "
+                        "copy what it points to into the folder or pass it as an input"
                     )
+                member = tarfile.TarInfo(arcname)
+                member.type, member.linkname = tarfile.SYMTYPE, target.replace(os.sep, "/")
+                archive.addfile(_normalised(member, 0o644))
+            elif stat.S_ISDIR(info.st_mode):
+                member = tarfile.TarInfo(arcname)
+                member.type = tarfile.DIRTYPE
+                archive.addfile(_normalised(member, 0o755))
+            elif stat.S_ISREG(info.st_mode):
+                total += info.st_size
+                if total > max_bytes:
+                    raise _too_large("folder's files total", _folder_size(root), max_bytes)
+                member = tarfile.TarInfo(arcname)
+                member.size = info.st_size
+                with open(full, "rb") as handle:
+                    archive.addfile(_normalised(member, info.st_mode), handle)
+            else:
+                raise ArchiveError(
+                    f"{arcname!r} is not a regular file, folder or symlink (a socket, FIFO "
+                    "or device); remove it from the code folder"
+                )
     data = buffer.getvalue()
     if len(data) > max_bytes:
         raise _too_large("archive is", len(data), max_bytes)
     return data
+
+
+def _entries(root: str) -> list[tuple[str, str]]:
+    """Returns (archive name, full path) of everything pack_folder includes, sorted by name."""
+    found = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in SKIPPED_NAMES]
+        relative = os.path.relpath(folder, root).replace(os.sep, "/")
+        for name in dirs + [n for n in names if n not in SKIPPED_NAMES]:
+            found.append(
+                (posixpath.normpath(posixpath.join(relative, name)), os.path.join(folder, name))
+            )
+    return sorted(found)
 
 
 def _folder_size(root: str) -> int:
