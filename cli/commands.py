@@ -24,6 +24,7 @@ from cli.config import (
 )
 from cli.context import Context
 from cli.errors import (
+    EXIT_INTERRUPTED,
     EXIT_NOT_FOUND,
     EXIT_OK,
     EXIT_REFUSED,
@@ -96,9 +97,13 @@ def cmd_login(ctx: Context) -> int:
         raise UsageError("--url is required, e.g. kp login --url https://portal.example.org")
     url = normalize_url(raw_url)
     token = _read_token(ctx.flag("token"))
-    me = PortalClient(url, token).me() or {}
+    client = PortalClient(url, token)
+    me = client.me() or {}
     slugs = [w.get("slug") for w in me.get("workspaces") or [] if isinstance(w, dict)]
     workspace = ctx.flag("workspace")
+    if workspace and workspace not in slugs and me.get("is_itops"):
+        # IT operations may act in workspaces they are not a member of.
+        slugs += [w.get("slug") for w in client.workspaces() if w.get("slug") not in slugs]
     if workspace and workspace not in slugs:
         raise CliError(
             EXIT_NOT_FOUND,
@@ -193,7 +198,14 @@ def _stream(ctx: Context, job: dict) -> int:
     """Follows ``job`` to its end; 0 when Completed, 1 otherwise."""
     name = str(job.get("name"))
     out = sys.stderr if ctx.json_output else sys.stdout
-    final = JobFollower(ctx.client, ctx.workspace, name, status_out=out, log_out=out).run()
+    follower = JobFollower(ctx.client, ctx.workspace, name, status_out=out, log_out=out)
+    try:
+        final = follower.run()
+    except KeyboardInterrupt:
+        raise CliError(
+            EXIT_INTERRUPTED,
+            f"stopped following; job {name} keeps running (`kp job cancel {name}` stops it)",
+        ) from None
     status = final.get("status")
     if ctx.json_output:
         print_json(final)

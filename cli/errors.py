@@ -14,6 +14,7 @@ EXIT_USAGE = 2  # bad arguments, or a local file problem (missing file, YAML syn
 EXIT_AUTH = 3  # not logged in, token refused (401) or action forbidden (403)
 EXIT_NOT_FOUND = 4  # the portal answered 404
 EXIT_UNREACHABLE = 5  # connection error, timeout or a 5xx answer
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 EXIT_CODES_HELP = """\
 exit codes:
@@ -24,6 +25,7 @@ exit codes:
   3  not logged in, token invalid (HTTP 401) or action forbidden (HTTP 403)
   4  not found (HTTP 404)
   5  cannot reach the portal (connection error, timeout, HTTP 5xx)
+  130  interrupted (Ctrl-C); a followed job keeps running
 """
 
 

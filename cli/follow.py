@@ -54,8 +54,12 @@ class JobFollower:
         while True:
             try:
                 job = self.client.job(self.workspace, self.name)
-                self._print_status(job)
-                self._print_logs()
+                if is_terminal(job):  # the last lines were written before the job ended
+                    self._print_logs()
+                    self._print_status(job)
+                else:
+                    self._print_status(job)
+                    self._print_logs()
                 failures = 0
             except UnreachableError:
                 failures += 1

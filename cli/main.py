@@ -9,7 +9,14 @@ from collections.abc import Callable, Sequence
 
 from cli import commands
 from cli.context import Context
-from cli.errors import EXIT_CODES_HELP, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, CliError
+from cli.errors import (
+    EXIT_CODES_HELP,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    CliError,
+)
 
 Handler = Callable[[Context], int]
 
@@ -176,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print("kp: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. `kp job list | head`
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -314,8 +314,8 @@ def test_stream_prints_statuses_and_new_log_lines_then_exits_0(logged_in, job_di
         "epoch 1",
         "epoch 2",
         "epoch 3",
-        "==> Completed",
         "bye",
+        "==> Completed",
         "Job job-1 completed.",
     ]
     since = [r.query["since_line"] for r in logged_in.requests_to("GET", "/logs/")]
