@@ -58,7 +58,7 @@ class UnreachableError(CliError):
 
 
 def _flatten_errors(value: Any, prefix: str = "") -> dict[str, list[str]]:
-    """Turns an ``errors`` value (dict of lists, nested dicts, list or text) into path → messages."""
+    """Turns an ``errors`` value (nested dicts, lists or text) into path → messages."""
     result: dict[str, list[str]] = {}
     if isinstance(value, Mapping):
         for key, item in value.items():

@@ -137,7 +137,8 @@ def route(portal: StubPortal, method: str, path: str, seen: Seen) -> tuple:
     if (method, path) == ("GET", "instance-types/"):
         small = {"id": 1, "name": "small", "cluster": "lab", "node_selector": {},
                  "requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"cpu": "2"},
-                 "free_slots": 3, "capacity_slots": 4, "fitting_nodes": 2, "fits": True}  # fmt: skip
+                 "free_slots": 3, "capacity_slots": 4, "fitting_nodes": 2,
+                 "fits": True}  # fmt: skip
         return 200, _page([small])
     if path == ws + "environments/":
         if method == "POST":

@@ -346,3 +346,11 @@ def test_the_cli_imports_no_django():
         "sys.exit(any(m.startswith('django') for m in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_code_folder_over_the_size_limit_exits_2(logged_in, job_dir, monkeypatch, capsys):
+    (job_dir / "src" / "data.bin").write_bytes(bytes(range(256)) * 64)
+    monkeypatch.setenv("KP_MAX_CODE_BYTES", "1000")
+    assert kp("job", "create", "-f", str(job_dir / "job.yml")) == 2
+    assert "cannot pack the code folder" in capsys.readouterr().err
+    assert logged_in.seen == []
