@@ -98,14 +98,6 @@ TOP_UNSUPPORTED = {
         "`properties` is not supported: it is Azure job metadata; put key/value labels in `tags`"
     ),
     "parameters": "`parameters` is a read-only field of Azure ML job output; remove it",
-    "status": "`status` is a read-only field of Azure ML job output; remove it",
-    "creation_context": "`creation_context` is a read-only field of Azure ML job output; remove it",
-    "component": "`component` is not supported: put the command directly in the job",
-    "trial": _SWEEP_ADVICE,
-    "search_space": _SWEEP_ADVICE,
-    "sampling_algorithm": _SWEEP_ADVICE,
-    "objective": _SWEEP_ADVICE,
-    "early_termination": _SWEEP_ADVICE,
 }
 REFUSED_TYPES = {
     "sweep": _SWEEP_ADVICE,
@@ -474,6 +466,28 @@ class _Checker:
         self.error(path, f"{path} must be {rule}, got {_show(value)}")
         return None
 
+    def choice(self, value: Any, path: str, options: tuple[str, ...]) -> str | None:
+        if value in options:
+            return value
+        self.error(path, f"{path} must be one of {', '.join(options)}, got {_show(value)}")
+        return None
+
+    def names(self, mapping: dict | None, section: str) -> Iterable[tuple[str, Any, str]]:
+        """Yields (name, value, path) for each valid input/output name, sorted by name."""
+        seen: dict[str, str] = {}
+        word = section.removesuffix("s")
+        for name in sorted(mapping or {}, key=str):
+            path = f"{section}.{name}"
+            if not (isinstance(name, str) and _IDENTIFIER.match(name)):
+                self.error(path, f"{word} name `{name}` is not allowed; use letters, digits and "
+                                 "underscores, not starting with a digit")  # fmt: skip
+                continue
+            if name.upper() in seen:  # both would become the same KP_<SECTION>_<NAME> variable
+                self.error(path, f"{word} `{name}` differs from `{seen[name.upper()]}` only in "
+                                 "case; rename one")  # fmt: skip
+            seen[name.upper()] = name
+            yield name, mapping[name], path
+
     def string_map(self, value: Any, path: str, *, key_rule: re.Pattern[str] | None) -> dict:
         mapping = self.mapping(value, path, "names to text values")
         result: dict[str, str] = {}
@@ -727,18 +741,7 @@ def _bad_location(text: str, path: str, check: _Checker, *, allow_url: bool) -> 
 def _inputs(value: Any, check: _Checker) -> dict:
     inputs = check.mapping(value, "inputs", "input names to values or {type, path, mode}")
     result: dict[str, dict] = {}
-    seen: dict[str, str] = {}
-    for name in sorted(inputs or {}, key=str):
-        item = inputs[name]
-        path = f"inputs.{name}"
-        if not (isinstance(name, str) and _IDENTIFIER.match(name)):
-            check.error(path, f"input name `{name}` is not allowed; use letters, digits and "
-                              "underscores, not starting with a digit")  # fmt: skip
-            continue
-        if name.upper() in seen:  # both would become the same KP_INPUT_<NAME> variable
-            check.error(path, f"input `{name}` differs from `{seen[name.upper()]}` only in case; "
-                              "rename one")  # fmt: skip
-        seen[name.upper()] = name
+    for name, item, path in check.names(inputs, "inputs"):
         if isinstance(item, dict):
             parsed = _uri_input(item, path, check)
             if parsed:
@@ -764,14 +767,9 @@ def _uri_input(item: dict, path: str, check: _Checker) -> dict | None:
         check.error(f"{path}.type", "input type mltable is not supported: MLTable is an Azure "
                                     "data format; use uri_file or uri_folder")  # fmt: skip
         return None
-    if kind not in INPUT_TYPES:
-        check.error(f"{path}.type", f"{path}.type must be one of {', '.join(INPUT_TYPES)}, "
-                                    f"got {_show(kind)}")  # fmt: skip
-        return None
-    mode = item.get("mode", "ro_mount")
-    if mode not in INPUT_MODES:
-        check.error(f"{path}.mode", f"{path}.mode must be one of {', '.join(INPUT_MODES)}, "
-                                    f"got {_show(mode)}")  # fmt: skip
+    kind = check.choice(kind, f"{path}.type", INPUT_TYPES)
+    mode = check.choice(item.get("mode", "ro_mount"), f"{path}.mode", INPUT_MODES)
+    if kind is None or mode is None:
         return None
     location = check.text(item.get("path"), f"{path}.path", required=True)
     if location is None:
@@ -783,11 +781,10 @@ def _uri_input(item: dict, path: str, check: _Checker) -> dict | None:
         if not url.hostname:
             check.error(f"{path}.path", f"{path}.path {location!r} is not a complete URL")
             return None
-        if kind == "uri_file" and url.path.endswith("/") or not url.path.strip("/"):
-            if kind == "uri_file":
-                check.error(f"{path}.path", f"{path}.path must name a file for type uri_file, "
-                                            f"got {location!r}")  # fmt: skip
-                return None
+        if kind == "uri_file" and (url.path.endswith("/") or not url.path.strip("/")):
+            check.error(f"{path}.path", f"{path}.path must name a file for type uri_file, "
+                                        f"got {location!r}")  # fmt: skip
+            return None
         return result | {"source": "url", "url": location, "claim": None, "sub_path": None}
     if lowered.startswith("pvc://"):
         parsed = _pvc_path(location)
@@ -812,18 +809,7 @@ def _uri_input(item: dict, path: str, check: _Checker) -> dict | None:
 def _outputs(value: Any, check: _Checker) -> dict:
     outputs = check.mapping(value, "outputs", "output names to {type, mode, path} or null")
     result: dict[str, dict] = {}
-    seen: dict[str, str] = {}
-    for name in sorted(outputs or {}, key=str):
-        item = outputs[name]
-        path = f"outputs.{name}"
-        if not (isinstance(name, str) and _IDENTIFIER.match(name)):
-            check.error(path, f"output name `{name}` is not allowed; use letters, digits and "
-                              "underscores, not starting with a digit")  # fmt: skip
-            continue
-        if name.upper() in seen:
-            check.error(path, f"output `{name}` differs from `{seen[name.upper()]}` only in case; "
-                              "rename one")  # fmt: skip
-        seen[name.upper()] = name
+    for name, item, path in check.names(outputs, "outputs"):
         item = check.mapping(item, path, "output fields (type, mode, path)")
         if item is None:
             continue
@@ -831,15 +817,9 @@ def _outputs(value: Any, check: _Checker) -> dict:
                    {key: f"`{path}.{key}`: registering outputs as data assets is not supported; "
                          "outputs stay in the job's output store or the pvc you name"
                     for key in ("name", "version")})  # fmt: skip
-        kind = item.get("type", "uri_folder")
-        mode = item.get("mode", "rw_mount")
-        if kind not in OUTPUT_TYPES:
-            check.error(f"{path}.type", f"{path}.type must be one of {', '.join(OUTPUT_TYPES)}, "
-                                        f"got {_show(kind)}")  # fmt: skip
-            continue
-        if mode not in OUTPUT_MODES:
-            check.error(f"{path}.mode", f"{path}.mode must be one of {', '.join(OUTPUT_MODES)}, "
-                                        f"got {_show(mode)}")  # fmt: skip
+        kind = check.choice(item.get("type", "uri_folder"), f"{path}.type", OUTPUT_TYPES)
+        mode = check.choice(item.get("mode", "rw_mount"), f"{path}.mode", OUTPUT_MODES)
+        if kind is None or mode is None:
             continue
         entry = {"type": kind, "mode": mode, "path": None, "source": "job", "claim": None,
                  "sub_path": None}  # fmt: skip
@@ -922,9 +902,7 @@ def _distribution(value: Any, instance_count: int, check: _Checker) -> dict | No
                                     "start Ray clusters; use pytorch or mpi distribution, or run "
                                     "Ray with an operator such as KubeRay")  # fmt: skip
         return None
-    if kind not in DISTRIBUTION_FIELDS:
-        check.error(f"{path}.type", f"{path}.type must be one of pytorch, tensorflow, mpi, got "
-                                    f"{_show(kind)}")  # fmt: skip
+    if check.choice(kind, f"{path}.type", tuple(DISTRIBUTION_FIELDS)) is None:
         return None
     check.keys(dist, path, DISTRIBUTION_FIELDS[kind])
     if kind in ("pytorch", "mpi"):

@@ -562,7 +562,7 @@ def test_bad_outputs(outputs, path, words):
     ("extra", "path", "words"),
     [
         ("distribution:\n  type: ray\n", "distribution.type", "Ray"),
-        ("distribution:\n  type: horovod\n", "distribution.type", "pytorch, tensorflow, mpi"),
+        ("distribution:\n  type: horovod\n", "distribution.type", "pytorch, mpi, tensorflow"),
         ("distribution:\n  type: mpi\n", "distribution.process_count_per_instance",
          "required for mpi"),
         ("distribution:\n  type: pytorch\n  process_count_per_instance: 0\n",
