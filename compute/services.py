@@ -217,16 +217,11 @@ def _flatten(exc: ValidationError) -> list[str]:
 @transaction.atomic
 def instance_type_delete(*, instance: InstanceType) -> None:
     """Deletes an instance type; refused while live work uses it (naming that work)."""
-    from django.apps import apps
+    from compute import usage
 
-    in_use = []
-    # jobs depends on compute, not the reverse: ask through the app registry.
-    if apps.is_installed("jobs"):
-        job_model = apps.get_model("jobs", "Job")
-        if hasattr(job_model.objects, "live_using_instance_type"):
-            in_use = list(job_model.objects.live_using_instance_type(instance)[:5])
+    in_use = usage.users_of(instance)
     if in_use:
-        names = ", ".join(str(j) for j in in_use)
+        names = ", ".join(in_use[:5])
         raise ValidationError(
             f"Instance type {instance.name} is used by running work ({names}); wait for it to finish or cancel it."
         )

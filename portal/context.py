@@ -20,8 +20,17 @@ def navigation(request) -> dict:
             entry["url"] != "/" and current.startswith(entry["url"])
         )
     role = workspace.role_of(user) if workspace else None
+    titles = {
+        "all": "",
+        "member": workspace.name if workspace else "",
+        "itops": "Cluster administration",
+    }
+    sections = [
+        {"title": titles[key], "entries": [e for e in entries if e["section"] == key]}
+        for key in ("all", "member", "itops")
+    ]
     return {
-        "nav_entries": entries,
+        "nav_sections": [section for section in sections if section["entries"]],
         "nav_workspaces": Workspace.objects.visible_to(user).only("pk", "name", "slug"),
         "current_workspace": workspace,
         "current_role": role,

@@ -10,7 +10,7 @@ api_patterns = [
     path("", include("compute.api.urls")),
     path("", include("jobs.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:api-schema"), name="api-docs"),
 ]
 
 urlpatterns = [
@@ -32,6 +32,6 @@ urlpatterns = [
     path("account/tokens/<int:token_id>/revoke", views.token_revoke, name="token-revoke"),
     path("", include("compute.urls")),
     path("", include("jobs.urls")),
-    path("api/v1/", include(api_patterns)),
+    path("api/v1/", include((api_patterns, "api"), namespace="api")),
     path("admin/", admin.site.urls),
 ]

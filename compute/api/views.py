@@ -16,7 +16,7 @@ from portal.models import Action, Workspace
 
 
 def require_itops(request) -> None:
-    if not request.user.is_itops:
+    if not getattr(request.user, "is_itops", False):
         raise PermissionDenied("Only IT operations may do this.")
 
 
@@ -25,6 +25,8 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     lookup_field = "name"
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Cluster.objects.none()
         require_itops(self.request)
         return Cluster.objects.visible_to(self.request.user)
 

@@ -81,3 +81,65 @@ def test_membership_change_appears_live(browser, portal_server, personas):
     finally:
         reader_context.close()
         admin_context.close()
+
+
+def test_itops_sets_up_compute_and_scientist_sees_it(
+    browser, portal_server, personas, sim_kubeconfig
+):
+    """IT ops attach the sandbox, install the extension, create a GPU instance type and a
+    compute target; a data scientist then sees the target and the instance type."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        login(page, portal_server, "itops")
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Clusters").click()
+        attach_form = page.locator("form", has=page.locator("input[name=mode][value=kubeconfig]"))
+        attach_form.get_by_label("Name").fill("sandbox")
+        attach_form.get_by_label("Kubeconfig (pasted)").fill(sim_kubeconfig)
+        attach_form.get_by_role("button", name="Attach cluster").click()
+        expect(page.get_by_test_id("cluster-status")).to_have_text("Connected")
+        page.get_by_role("button", name="Install extension", exact=True).click()
+        expect(page.get_by_test_id("extension-status")).to_have_text("Installed")
+        expect(page.locator("[data-node='gpu-0']")).to_be_visible()
+
+        page.get_by_role("navigation", name="Main").get_by_role(
+            "link", name="Instance types"
+        ).click()
+        form = page.locator("form[action$='/instance-types/new']")
+        form.get_by_label("Name").fill("gpu-small")
+        form.get_by_label("Clusters").select_option(label="sandbox")
+        form.get_by_label("Node selector").fill("accelerator=nvidia-a100")
+        form.get_by_label("Requests: CPU").fill("4")
+        form.get_by_label("Requests: memory").fill("16Gi")
+        form.get_by_label("Limits: CPU").fill("4")
+        form.get_by_label("Limits: memory").fill("16Gi")
+        form.get_by_label("Limits: nvidia.com/gpu").fill("1")
+        form.get_by_role("button", name="Create instance type").click()
+        expect(page.locator("[data-instance-type='gpu-small']")).to_contain_text("2 nodes")
+
+        page.get_by_role("navigation", name="Main").get_by_role(
+            "link", name="Compute targets"
+        ).click()
+        form = page.locator("form[action$='/compute-targets/new']")
+        form.get_by_label("Workspace").select_option(label="Team A")
+        form.get_by_label("Cluster", exact=True).select_option(label="sandbox")
+        form.get_by_label("Name", exact=True).fill("gpu-target")
+        form.get_by_label("Namespace", exact=True).fill("team-a-gpu")
+        form.get_by_label("GPU quota").fill("4")
+        form.get_by_role("button", name="Create compute target").click()
+        expect(page.locator("[data-target='gpu-target']")).to_contain_text("Ready")
+    finally:
+        context.close()
+
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        login(page, portal_server, "scientist")
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Compute").click()
+        card = page.locator("[data-target='gpu-target']")
+        expect(card).to_contain_text("compute: azureml:gpu-target")
+        expect(card.locator("[data-instance-type='gpu-small']")).to_contain_text("of 8")
+        expect(page.get_by_role("link", name="Clusters")).to_have_count(0)
+    finally:
+        context.close()
