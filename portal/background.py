@@ -60,6 +60,19 @@ def run_now(task, *args, **kwargs) -> None:
         future.add_done_callback(_pending.discard)
 
 
+def run_later(task, delay: float, *args, **kwargs) -> None:
+    """Dispatches ``task`` after ``delay`` seconds (at once in the immediate mode)."""
+    mode = settings.TASKS_MODE
+    if mode == "celery":
+        task.apply_async(args=args, kwargs=kwargs, countdown=delay)
+    elif mode == "immediate":
+        task(*args, **kwargs)
+    else:
+        timer = threading.Timer(delay, run_now, args=(task, *args), kwargs=kwargs)
+        timer.daemon = True
+        timer.start()
+
+
 def enqueue(task, *args, **kwargs) -> None:
     """Queues ``task(*args, **kwargs)`` to run after the current transaction commits."""
     transaction.on_commit(lambda: run_now(task, *args, **kwargs))

@@ -166,7 +166,19 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
     "recheck-clusters": {"task": "compute.tasks.recheck_clusters", "schedule": 60.0},
+    "sync-clusters": {"task": "compute.tasks.sync_clusters", "schedule": float(env_int("PORTAL_SYNC_SECONDS", 10))},
+    "reconcile-jobs": {"task": "jobs.tasks.reconcile_jobs", "schedule": float(env_int("PORTAL_RECONCILE_SECONDS", 3))},
 }
+
+# Where pods reach the portal (code download for jobs).
+PUBLIC_URL = env_str("PORTAL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# Job priority (low/medium/high) -> PriorityClass name; empty: no priorityClassName.
+JOB_PRIORITY_CLASSES = dict(
+    item.split("=", 1) for item in env_list("PORTAL_PRIORITY_CLASSES", []) if "=" in item
+)
+JOB_LOG_MAX_BYTES = env_int("PORTAL_JOB_LOG_MAX_BYTES", 2 * 1024 * 1024)
+CODE_UPLOAD_MAX_BYTES = env_int("PORTAL_CODE_MAX_BYTES", 100 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("PORTAL_UPLOAD_MAX_MEMORY", 2_621_440)
 
 # Stored cluster credentials are encrypted with the first key; older keys still
 # decrypt, which is how keys are rotated (see README).
@@ -224,6 +236,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ClusterStatusEnum": "compute.models.ClusterStatus",
+        "ExtensionStatusEnum": "compute.models.ExtensionStatus",
+        "TargetStatusEnum": "compute.models.TargetStatus",
+        "RequestStatusEnum": "compute.models.RequestStatus",
+        "JobStatusEnum": "jobs.models.Status",
+    },
 }
 CSRF_FAILURE_VIEW = "portal.views.csrf_failure"
 

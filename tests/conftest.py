@@ -98,9 +98,28 @@ def sim_kubeconfig(sim) -> str:
     return Path(sim.kubeconfig_path).read_text()
 
 
+SYSTEM_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
+
+
+def _reset_sim(sim) -> None:
+    """Deletes what earlier tests left in the simulator (database ids restart between tests)."""
+
+    def wipe():
+        for ns in sim.store.list("namespaces")[0]:
+            if ns["metadata"]["name"] not in SYSTEM_NAMESPACES:
+                sim.store.delete("namespaces", ns["metadata"]["name"])
+        for crd in sim.store.list("customresourcedefinitions.apiextensions.k8s.io")[0]:
+            sim.store.delete(
+                "customresourcedefinitions.apiextensions.k8s.io", crd["metadata"]["name"]
+            )
+
+    sim.call(wipe)
+
+
 @pytest.fixture
-def attach(sim_kubeconfig):
+def attach(sim, sim_kubeconfig):
     """Returns a function attaching the simulator under a name (check and sync run on commit)."""
+    _reset_sim(sim)
 
     def do(name: str = "sim", *, install: bool = True) -> Cluster:
         cluster = services.cluster_attach(name=name, access=kubeconfig.read(sim_kubeconfig))
@@ -118,3 +137,39 @@ def pytest_collection_modifyitems(config, items):
     """Browser tests run last: Playwright's sync API keeps an event loop on the main
     thread for the rest of the session, which async tests cannot share."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+@pytest.fixture
+def compute_ready(attach, team_a, team_b):
+    """The simulator attached with the extension, targets cpu-target and gpu-target in team-a,
+    team-b-target in team-b, and a GPU instance type gpu-small."""
+    cluster = attach("sim")
+    services.instance_type_save(
+        cluster=cluster,
+        name="gpu-small",
+        node_selector={"accelerator": "nvidia-a100"},
+        requests={"cpu": "4", "memory": "16Gi"},
+        limits={"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"},
+    )
+    services.target_create(
+        workspace=team_a,
+        cluster=cluster,
+        name="cpu-target",
+        namespace="team-a",
+        create_namespace=True,
+    )
+    services.target_create(
+        workspace=team_a,
+        cluster=cluster,
+        name="gpu-target",
+        namespace="team-a-gpu",
+        create_namespace=True,
+    )
+    services.target_create(
+        workspace=team_b,
+        cluster=cluster,
+        name="team-b-target",
+        namespace="team-b",
+        create_namespace=True,
+    )
+    return cluster

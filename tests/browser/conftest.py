@@ -11,10 +11,6 @@ import uvicorn
 
 from portal.asgi import application
 
-# Playwright's sync API keeps an event loop running on the test thread, which
-# trips Django's async-safety check for plain ORM calls made by the tests.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
@@ -52,6 +48,10 @@ def portal_server(transactional_db):
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop running on the test thread, which
+    # trips Django's async-safety check for plain ORM calls made by the tests.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
     executable = shutil.which("chromium")
     if executable is None:

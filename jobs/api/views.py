@@ -1,0 +1,240 @@
+"""REST API of the jobs app (workspace-scoped), with the pages' access rules."""
+
+import hashlib
+
+from django.conf import settings
+from django.http import FileResponse, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import (
+    action,
+    api_view,
+    authentication_classes,
+    parser_classes,
+    permission_classes,
+)
+from rest_framework.exceptions import APIException, NotFound
+from rest_framework.parsers import BaseParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from jobs import codearchive, selectors, services
+from jobs.api import serializers as s
+from jobs.filters import JobFilter
+from jobs.models import Environment, Job
+from portal.access import get_for
+from portal.models import Action, Workspace
+
+
+class ConflictError(APIException):
+    status_code = 409
+    default_detail = "Conflict."
+
+
+class TooLarge(APIException):
+    status_code = 413
+    default_detail = "Too large."
+
+
+class YamlParser(BaseParser):
+    media_type = "application/yaml"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return {"yaml": stream.read().decode(errors="replace")}
+
+
+class RawParser(BaseParser):
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return stream
+
+
+def _workspace(request, slug, action_name=Action.VIEW) -> Workspace:
+    return get_for(Workspace.objects, request.user, action_name, slug=slug)
+
+
+class JobViewSet(viewsets.GenericViewSet):
+    serializer_class = s.JobSerializer
+    lookup_field = "name"
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = JobFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Job.objects.none()
+        workspace = _workspace(self.request, self.kwargs["slug"])
+        return selectors.jobs_for(user=self.request.user, workspace=workspace)
+
+    def get_parsers(self):
+        from rest_framework.parsers import JSONParser
+
+        return [JSONParser(), YamlParser()]
+
+    def list(self, request, slug):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(s.JobSerializer(page, many=True).data)
+
+    @extend_schema(responses=s.JobDetailSerializer)
+    def retrieve(self, request, slug, name):
+        return Response(s.JobDetailSerializer(self.get_object()).data)
+
+    @extend_schema(request=s.SubmitSerializer, responses={202: s.JobSerializer})
+    def create(self, request, slug):
+        """Submits a job from YAML text (or a JSON spec); answers 202 with the job's URL."""
+        workspace = _workspace(request, slug, Action.SUBMIT)
+        data = s.SubmitSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        job, warnings = services.job_submit(
+            workspace=workspace,
+            user=request.user,
+            text=v.get("yaml"),
+            raw=v.get("spec"),
+            overrides=v["overrides"],
+        )
+        body = s.JobSerializer(job).data | {"warnings": warnings}
+        return Response(
+            body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["api_url"]}
+        )
+
+    @extend_schema(request=None, responses={202: s.JobSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, slug, name):
+        _workspace(request, slug, Action.SUBMIT)
+        job = self.get_object()
+        try:
+            services.job_cancel(job=job)
+        except services.Conflict as exc:
+            raise ConflictError(str(exc)) from None
+        job.refresh_from_db()
+        return Response(s.JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=s.CloneSerializer, responses={202: s.JobSerializer})
+    @action(detail=True, methods=["post"])
+    def clone(self, request, slug, name):
+        _workspace(request, slug, Action.SUBMIT)
+        data = s.CloneSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job, warnings = services.job_clone(
+            job=self.get_object(), user=request.user, overrides=data.validated_data["overrides"]
+        )
+        return Response(
+            s.JobSerializer(job).data | {"warnings": warnings}, status=status.HTTP_202_ACCEPTED
+        )
+
+    def destroy(self, request, slug, name):
+        _workspace(request, slug, Action.SUBMIT)
+        try:
+            services.job_delete(job=self.get_object())
+        except services.Conflict as exc:
+            raise ConflictError(str(exc)) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("instance", int), OpenApiParameter("since_line", int)],
+        responses={(200, "text/plain"): str},
+    )
+    @action(detail=True, methods=["get"])
+    def logs(self, request, slug, name):
+        """The job's log as text (lines from ``since_line``); header X-Next-Line says where to continue."""
+        job = self.get_object()
+        try:
+            index = int(request.query_params.get("instance", 0))
+            since = max(0, int(request.query_params.get("since_line", 0)))
+        except ValueError:
+            raise NotFound("instance and since_line must be integers") from None
+        lines = selectors.log_lines(job=job, index=index)
+        response = HttpResponse(
+            "".join(line + "\n" for line in lines[since:]), content_type="text/plain; charset=utf-8"
+        )
+        response["X-Next-Line"] = str(len(lines))
+        return response
+
+
+class EnvironmentViewSet(viewsets.GenericViewSet):
+    serializer_class = s.EnvironmentSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Environment.objects.none()
+        return Environment.objects.filter(workspace=_workspace(self.request, self.kwargs["slug"]))
+
+    def list(self, request, slug):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(s.EnvironmentSerializer(page, many=True).data)
+
+    def create(self, request, slug):
+        workspace = _workspace(request, slug, Action.SUBMIT)
+        data = s.EnvironmentSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            env = services.environment_create(
+                workspace=workspace, user=request.user, **data.validated_data
+            )
+        except services.Conflict as exc:
+            raise ConflictError(str(exc)) from None
+        return Response(s.EnvironmentSerializer(env).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(request={"application/gzip": bytes}, responses={201: dict})
+@api_view(["POST"])
+@parser_classes([RawParser])
+def code_upload(request, slug):
+    """Uploads a code folder as .tar.gz; answers its content reference portal:code/<sha256>."""
+    workspace = _workspace(request, slug, Action.SUBMIT)
+    limit = settings.CODE_UPLOAD_MAX_BYTES
+    declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    if declared > limit:
+        raise TooLarge(
+            f"The code archive is {declared // (1 << 20)} MiB, over the limit of {limit // (1 << 20)} MiB; leave data out of the code folder."
+        )
+    try:
+        archive = services.code_upload(
+            workspace=workspace,
+            user=request.user,
+            fileobj=request.stream or request,
+            max_bytes=limit,
+        )
+    except codearchive.ArchiveError as exc:
+        if "larger than" in str(exc) or "limit" in str(exc):
+            raise TooLarge(str(exc)) from None
+        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    return Response(
+        {
+            "ref": f"portal:code/{archive.sha256}",
+            "sha256": archive.sha256,
+            "size": archive.size,
+            "files": archive.files,
+        },
+        status=201,
+    )
+
+
+@extend_schema(exclude=True)
+@api_view(["GET"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+def job_code(request, job_id):
+    """The code archive of one job, for its pods; authorised by the job-scoped token only."""
+    header = request.headers.get("Authorization", "")
+    raw = header.removeprefix("Bearer ").strip()
+    job = get_object_or_404(Job, pk=job_id)
+    valid = (
+        raw
+        and job.code_token_hash
+        and hashlib.sha256(raw.encode()).hexdigest() == job.code_token_hash
+        and job.code_token_expires
+        and job.code_token_expires > timezone.now()
+        and job.spec.get("code")
+    )
+    if not valid:
+        return Response(
+            {"detail": "Invalid or expired job code token."}, status=status.HTTP_403_FORBIDDEN
+        )
+    path = services.code_path(job.spec["code"]["sha256"])
+    return FileResponse(open(path, "rb"), content_type="application/gzip")

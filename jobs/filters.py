@@ -1,0 +1,46 @@
+"""Job filters shared by the list page and the API."""
+
+import django_filters
+from django.db.models import Q
+
+from jobs.models import Job, Status
+
+
+class JobFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices)
+    experiment = django_filters.CharFilter(field_name="experiment_name")
+    compute = django_filters.CharFilter(field_name="compute__name")
+    created_by = django_filters.CharFilter(field_name="created_by__username")
+    tag = django_filters.CharFilter(method="filter_tag", help_text="key=value, or key alone")
+    search = django_filters.CharFilter(
+        method="filter_search", help_text="name, display name or experiment contains"
+    )
+    ordering = django_filters.OrderingFilter(
+        fields=(
+            ("created_at", "created_at"),
+            ("name", "name"),
+            ("status", "status"),
+            ("experiment_name", "experiment"),
+        )
+    )
+
+    class Meta:
+        model = Job
+        fields = ["status", "experiment", "compute", "created_by", "tag", "search"]
+
+    def filter_tag(self, queryset, name, value):
+        key, sep, wanted = value.partition("=")
+        if sep:
+            return (
+                queryset.filter(tags__contains={key: wanted})
+                if queryset.db != "sqlite"
+                else queryset.filter(**{f"tags__{key}": wanted})
+            )
+        return queryset.filter(tags__has_key=key)
+
+    def filter_search(self, queryset, name, value):
+        return queryset.filter(
+            Q(name__icontains=value)
+            | Q(display_name__icontains=value)
+            | Q(experiment_name__icontains=value)
+        )

@@ -1,0 +1,155 @@
+"""All cluster I/O of the jobs app, through compute's per-cluster clients."""
+
+from kubernetes import client
+
+from compute.gateway import ClusterError, _call, _raw_json, client_for
+
+LABEL_JOB = "kubeportal.io/job-id"
+
+
+def create_objects(cluster, namespace: str, objects: list[dict]) -> str:
+    """Creates the rendered objects in order, treating "already exists" as done (safe to retry).
+
+    Returns the Job's uid. Afterwards the Secret and Service are owned by the Job so
+    that Kubernetes deletes them with it.
+    """
+    api = client_for(cluster)
+    core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
+    job_uid = ""
+    job_name = ""
+    for obj in objects:
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        create = {
+            "Secret": core.create_namespaced_secret,
+            "Service": core.create_namespaced_service,
+            "Job": batch.create_namespaced_job,
+        }[kind]
+        try:
+            created = _raw_json(f"creating {kind} {name} in {namespace}", create, namespace, obj)
+        except ClusterError as err:
+            if err.kind != "conflict":
+                raise
+            read = {
+                "Secret": core.read_namespaced_secret,
+                "Service": core.read_namespaced_service,
+                "Job": batch.read_namespaced_job,
+            }[kind]
+            created = _raw_json(f"reading {kind} {name}", read, name, namespace)
+        if kind == "Job":
+            job_uid, job_name = created["metadata"]["uid"], name
+    owner = [
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "name": job_name,
+            "uid": job_uid,
+            "controller": False,
+            "blockOwnerDeletion": False,
+        }
+    ]
+    for obj in objects:
+        if obj["kind"] == "Secret":
+            _call(
+                "owning the code secret",
+                core.patch_namespaced_secret,
+                obj["metadata"]["name"],
+                namespace,
+                {"metadata": {"ownerReferences": owner}},
+            )
+        elif obj["kind"] == "Service":
+            _call(
+                "owning the service",
+                core.patch_namespaced_service,
+                obj["metadata"]["name"],
+                namespace,
+                {"metadata": {"ownerReferences": owner}},
+            )
+    return job_uid
+
+
+def delete_objects(cluster, namespace: str, job_id: int) -> None:
+    """Deletes the job's Job (with its pods), Service and Secret; missing objects are fine."""
+    api = client_for(cluster)
+    core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
+    selector = f"{LABEL_JOB}={job_id}"
+    body = client.V1DeleteOptions(propagation_policy="Background")
+    for kind, lister, deleter in (
+        ("Job", batch.list_namespaced_job, batch.delete_namespaced_job),
+        ("Service", core.list_namespaced_service, core.delete_namespaced_service),
+        ("Secret", core.list_namespaced_secret, core.delete_namespaced_secret),
+    ):
+        items = _raw_json(
+            f"listing the job's {kind}s", lister, namespace, label_selector=selector
+        ).get("items", [])
+        for item in items:
+            try:
+                _call(
+                    f"deleting {kind} {item['metadata']['name']}",
+                    deleter,
+                    item["metadata"]["name"],
+                    namespace,
+                    body=body,
+                )
+            except ClusterError as err:
+                if err.kind != "not_found":
+                    raise
+
+
+def read_state(
+    cluster, namespace: str, job_id: int, object_name: str
+) -> tuple[dict | None, list[dict], list[dict]]:
+    """Returns (Job object or None, pods, Warning events about the Job) for one job."""
+    api = client_for(cluster)
+    core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
+    try:
+        job = _raw_json(
+            f"reading job {object_name}", batch.read_namespaced_job, object_name, namespace
+        )
+    except ClusterError as err:
+        if err.kind != "not_found":
+            raise
+        job = None
+    pods = _raw_json(
+        "listing the job's pods",
+        core.list_namespaced_pod,
+        namespace,
+        label_selector=f"{LABEL_JOB}={job_id}",
+    ).get("items", [])
+    events = []
+    if job is not None and not pods:
+        events = _raw_json(
+            "listing the job's events",
+            core.list_namespaced_event,
+            namespace,
+            field_selector=f"involvedObject.name={object_name}",
+        ).get("items", [])
+    return job, pods, events
+
+
+def read_log(
+    cluster,
+    namespace: str,
+    pod: str,
+    *,
+    tail_lines: int | None = None,
+    limit_bytes: int | None = None,
+) -> str:
+    """Returns the main container's log text."""
+    api = client_for(cluster)
+    kwargs = {"container": "main"}
+    if tail_lines:
+        kwargs["tail_lines"] = tail_lines
+    if limit_bytes:
+        kwargs["limit_bytes"] = limit_bytes
+    response = _call(
+        f"reading the log of {pod}",
+        client.CoreV1Api(api).read_namespaced_pod_log,
+        pod,
+        namespace,
+        _preload_content=False,
+        **kwargs,
+    )
+    try:
+        return response.data.decode(errors="replace")
+    finally:
+        response.release_conn()

@@ -1,0 +1,207 @@
+"""Jobs (training and batch), their transitions and instances, environments, code archives."""
+
+from django.conf import settings
+from django.db import models
+
+from compute.models import ComputeTarget
+from portal.models import Action, Workspace
+
+
+class Status(models.TextChoices):
+    NOT_STARTED = "NotStarted"
+    QUEUED = "Queued"
+    PREPARING = "Preparing"
+    RUNNING = "Running"
+    FINALIZING = "Finalizing"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CANCEL_REQUESTED = "CancelRequested"
+    CANCELED = "Canceled"
+
+
+TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELED})
+LIVE = frozenset(set(Status.values) - TERMINAL)
+
+
+class WorkspaceScopedQuerySet(models.QuerySet):
+    def visible_to(self, user, action: str = Action.VIEW):
+        """Rows of the workspaces on which ``user`` may perform ``action``."""
+        return self.filter(workspace__in=Workspace.objects.visible_to(user, action))
+
+
+class Environment(models.Model):
+    """A named, versioned container image registered in a workspace."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="environments")
+    name = models.CharField(max_length=255)
+    version = models.CharField(max_length=64)
+    image = models.CharField(max_length=500)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = WorkspaceScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "name", "version"], name="environment_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
+class CodeArchive(models.Model):
+    """An uploaded code folder, stored once by content (sha256) and shared within a workspace."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="code_archives")
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+    files = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = WorkspaceScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "sha256"], name="code_per_workspace")
+        ]
+
+    def __str__(self) -> str:
+        return self.sha256[:12]
+
+
+class JobQuerySet(WorkspaceScopedQuerySet):
+    def live(self):
+        return self.filter(status__in=LIVE)
+
+    def live_using_instance_type(self, instance_type):
+        return self.live().filter(
+            compute__cluster_id=instance_type.cluster_id, instance_type=instance_type.name
+        )
+
+
+class Job(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="jobs")
+    name = models.CharField(max_length=63)
+    display_name = models.CharField(max_length=255, blank=True)
+    experiment_name = models.CharField(max_length=255, default="Default")
+    description = models.TextField(blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    compute = models.ForeignKey(ComputeTarget, on_delete=models.PROTECT, related_name="jobs")
+    instance_type = models.CharField(max_length=253)
+    instance_count = models.PositiveIntegerField(default=1)
+    priority = models.CharField(max_length=10, default="medium")
+    spec_yaml = models.TextField(help_text="The spec exactly as submitted.")
+    spec = models.JSONField(help_text="The normalised spec the manifests are rendered from.")
+    image = models.CharField(max_length=500)
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NOT_STARTED)
+    status_reason = models.TextField(blank=True)
+    submit_attempts = models.PositiveIntegerField(default=0)
+    cluster_uid = models.CharField(max_length=64, blank=True)
+    code_token_hash = models.CharField(max_length=64, blank=True)
+    code_token_expires = models.DateTimeField(null=True, blank=True)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="jobs"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    cloned_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="job_name_per_workspace")
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "-created_at"], name="job_ws_created"),
+            models.Index(fields=["workspace", "status", "-created_at"], name="job_ws_status"),
+            models.Index(
+                fields=["workspace", "experiment_name", "-created_at"], name="job_ws_experiment"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def object_name(self) -> str:
+        from jobs.manifests import object_name
+
+        return object_name(self.pk)
+
+
+class Transition(models.Model):
+    """One status change of a job, stored once, in order."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="transitions")
+    seq = models.PositiveIntegerField()
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20)
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["job", "seq"]
+        constraints = [models.UniqueConstraint(fields=["job", "seq"], name="transition_order")]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '∅'} → {self.to_status}"
+
+
+class Instance(models.Model):
+    """One pod of a (possibly distributed) job, as last seen."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="instances")
+    index = models.PositiveIntegerField()
+    pod = models.CharField(max_length=253, blank=True)
+    node = models.CharField(max_length=253, blank=True)
+    phase = models.CharField(max_length=20, blank=True)
+    state = models.CharField(max_length=40, blank=True)
+    reason = models.TextField(blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    restarts = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="instance_per_index")]
+
+    def __str__(self) -> str:
+        return f"{self.job} #{self.index}"
+
+
+class InstanceLog(models.Model):
+    """The main container's log of one instance, kept by the portal (survives pod deletion)."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="logs")
+    index = models.PositiveIntegerField()
+    text = models.TextField(blank=True)
+    truncated = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="log_per_instance")]
+
+    def __str__(self) -> str:
+        return f"log of {self.job} #{self.index}"

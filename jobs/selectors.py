@@ -1,0 +1,29 @@
+"""Reads of the jobs app for pages and the API."""
+
+from jobs.models import Job
+
+
+def jobs_for(*, user, workspace):
+    return (
+        Job.objects.visible_to(user)
+        .filter(workspace=workspace)
+        .select_related("compute", "created_by", "workspace")
+    )
+
+
+TRUNCATION_MARK = "[log truncated by the portal: only the last {cap} bytes are kept]"
+
+
+def log_lines(*, job: Job, index: int = 0) -> list[str]:
+    """The stored log lines of instance ``index`` (kept current by the job sync task)."""
+    from django.conf import settings
+
+    from jobs.models import InstanceLog
+
+    log = InstanceLog.objects.filter(job=job, index=index).first()
+    if log is None:
+        return []
+    lines = log.text.splitlines()
+    if log.truncated:
+        lines.insert(0, TRUNCATION_MARK.format(cap=settings.JOB_LOG_MAX_BYTES))
+    return lines

@@ -1,0 +1,184 @@
+"""Celery tasks of the jobs app: start (with bounded retries), cancel, reconcile."""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+
+from compute.gateway import ClusterError
+from jobs import gateway
+from jobs import status as statusmod
+from jobs.models import LIVE, Instance, Job, Status
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+
+
+def _backoff(attempt: int) -> float:
+    return min(60.0, 2.0**attempt)
+
+
+@shared_task
+def job_start(job_id: int) -> None:
+    """Renders and creates the job's objects; idempotent, retried while the cluster is unreachable."""
+    from jobs import manifests, services
+
+    job = Job.objects.select_related("compute__cluster", "workspace").filter(pk=job_id).first()
+    if job is None or job.status != Status.NOT_STARTED:
+        return
+    target = job.compute
+    instance = target.cluster.instance_types.filter(name=job.instance_type).first()
+    instance_type = instance.as_manifest_dict() if instance else manifests.DEFAULT_INSTANCE_TYPE
+    code = None
+    if job.spec["code"] is not None:
+        token = services.code_token_issue(job)
+        code = {"url": f"{settings.PUBLIC_URL}/api/v1/job-code/{job.pk}/", "token": token}
+    objects = manifests.render_job(
+        spec=job.spec,
+        job_id=job.pk,
+        workspace=job.workspace.slug,
+        target=target.name,
+        namespace=target.namespace,
+        instance_type=instance_type,
+        image=job.image,
+        priority_class=settings.JOB_PRIORITY_CLASSES,
+        code=code,
+    )
+    Job.objects.filter(pk=job.pk).update(submit_attempts=job.submit_attempts + 1)
+    try:
+        uid = gateway.create_objects(target.cluster, target.namespace, objects)
+    except ClusterError as err:
+        attempt = job.submit_attempts + 1
+        if err.kind == "unreachable" and attempt < MAX_ATTEMPTS:
+            delay = _backoff(attempt)
+            services.record_transition(
+                job,
+                Status.NOT_STARTED,
+                f"waiting for the cluster (attempt {attempt} of {MAX_ATTEMPTS}, next in {delay:.0f}s): {err.message}",
+            )
+            from portal.background import run_later
+
+            run_later(job_start, delay, job.pk)
+            return
+        if err.kind == "unreachable":
+            services.record_transition(
+                job,
+                Status.FAILED,
+                f"Gave up after {attempt} attempts to reach the cluster: {err.message}",
+            )
+        else:
+            services.record_transition(
+                job, Status.FAILED, f"The cluster refused the job: {err.message}"
+            )
+        return
+    Job.objects.filter(pk=job.pk).update(cluster_uid=uid)
+    services.record_transition(
+        job, Status.QUEUED, "accepted by the cluster; waiting for the scheduler"
+    )
+
+
+@shared_task
+def job_cancel(job_id: int) -> None:
+    from jobs import services
+
+    job = Job.objects.select_related("compute__cluster").filter(pk=job_id).first()
+    if job is None or job.status != Status.CANCEL_REQUESTED:
+        return
+    try:
+        gateway.delete_objects(job.compute.cluster, job.compute.namespace, job.pk)
+    except ClusterError as err:
+        Job.objects.filter(pk=job.pk).update(status_reason=f"cancel pending: {err.message}")
+        return
+    services.record_transition(
+        job, Status.CANCELED, "canceled by the user; the cluster objects were deleted"
+    )
+
+
+@shared_task
+def job_sync(job_id: int) -> None:
+    """Reads the job's objects from the cluster and records what changed."""
+    from jobs import services
+
+    job = Job.objects.select_related("compute__cluster").filter(pk=job_id).first()
+    if job is None or job.status not in LIVE or job.status == Status.NOT_STARTED:
+        return
+    if job.status == Status.CANCEL_REQUESTED:
+        job_cancel(job_id)
+        return
+    try:
+        obj, pods, events = gateway.read_state(
+            job.compute.cluster, job.compute.namespace, job.pk, job.object_name
+        )
+    except ClusterError as err:
+        log.info("job %s: cannot read its state: %s", job.name, err.message)
+        return
+    new_status, reason, views = statusmod.derive(obj, pods, events)
+    with transaction.atomic():
+        for view in views:
+            Instance.objects.update_or_create(
+                job=job,
+                index=view.index,
+                defaults={
+                    "pod": view.pod,
+                    "node": view.node,
+                    "phase": view.phase,
+                    "state": view.state,
+                    "reason": view.reason,
+                    "exit_code": view.exit_code,
+                    "restarts": view.restarts,
+                },
+            )
+        # Pass through the intermediate states a fast job skipped, in order.
+        order = [
+            Status.QUEUED,
+            Status.PREPARING,
+            Status.RUNNING,
+            Status.FINALIZING,
+            Status.COMPLETED,
+        ]
+        if new_status in order and job.status in order:
+            for step in order[order.index(job.status) + 1 : order.index(new_status)]:
+                if step != Status.FINALIZING:
+                    services.record_transition(job, step, "")
+        if (
+            new_status == Status.FAILED
+            and job.status in (Status.QUEUED, Status.PREPARING)
+            and any(v.state == "terminated" for v in views)
+        ):
+            services.record_transition(job, Status.RUNNING, "")
+        services.record_transition(job, new_status, reason)
+    _store_logs(job, views)
+
+
+def _store_logs(job: Job, views) -> None:
+    """Copies each started instance's log into the portal (capped, keeping the end)."""
+    from jobs.models import InstanceLog
+
+    cap = settings.JOB_LOG_MAX_BYTES
+    for view in views:
+        if view.state not in {"running", "terminated"}:
+            continue
+        try:
+            text = gateway.read_log(job.compute.cluster, job.compute.namespace, view.pod)
+        except ClusterError:
+            continue
+        truncated = len(text.encode()) > cap
+        if truncated:
+            text = text.encode()[-cap:].decode(errors="ignore")
+            text = text[text.find("\n") + 1 :]
+        InstanceLog.objects.update_or_create(
+            job=job, index=view.index, defaults={"text": text, "truncated": truncated}
+        )
+
+
+@shared_task
+def reconcile_jobs() -> None:
+    """Compares every live job with its cluster and repairs what a missed event left wrong."""
+    for job_id in (
+        Job.objects.filter(status__in=LIVE)
+        .exclude(status=Status.NOT_STARTED)
+        .values_list("pk", flat=True)
+    ):
+        job_sync(job_id)

@@ -1,0 +1,302 @@
+"""Studio pages of the jobs app."""
+
+import yaml
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_POST
+
+from jobs import codearchive, selectors, services
+from jobs import spec as specmod
+from jobs.filters import JobFilter
+from jobs.forms import EnvironmentForm, JobForm
+from jobs.models import Environment, Job, Status
+from portal import live
+from portal.access import get_for, is_htmx
+from portal.models import Action, Workspace
+
+PAGE_SIZE = 50
+
+
+def _workspace(request, slug, action=Action.VIEW) -> Workspace:
+    return get_for(Workspace.objects, request.user, action, slug=slug)
+
+
+@login_required
+def job_list_current(request):
+    if request.workspace is None:
+        raise PermissionDenied("You are not a member of any workspace yet.")
+    return redirect("job-list", slug=request.workspace.slug)
+
+
+@login_required
+def job_list(request, slug):
+    workspace = _workspace(request, slug)
+    jobs = JobFilter(
+        request.GET, queryset=selectors.jobs_for(user=request.user, workspace=workspace)
+    )
+    queryset = jobs.qs if jobs.is_valid() else jobs.queryset.none()
+    if not request.GET.get("ordering"):
+        queryset = queryset.order_by("-created_at", "-id")
+    # Counting 100,000 rows on every page view is the slow part; cap the count.
+    page = Paginator(
+        queryset.only(
+            "id",
+            "name",
+            "display_name",
+            "status",
+            "status_reason",
+            "experiment_name",
+            "compute__name",
+            "created_by__username",
+            "created_at",
+            "instance_type",
+            "workspace_id",
+            "tags",
+        ),
+        PAGE_SIZE,
+    ).get_page(request.GET.get("page"))
+    group = request.GET.get("group") == "experiment"
+    context = {
+        "workspace": workspace,
+        "filter": jobs,
+        "page": page,
+        "group": group,
+        "statuses": Status.values,
+        "query": request.GET.copy(),
+        "can_submit": workspace.allows(request.user, Action.SUBMIT),
+        "live_groups": [live.group_name("portal.workspace", workspace.pk)],
+    }
+    template = "jobs/job_list.html#results" if is_htmx(request) else "jobs/job_list.html"
+    return TemplateResponse(request, template, context)
+
+
+def _form_page(request, workspace, form, *, yaml_text="", errors=None, status=200):
+    return TemplateResponse(
+        request,
+        "jobs/job_new.html",
+        {
+            "workspace": workspace,
+            "form": form,
+            "yaml_text": yaml_text,
+            "yaml_errors": errors or [],
+            "targets": workspace.compute_targets.select_related("cluster"),
+        },
+        status=status,
+    )
+
+
+@login_required
+def job_new(request, slug):
+    workspace = _workspace(request, slug, Action.SUBMIT)
+    form = JobForm(workspace=workspace, data=request.POST or None, files=request.FILES or None)
+    if request.method != "POST":
+        clone = request.GET.get("from")
+        source = Job.objects.filter(workspace=workspace, name=clone).first() if clone else None
+        return _form_page(
+            request, workspace, form, yaml_text=source.spec_yaml if source else JobForm.EXAMPLE
+        )
+    mode = request.POST.get("mode", "form")
+    try:
+        if mode == "yaml":
+            text = request.POST.get("yaml", "")
+            job, warnings = services.job_submit(workspace=workspace, user=request.user, text=text)
+        else:
+            if not form.is_valid():
+                return _form_page(request, workspace, form, status=400)
+            raw = form.to_spec()
+            upload = form.cleaned_data.get("code")
+            if upload:
+                archive = services.code_upload(
+                    workspace=workspace,
+                    user=request.user,
+                    fileobj=upload,
+                    max_bytes=settings.CODE_UPLOAD_MAX_BYTES,
+                )
+                raw["code"] = f"portal:code/{archive.sha256}"
+            job, warnings = services.job_submit(workspace=workspace, user=request.user, raw=raw)
+    except ValidationError as exc:
+        errors = (
+            [f"{field}: {m}" for field, msgs in exc.message_dict.items() for m in msgs]
+            if hasattr(exc, "error_dict")
+            else exc.messages
+        )
+        if mode != "yaml":
+            for message in errors:
+                form.add_error(None, message)
+        return _form_page(
+            request,
+            workspace,
+            form,
+            yaml_text=request.POST.get("yaml", ""),
+            errors=errors if mode == "yaml" else None,
+            status=400,
+        )
+    except codearchive.ArchiveError as exc:
+        form.add_error("code", str(exc))
+        return _form_page(request, workspace, form, status=400)
+    for warning in warnings:
+        messages.warning(request, warning)
+    messages.success(request, f"Job {job.name} submitted.")
+    return redirect("job-detail", slug=slug, name=job.name)
+
+
+@login_required
+@require_POST
+def job_validate(request, slug):
+    """htmx: validates the YAML editor's text as you type; returns the error list fragment."""
+    workspace = _workspace(request, slug, Action.SUBMIT)
+    text = request.POST.get("yaml", "")
+    errors = []
+    try:
+        normal = specmod.validate_job_spec(specmod.parse_job_yaml(text), source=text)
+        services.check_submission(workspace=workspace, normal=normal)
+    except specmod.SpecError as exc:
+        errors = [f"{e.path or 'spec'}: {e}" for e in exc.errors]
+    except ValidationError as exc:
+        errors = (
+            [f"{f}: {m}" for f, ms in exc.message_dict.items() for m in ms]
+            if hasattr(exc, "error_dict")
+            else exc.messages
+        )
+    return TemplateResponse(
+        request, "jobs/job_new.html#yaml-errors", {"yaml_errors": errors, "checked": True}
+    )
+
+
+@login_required
+def job_detail(request, slug, name):
+    workspace = _workspace(request, slug)
+    job = get_for(
+        Job.objects.select_related("compute__cluster", "created_by"),
+        request.user,
+        workspace=workspace,
+        name=name,
+    )
+    manifests_yaml = None
+    if request.user.is_itops:
+        from jobs import manifests
+
+        instance = job.compute.cluster.instance_types.filter(name=job.instance_type).first()
+        code = (
+            {
+                "url": f"{settings.PUBLIC_URL}/api/v1/job-code/{job.pk}/",
+                "token": "<job-scoped token>",
+            }
+            if job.spec.get("code")
+            else None
+        )
+        objects = manifests.render_job(
+            spec=job.spec,
+            job_id=job.pk,
+            workspace=workspace.slug,
+            target=job.compute.name,
+            namespace=job.compute.namespace,
+            instance_type=instance.as_manifest_dict()
+            if instance
+            else manifests.DEFAULT_INSTANCE_TYPE,
+            image=job.image,
+            priority_class=settings.JOB_PRIORITY_CLASSES,
+            code=code,
+        )
+        manifests_yaml = yaml.safe_dump_all(objects, sort_keys=False)
+    context = {
+        "workspace": workspace,
+        "job": job,
+        "transitions": job.transitions.all(),
+        "instances": job.instances.all(),
+        "log": "\n".join(selectors.log_lines(job=job)),
+        "manifests_yaml": manifests_yaml,
+        "can_submit": workspace.allows(request.user, Action.SUBMIT),
+        "live_groups": [live.group_name("jobs.job", job.pk)],
+    }
+    return TemplateResponse(request, "jobs/job_detail.html", context)
+
+
+@login_required
+@require_POST
+def job_cancel(request, slug, name):
+    workspace = _workspace(request, slug, Action.SUBMIT)
+    job = get_for(Job.objects, request.user, workspace=workspace, name=name)
+    try:
+        services.job_cancel(job=job)
+        messages.success(request, f"Cancel requested for {job.name}.")
+    except services.Conflict as exc:
+        messages.error(request, str(exc))
+    return redirect("job-detail", slug=slug, name=name)
+
+
+@login_required
+@require_POST
+def job_clone(request, slug, name):
+    workspace = _workspace(request, slug, Action.SUBMIT)
+    job = get_for(Job.objects, request.user, workspace=workspace, name=name)
+    try:
+        clone, _warnings = services.job_clone(job=job, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+        return redirect("job-detail", slug=slug, name=name)
+    messages.success(request, f"Re-ran {job.name} as {clone.name}.")
+    return redirect("job-detail", slug=slug, name=clone.name)
+
+
+@login_required
+@require_POST
+def job_delete(request, slug, name):
+    workspace = _workspace(request, slug, Action.SUBMIT)
+    job = get_for(Job.objects, request.user, workspace=workspace, name=name)
+    try:
+        services.job_delete(job=job)
+        messages.success(request, f"Job {name} deleted.")
+    except services.Conflict as exc:
+        messages.error(request, str(exc))
+        return redirect("job-detail", slug=slug, name=name)
+    return redirect("job-list", slug=slug)
+
+
+@login_required
+def environment_list(request, slug):
+    workspace = _workspace(request, slug)
+    can_submit = workspace.allows(request.user, Action.SUBMIT)
+    form = EnvironmentForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if not can_submit:
+            raise PermissionDenied("Your role does not allow you to register environments.")
+        if form.is_valid():
+            try:
+                services.environment_create(
+                    workspace=workspace, user=request.user, **form.cleaned_data
+                )
+                messages.success(
+                    request,
+                    f"Environment {form.cleaned_data['name']}:{form.cleaned_data['version']} registered.",
+                )
+                return redirect("environment-list", slug=slug)
+            except (services.Conflict, ValidationError) as exc:
+                form.add_error(
+                    None,
+                    str(exc) if isinstance(exc, services.Conflict) else "; ".join(exc.messages),
+                )
+        status = 400
+    return TemplateResponse(
+        request,
+        "jobs/environment_list.html",
+        {
+            "workspace": workspace,
+            "environments": Environment.objects.filter(workspace=workspace),
+            "form": form if can_submit else None,
+        },
+        status=status,
+    )
+
+
+@login_required
+def environment_list_current(request):
+    if request.workspace is None:
+        raise PermissionDenied("You are not a member of any workspace yet.")
+    return redirect("environment-list", slug=request.workspace.slug)
