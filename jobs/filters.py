@@ -1,6 +1,7 @@
 """Job filters shared by the list page and the API."""
 
 import django_filters
+from django.db import connections
 from django.db.models import Q
 
 from jobs.models import Job, Status
@@ -30,13 +31,12 @@ class JobFilter(django_filters.FilterSet):
 
     def filter_tag(self, queryset, name, value):
         key, sep, wanted = value.partition("=")
-        if sep:
-            return (
-                queryset.filter(tags__contains={key: wanted})
-                if queryset.db != "sqlite"
-                else queryset.filter(**{f"tags__{key}": wanted})
-            )
-        return queryset.filter(tags__has_key=key)
+        if not sep:
+            return queryset.filter(tags__has_key=key)
+        # PostgreSQL answers containment from a GIN index; SQLite has no containment lookup.
+        if connections[queryset.db].vendor == "postgresql":
+            return queryset.filter(tags__contains={key: wanted})
+        return queryset.filter(tags__has_key=key).filter(**{f"tags__{key}": wanted})
 
     def filter_search(self, queryset, name, value):
         return queryset.filter(

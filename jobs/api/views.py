@@ -19,6 +19,7 @@ from rest_framework.decorators import (
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from jobs import codearchive, selectors, services
@@ -44,6 +45,15 @@ class YamlParser(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         return {"yaml": stream.read().decode(errors="replace")}
+
+
+class PlainTextRenderer(BaseRenderer):
+    media_type = "text/plain"
+    format = "txt"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, bytes | str) else str(data)
 
 
 class RawParser(BaseParser):
@@ -139,7 +149,7 @@ class JobViewSet(viewsets.GenericViewSet):
         parameters=[OpenApiParameter("instance", int), OpenApiParameter("since_line", int)],
         responses={(200, "text/plain"): str},
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], renderer_classes=[PlainTextRenderer, JSONRenderer])
     def logs(self, request, slug, name):
         """The job's log as text (lines from ``since_line``); header X-Next-Line says where to continue."""
         job = self.get_object()

@@ -13,8 +13,9 @@ from kubesim.server import KubeSim
 READONLY_TOKEN = "readonly-token"
 
 
-def make_client(sim: KubeSim, token: str | None = None, *,
-                retries: bool = True) -> client.ApiClient:
+def make_client(
+    sim: KubeSim, token: str | None = None, *, retries: bool = True
+) -> client.ApiClient:
     """Return an ApiClient for ``sim`` built from its url and token (never global config).
 
     ``retries=False`` stops urllib3 from retrying 429 answers that carry Retry-After.

@@ -12,8 +12,10 @@ import pytest
 from kubesim.server import KubeSim
 
 KUBECTL = shutil.which("kubectl")
-pytestmark = [pytest.mark.kubectl,
-              pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")]
+pytestmark = [
+    pytest.mark.kubectl,
+    pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed"),
+]
 
 CRD = """\
 apiVersion: apiextensions.k8s.io/v1
@@ -51,8 +53,13 @@ def tls_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeSim]:
 
 def kubectl(sim: KubeSim, *args: str, stdin: str | None = None) -> str:
     """Run kubectl against ``sim``; return stdout, failing the test on a non-zero exit."""
-    proc = subprocess.run([KUBECTL, "--kubeconfig", sim.kubeconfig_path, *args],
-                          input=stdin, capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [KUBECTL, "--kubeconfig", sim.kubeconfig_path, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -82,18 +89,41 @@ def test_apply_crd_and_custom_resource(tls_sim: KubeSim, tmp_path: Path) -> None
 def test_logs_describe_delete_pod(tls_sim: KubeSim) -> None:
     name = "kubectl-logs"
     # An unknown scheduler keeps the simulated scheduler and kubelet away from this pod.
-    pod = {"metadata": {"name": name}, "spec": {
-        "schedulerName": "kubectl-test-none",
-        "containers": [{"name": "main", "image": "busybox"}], "restartPolicy": "Never"}}
+    pod = {
+        "metadata": {"name": name},
+        "spec": {
+            "schedulerName": "kubectl-test-none",
+            "containers": [{"name": "main", "image": "busybox"}],
+            "restartPolicy": "Never",
+        },
+    }
     tls_sim.call(tls_sim.store.create, "pods", pod)
     for i in range(3):
         tls_sim.call(tls_sim.store.logs.write, "default", name, "main", f"hello {i}")
     # Mark the container running so logs are served.
-    tls_sim.call(lambda: tls_sim.store.patch("pods", name, {"status": {
-        "phase": "Running", "containerStatuses": [{
-            "name": "main", "ready": True, "restartCount": 0, "image": "busybox",
-            "imageID": "", "state": {"running": {"startedAt": "2024-01-01T00:00:00Z"}}}]}},
-        namespace="default", subresource="status"))
+    tls_sim.call(
+        lambda: tls_sim.store.patch(
+            "pods",
+            name,
+            {
+                "status": {
+                    "phase": "Running",
+                    "containerStatuses": [
+                        {
+                            "name": "main",
+                            "ready": True,
+                            "restartCount": 0,
+                            "image": "busybox",
+                            "imageID": "",
+                            "state": {"running": {"startedAt": "2024-01-01T00:00:00Z"}},
+                        }
+                    ],
+                }
+            },
+            namespace="default",
+            subresource="status",
+        )
+    )
     logs = kubectl(tls_sim, "logs", name, "--tail=2")
     assert logs.splitlines()[-2:] == ["hello 1", "hello 2"]
     described = kubectl(tls_sim, "describe", "pod", name)

@@ -1,0 +1,201 @@
+"""Job pages and endpoints: allow/deny matrix, filters, the list page's query budget, live groups."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from jobs.models import Job
+from portal import live
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+HELLO = "type: command\nname: {name}\ncommand: echo hi\nenvironment:\n  image: python:3.11-slim\ncompute: azureml:cpu-target\nexperiment_name: {exp}\ntags:\n  team: {tag}\n"
+P = ["anonymous", "itops", "admin", "scientist", "reader", "outsider"]
+
+
+def row(*codes):
+    return dict(zip(P, codes, strict=True))
+
+
+@pytest.fixture
+def a_job(compute_ready, client_for):
+    response = client_for("scientist").post(
+        "/api/v1/workspaces/team-a/jobs/",
+        {"yaml": HELLO.format(name="seen", exp="e1", tag="vision")},
+        content_type="application/json",
+    )
+    assert response.status_code == 202
+    return Job.objects.get(name="seen")
+
+
+def test_job_matrix(a_job, client_for):
+    cases = [
+        ("get", "/jobs/team-a/", row(302, 200, 200, 200, 200, 404)),
+        ("get", "/jobs/team-a/seen/", row(302, 200, 200, 200, 200, 404)),
+        ("get", "/jobs/team-a/new", row(302, 403, 200, 200, 403, 404)),
+        ("get", "/jobs/team-a/environments/", row(302, 200, 200, 200, 200, 404)),
+        ("post", "/jobs/team-a/validate", row(302, 403, 200, 200, 403, 404)),
+        ("get", "/api/v1/workspaces/team-a/jobs/", row(401, 200, 200, 200, 200, 404)),
+        ("get", "/api/v1/workspaces/team-a/jobs/seen/", row(401, 200, 200, 200, 200, 404)),
+        ("get", "/api/v1/workspaces/team-a/jobs/seen/logs/", row(401, 200, 200, 200, 200, 404)),
+        ("post", "/api/v1/workspaces/team-a/jobs/", row(401, 403, 400, 400, 403, 404)),
+        ("post", "/api/v1/workspaces/team-a/jobs/seen/clone/", row(401, 403, 202, 202, 403, 404)),
+        ("get", "/api/v1/workspaces/team-a/environments/", row(401, 200, 200, 200, 200, 404)),
+        ("post", "/api/v1/workspaces/team-a/environments/", row(401, 403, 400, 400, 403, 404)),
+        ("post", "/api/v1/workspaces/team-a/code/", row(401, 403, 400, 400, 403, 404)),
+    ]
+    failures = []
+    for method, url, expected in cases:
+        for persona in P:
+            client = client_for(persona)
+            if method == "get":
+                response = client.get(url)
+            elif url.endswith("/clone/"):
+                response = client.post(
+                    url,
+                    {"overrides": {"name": f"clone-{persona}"}},
+                    content_type="application/json",
+                )
+            else:
+                response = client.post(url, {}, content_type="application/json")
+            if response.status_code != expected[persona]:
+                failures.append(
+                    f"{persona} {method} {url}: {response.status_code} != {expected[persona]}"
+                )
+    assert not failures, "\n".join(failures)
+
+
+def test_cancel_and_delete_need_submit_rights(a_job, client_for):
+    assert (
+        client_for("reader").post("/api/v1/workspaces/team-a/jobs/seen/cancel/").status_code == 403
+    )
+    assert (
+        client_for("outsider").post("/api/v1/workspaces/team-a/jobs/seen/cancel/").status_code
+        == 404
+    )
+    assert client_for("reader").post("/jobs/team-a/seen/cancel").status_code == 403
+    assert (
+        client_for("admin").post("/api/v1/workspaces/team-a/jobs/seen/cancel/").status_code == 202
+    )
+
+
+def test_job_group_matrix(a_job, personas):
+    group = live.group_name("jobs.job", a_job.pk)
+    allowed = {name: live.can_join(user, group) for name, user in personas.items()}
+    assert allowed == {
+        "itops": True,
+        "admin": True,
+        "scientist": True,
+        "reader": True,
+        "outsider": False,
+    }
+
+
+def test_filters_search_and_grouping(compute_ready, client_for):
+    client = client_for("scientist")
+    for name, exp, tag in [
+        ("a1", "exp-a", "vision"),
+        ("a2", "exp-a", "nlp"),
+        ("b1", "exp-b", "vision"),
+    ]:
+        assert (
+            client.post(
+                "/api/v1/workspaces/team-a/jobs/",
+                {"yaml": HELLO.format(name=name, exp=exp, tag=tag)},
+                content_type="application/json",
+            ).status_code
+            == 202
+        )
+
+    def names(query):
+        return sorted(
+            j["name"]
+            for j in client.get(f"/api/v1/workspaces/team-a/jobs/?{query}").json()["results"]
+        )
+
+    assert names("experiment=exp-a") == ["a1", "a2"]
+    assert names("tag=team=vision") == ["a1", "b1"]
+    assert names("search=b1") == ["b1"]
+    assert names("status=Queued") == ["a1", "a2", "b1"]
+    assert names("compute=cpu-target&created_by=scientist") == ["a1", "a2", "b1"]
+    ordered = [
+        j["name"]
+        for j in client.get("/api/v1/workspaces/team-a/jobs/?ordering=name").json()["results"]
+    ]
+    assert ordered == ["a1", "a2", "b1"]
+    page = client.get("/jobs/team-a/?group=experiment&experiment=exp-a").content.decode()
+    assert "Experiment exp-a" in page and 'data-job="a1"' in page and 'data-job="b1"' not in page
+    fragment = client.get("/jobs/team-a/?search=a2", HTTP_HX_REQUEST="true").content.decode()
+    assert fragment.lstrip().startswith('<div id="job-results">') and 'data-job="a2"' in fragment
+
+
+def test_job_list_query_count_does_not_grow_with_jobs(compute_ready, client_for, personas):
+    from jobs.models import Job as JobModel
+
+    target = compute_ready.targets.get(name="cpu-target")
+    template = JobModel.objects.none()
+    del template
+
+    def make(count, start):
+        JobModel.objects.bulk_create(
+            JobModel(
+                workspace=target.workspace,
+                name=f"bulk-{i}",
+                compute=target,
+                instance_type="defaultinstancetype",
+                spec_yaml="x",
+                spec={},
+                image="busybox",
+                created_by=personas["scientist"],
+                status="Completed",
+            )
+            for i in range(start, start + count)
+        )
+
+    client = client_for("scientist")
+    make(5, 0)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get("/jobs/team-a/").status_code == 200
+    make(120, 5)
+    with CaptureQueriesContext(connection) as many:
+        assert client.get("/jobs/team-a/").status_code == 200
+    assert len(many.captured_queries) == len(few.captured_queries)
+    assert len(many.captured_queries) <= 15
+
+
+def test_yaml_editor_validates_as_you_type(compute_ready, client_for):
+    client = client_for("scientist")
+    bad = client.post(
+        "/jobs/team-a/validate",
+        {"yaml": "type: command\ncommand: echo\ncompute: azureml:nope\nenvironment: {image: x}\n"},
+    )
+    assert "no compute target “nope”" in bad.content.decode()
+    good = client.post("/jobs/team-a/validate", {"yaml": HELLO.format(name="ok", exp="e", tag="t")})
+    assert "Looks valid" in good.content.decode()
+
+
+def test_form_submission(compute_ready, client_for):
+    client = client_for("scientist")
+    response = client.post(
+        "/jobs/team-a/new",
+        {
+            "mode": "form",
+            "name": "from-form",
+            "experiment_name": "forms",
+            "compute": "gpu-target",
+            "instance_type": "gpu-small",
+            "instance_count": 1,
+            "image": "python:3.11-slim",
+            "command": "python -c 'print(1)'",
+            "environment_variables": "A=1\nB=2",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    job = Job.objects.get(name="from-form")
+    assert job.instance_type == "gpu-small" and job.spec["environment_variables"] == {
+        "A": "1",
+        "B": "2",
+    }
+    page = client_for("itops").get("/jobs/team-a/from-form/").content.decode()
+    assert "nvidia.com/gpu" in page and 'data-testid="manifests"' in page
+    assert 'data-testid="manifests"' not in client.get("/jobs/team-a/from-form/").content.decode()
