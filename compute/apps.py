@@ -6,8 +6,9 @@ class ComputeConfig(AppConfig):
     verbose_name = "Compute"
 
     def ready(self) -> None:
+        from compute import watching
         from compute.models import Cluster
-        from portal import live, nav
+        from portal import embedded, live, nav
 
         live.register(
             "compute.cluster",
@@ -17,3 +18,6 @@ class ComputeConfig(AppConfig):
         nav.add("Clusters", "cluster-list", audience="itops", order=60)
         nav.add("Instance types", "instance-type-list", audience="itops", order=61)
         nav.add("Compute targets", "target-admin", audience="itops", order=62)
+        watching.register_compute_kinds()
+        # The embedded mode watches clusters from a thread of the web process.
+        embedded.on_start(watching.embedded_start, watching.embedded_stop)

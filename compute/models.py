@@ -375,3 +375,18 @@ class ComputeRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for {self.workspace} ({self.status})"
+
+
+class ClusterLease(models.Model):
+    """Which watcher process watches a cluster: taken and renewed with a conditional update.
+
+    ``holder`` empty means released; a lease past ``expires_at`` may be taken by anyone.
+    """
+
+    cluster = models.OneToOneField(Cluster, on_delete=models.CASCADE, related_name="lease")
+    holder = models.CharField(max_length=200, blank=True)
+    expires_at = models.DateTimeField()
+    renewed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.cluster} held by {self.holder or 'nobody'} until {self.expires_at}"

@@ -18,3 +18,6 @@ class JobsConfig(AppConfig):
         )
         nav.add("Jobs", "job-list-current", audience="member", order=11)
         nav.add("Environments", "environment-list-current", audience="member", order=12)
+        from jobs import watch_handlers
+
+        watch_handlers.register_kinds()

@@ -205,3 +205,24 @@ class InstanceLog(models.Model):
 
     def __str__(self) -> str:
         return f"log of {self.job} #{self.index}"
+
+
+class JobEvent(models.Model):
+    """A Kubernetes event about a job's Job or pods, as last seen (one row per event uid)."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    uid = models.CharField(max_length=64)
+    type = models.CharField(max_length=20, blank=True)
+    reason = models.CharField(max_length=128, blank=True)
+    message = models.TextField(blank=True)
+    object = models.CharField(max_length=253, blank=True, help_text="Pod or Job name.")
+    count = models.PositiveIntegerField(default=1)
+    first_timestamp = models.DateTimeField(null=True, blank=True)
+    last_timestamp = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "first_timestamp", "id"]
+        constraints = [models.UniqueConstraint(fields=["job", "uid"], name="event_per_job")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.reason} on {self.object}"

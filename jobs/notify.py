@@ -20,7 +20,7 @@ def broadcast_job(job, *, ended: bool = False) -> None:
         }
         return "".join(
             render_to_string(f"jobs/job_detail.html#{part}", context)
-            for part in ("status", "timeline", "instances")
+            for part in ("status", "timeline", "instances", "events")
         )
 
     def render_row() -> str:

@@ -99,7 +99,7 @@ def job_cancel(job_id: int) -> None:
 @shared_task
 def job_sync(job_id: int) -> None:
     """Reads the job's objects from the cluster and records what changed."""
-    from jobs import services
+    from jobs.notify import broadcast_job
 
     job = Job.objects.select_related("compute__cluster").filter(pk=job_id).first()
     if job is None or job.status not in LIVE or job.status == Status.NOT_STARTED:
@@ -116,40 +116,83 @@ def job_sync(job_id: int) -> None:
         return
     new_status, reason, views = statusmod.derive(obj, pods, events)
     with transaction.atomic():
-        for view in views:
-            Instance.objects.update_or_create(
-                job=job,
-                index=view.index,
-                defaults={
-                    "pod": view.pod,
-                    "node": view.node,
-                    "phase": view.phase,
-                    "state": view.state,
-                    "reason": view.reason,
-                    "exit_code": view.exit_code,
-                    "restarts": view.restarts,
-                },
-            )
-        # Pass through the intermediate states a fast job skipped, in order.
-        order = [
-            Status.QUEUED,
-            Status.PREPARING,
-            Status.RUNNING,
-            Status.FINALIZING,
-            Status.COMPLETED,
-        ]
-        if new_status in order and job.status in order:
-            for step in order[order.index(job.status) + 1 : order.index(new_status)]:
-                if step != Status.FINALIZING:
-                    services.record_transition(job, step, "")
-        if (
-            new_status == Status.FAILED
-            and job.status in (Status.QUEUED, Status.PREPARING)
-            and any(v.state == "terminated" for v in views)
-        ):
-            services.record_transition(job, Status.RUNNING, "")
-        services.record_transition(job, new_status, reason)
+        changed, moved = job_apply_state(job, new_status, reason, views)
+        if changed and not moved:
+            broadcast_job(job)
     _store_logs(job, views)
+
+
+# The forward path of a job; derived states earlier on it than the job's are old news.
+STATUS_ORDER = [
+    Status.QUEUED,
+    Status.PREPARING,
+    Status.RUNNING,
+    Status.FINALIZING,
+    Status.COMPLETED,
+]
+
+
+def job_apply_state(
+    job: Job,
+    new_status: str,
+    reason: str,
+    views: list[statusmod.InstanceView],
+    *,
+    instances: dict[int, Instance] | None = None,
+) -> tuple[bool, bool]:
+    """Stores the instances and moves ``job`` towards ``new_status``, as the cluster shows it.
+
+    Returns (instances changed, status or reason changed). Guarantees: each transition is
+    stored once and in order (states a fast job skipped are filled in), and a job never moves
+    backwards along STATUS_ORDER (a replayed old event cannot turn Running into Queued).
+    ``instances`` are the job's current rows by index when the caller already has them.
+    Call inside a transaction; broadcasts happen on commit.
+    """
+    from jobs import services
+
+    if instances is None:
+        instances = {i.index: i for i in Instance.objects.filter(job=job)}
+    fields = ("pod", "node", "phase", "state", "reason", "exit_code", "restarts")
+    changed_instances = False
+    for view in views:
+        row = instances.get(view.index)
+        values = {name: getattr(view, name) for name in fields}
+        if row is None:
+            Instance.objects.create(job=job, index=view.index, **values)
+            changed_instances = True
+        elif any(getattr(row, name) != value for name, value in values.items()):
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.save(update_fields=[*fields, "updated_at"])
+            changed_instances = True
+    current = job.status
+    if (
+        new_status in STATUS_ORDER
+        and current in STATUS_ORDER
+        and STATUS_ORDER.index(new_status) < STATUS_ORDER.index(current)
+    ):
+        return changed_instances, False
+    # Pass through the intermediate states a fast job skipped, in order.
+    if new_status in STATUS_ORDER and current in STATUS_ORDER:
+        for step in STATUS_ORDER[STATUS_ORDER.index(current) + 1 : STATUS_ORDER.index(new_status)]:
+            if step != Status.FINALIZING:
+                services.record_transition(job, step, "")
+    if (
+        new_status == Status.FAILED
+        and current in (Status.QUEUED, Status.PREPARING)
+        and any(v.state == "terminated" for v in views)
+    ):
+        services.record_transition(job, Status.RUNNING, "")
+    moved = services.record_transition(job, new_status, reason)
+    return changed_instances, moved
+
+
+@shared_task
+def job_logs_store(job_id: int) -> None:
+    """Copies the logs of a job's started instances into the portal (queued when it ends)."""
+    job = Job.objects.select_related("compute__cluster").filter(pk=job_id).first()
+    if job is not None:
+        _store_logs(job, list(job.instances.all()))
 
 
 def _store_logs(job: Job, views) -> None:

@@ -1,0 +1,36 @@
+"""``manage.py watch_clusters``: watch every usable cluster this process holds the lease of.
+
+Runs until SIGTERM or SIGINT, then stops its watchers and releases its leases, so another
+replica takes the clusters over at once instead of after the lease expires.
+"""
+
+import signal
+import threading
+
+from django.core.management.base import BaseCommand
+
+from compute.watching import WatchSupervisor
+
+
+class Command(BaseCommand):
+    help = "Watch the clusters (jobs, pods, events, nodes) and update the portal live."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--lease-seconds", type=float, default=15.0)
+        parser.add_argument("--tick", type=float, default=3.0, help="seconds between passes")
+
+    def handle(self, *args, lease_seconds: float, tick: float, **options) -> None:
+        stop = threading.Event()
+
+        def on_signal(signum, frame) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        supervisor = WatchSupervisor(lease_seconds=lease_seconds, tick=tick).start()
+        self.stdout.write(f"watching clusters as {supervisor.holder}")
+        while not stop.wait(1.0):
+            pass
+        self.stdout.write("stopping watchers")
+        supervisor.stop()
+        self.stdout.write("stopped")

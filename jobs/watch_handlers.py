@@ -1,0 +1,246 @@
+"""Turning watched Jobs, pods and events into job statuses, instances and event rows.
+
+Registered from ``JobsConfig.ready`` as three kinds sharing one handler, so one batch of a
+cluster (any mix of Job, pod and event changes) becomes one transaction:
+
+- ``jobs`` (batch/v1) and ``pods`` (core/v1), all namespaces, selected by the label every
+  object the portal creates carries; both caches are indexed by the ``job-id`` label.
+- ``events`` (core/v1), all namespaces, no selector: Kubernetes events carry no labels of
+  their own, so they are kept when their ``involvedObject`` is a Job or pod in the caches
+  above. One stream per cluster rather than one per target namespace: targets come and go
+  at run time and a single stream is cheaper than many; the price is reading the events of
+  other namespaces, dropped after one dictionary lookup.
+
+For every portal job a batch touches, its status is derived from the caches (the latest
+Job object and all its pods) with ``jobs.status.derive`` and applied with
+``jobs.tasks.job_apply_state``, exactly as the periodic ``job_sync`` repair pass does.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils.dateparse import parse_datetime
+
+from compute.watching import Batch, Event, Kind, register
+from jobs import status as statusmod
+from jobs.gateway import LABEL_JOB
+from jobs.models import LIVE, TERMINAL, Instance, Job, JobEvent, Status, Transition
+
+log = logging.getLogger(__name__)
+
+MANAGED = "kubeportal.io/managed-by=kubeportal"
+# Events whose Job or pod is not cached yet are handed back this many times, then dropped.
+EVENT_ATTEMPTS = 10
+
+
+def _job_label(obj: dict) -> str | None:
+    return ((obj.get("metadata") or {}).get("labels") or {}).get(LABEL_JOB)
+
+
+def _involved(obj: dict) -> str | None:
+    ref = obj.get("involvedObject") or {}
+    if not ref.get("name"):
+        return None
+    namespace = ref.get("namespace") or (obj.get("metadata") or {}).get("namespace")
+    return f"{namespace}/{ref['name']}" if namespace else ref["name"]
+
+
+def register_kinds() -> None:
+    """Registers the jobs, pods and events kinds with the watch engine."""
+    register(
+        Kind(
+            name="jobs",
+            path="/apis/batch/v1/jobs",
+            handler=handle,
+            label_selector=MANAGED,
+            index=_job_label,
+        )
+    )
+    register(
+        Kind(
+            name="pods",
+            path="/api/v1/pods",
+            handler=handle,
+            label_selector=MANAGED,
+            index=_job_label,
+        )
+    )
+    register(Kind(name="events", path="/api/v1/events", handler=handle, index=_involved))
+
+
+def _event_owner(batch: Batch, event: Event) -> str | None:
+    """Returns the portal job id an event is about, or None when it is not about ours."""
+    target = _involved(event.obj)
+    ref = (event.obj.get("involvedObject") or {}).get("kind")
+    if target is None or ref not in ("Job", "Pod"):
+        return None
+    owner = batch.cache("jobs" if ref == "Job" else "pods").get(target)
+    return _job_label(owner) if owner is not None else None
+
+
+def handle(batch: Batch) -> None:
+    """Applies one batch: statuses, instances and events of the jobs it touches, in one
+    transaction; broadcasts what was saved on commit. Events that cannot be applied yet are
+    handed back to the engine."""
+    jobs_cache, pods_cache = batch.cache("jobs"), batch.cache("pods")
+    if not (jobs_cache.synced and pods_cache.synced):
+        # Deriving from half-filled caches could call a job deleted; wait for both lists.
+        for event in batch.events:
+            batch.retry(event, 0.2)
+        return
+    touched: dict[int, list[Event]] = {}
+    deleted: set[int] = set()
+    k8s_events: dict[int, list[dict]] = {}
+    for event in batch.events:
+        if event.kind == "events":
+            if event.type == "DELETED":
+                continue  # events expire in the cluster; the portal keeps its rows
+            owner = _event_owner(batch, event)
+            if owner is None:
+                ref = (event.obj.get("involvedObject") or {}).get("kind")
+                if ref in ("Job", "Pod") and event.attempt < EVENT_ATTEMPTS:
+                    batch.retry(event, 0.3)  # its pod may not be cached yet
+                continue
+            job_id = _int(owner)
+            if job_id is not None:
+                k8s_events.setdefault(job_id, []).append(event.obj)
+                touched.setdefault(job_id, [])
+            continue
+        job_id = _int(_job_label(event.obj))
+        if job_id is None:
+            continue
+        touched.setdefault(job_id, []).append(event)
+        if event.kind == "jobs" and event.type == "DELETED":
+            deleted.add(job_id)
+    rows = Job.objects.select_related("compute").filter(compute__cluster_id=batch.cluster_id)
+    if "jobs" in batch.resynced or "pods" in batch.resynced:
+        # After a (re)list every live job of the cluster is checked: some may have lost their
+        # objects while nobody watched.
+        jobs = list(rows.filter(status__in=LIVE))
+        jobs += list(rows.filter(pk__in=set(touched) - {j.pk for j in jobs}))
+    else:
+        jobs = list(rows.filter(pk__in=touched))
+    if not jobs:
+        return
+    instances: dict[int, dict[int, Instance]] = {}
+    for row in Instance.objects.filter(job__in=jobs):
+        instances.setdefault(row.job_id, {})[row.index] = row
+    with transaction.atomic():
+        for job in jobs:
+            stored = _store_events(job, k8s_events.get(job.pk, []))
+            if job.status == Status.NOT_STARTED:
+                # job_start records Queued once it created the objects; until then a
+                # derived state could be overtaken by that write, so wait for it.
+                for event in touched.get(job.pk, []):
+                    batch.retry(event, 0.5)
+                continue
+            if job.status not in LIVE or job.status == Status.CANCEL_REQUESTED:
+                if stored:
+                    _broadcast(job)
+                continue  # the cancel task records Canceled; ended jobs stay as they are
+            _apply(batch, job, instances.get(job.pk, {}), job.pk in deleted, stored)
+
+
+def _apply(
+    batch: Batch, job: Job, instances: dict[int, Instance], deleted: bool, stored: bool
+) -> None:
+    from jobs import tasks
+    from portal.background import enqueue
+
+    namespace = job.compute.namespace
+    key = f"{namespace}/{job.object_name}"
+    obj = batch.cache("jobs").get(key)
+    if obj is None and not deleted and not _listed_after_accepted(batch, job):
+        # The Job may have been created after the last list and its ADDED not read yet.
+        if stored:
+            _broadcast(job)
+        return
+    if obj is not None and obj["metadata"].get("uid") and job.cluster_uid:
+        if obj["metadata"]["uid"] != job.cluster_uid:
+            return  # an object of the same name but not the one this job created
+    pods = [
+        p
+        for p in batch.cache("pods").indexed(str(job.pk))
+        if p["metadata"].get("namespace") == namespace
+    ]
+    events = batch.cache("events").indexed(key)
+    new_status, reason, views = statusmod.derive(obj, pods, events)
+    changed, moved = tasks.job_apply_state(job, new_status, reason, views, instances=instances)
+    if (changed or stored) and not moved:
+        _broadcast(job)
+    if moved and job.status in TERMINAL:
+        enqueue(tasks.job_logs_store, job.pk)
+
+
+def _listed_after_accepted(batch: Batch, job: Job) -> bool:
+    """True when the last full list of Jobs began after the cluster accepted ``job``: its
+    absence from the cache then means the object was deleted."""
+    listed = batch.cache("jobs").listed_at
+    if listed is None:
+        return False
+    accepted = (
+        Transition.objects.filter(job=job, to_status=Status.QUEUED)
+        .order_by("seq")
+        .values_list("at", flat=True)
+        .first()
+    )
+    return accepted is not None and accepted < listed
+
+
+def _store_events(job: Job, objs: list[dict]) -> bool:
+    """Creates or updates one JobEvent per event uid; returns True when a row changed."""
+    if not objs:
+        return False
+    wanted: dict[str, dict] = {}
+    for obj in objs:
+        uid = (obj.get("metadata") or {}).get("uid")
+        if not uid:
+            continue
+        wanted[uid] = {
+            "type": obj.get("type") or "",
+            "reason": (obj.get("reason") or "")[:128],
+            "message": obj.get("message") or "",
+            "object": (obj.get("involvedObject") or {}).get("name", ""),
+            "count": int(obj.get("count") or 1),
+            "first_timestamp": _time(obj.get("firstTimestamp") or obj.get("eventTime")),
+            "last_timestamp": _time(
+                obj.get("lastTimestamp") or obj.get("eventTime") or obj.get("firstTimestamp")
+            ),
+        }
+    existing = {e.uid: e for e in JobEvent.objects.filter(job=job, uid__in=wanted)}
+    create, update = [], []
+    for uid, values in wanted.items():
+        row = existing.get(uid)
+        if row is None:
+            create.append(JobEvent(job=job, uid=uid, **values))
+        elif any(getattr(row, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(row, k, v)
+            update.append(row)
+    if create:
+        JobEvent.objects.bulk_create(create, ignore_conflicts=True)
+    if update:
+        JobEvent.objects.bulk_update(update, ["type", "reason", "message", "count"] + _TIMES)
+    return bool(create or update)
+
+
+_TIMES = ["first_timestamp", "last_timestamp"]
+
+
+def _broadcast(job: Job) -> None:
+    from jobs.notify import broadcast_job
+
+    broadcast_job(job)
+
+
+def _time(value: str | None):
+    return parse_datetime(value) if value else None
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

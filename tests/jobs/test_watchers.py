@@ -1,0 +1,116 @@
+"""Jobs driven by the watch engine (no job_sync) against kubesim over HTTP, with faults."""
+
+import time
+from contextlib import contextmanager
+
+import pytest
+from django.db import connection
+from django.db.backends.signals import connection_created
+from django.urls import reverse
+
+from compute.watching import WatchSupervisor
+from jobs.models import Job, JobEvent, Status
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+HELLO = """
+type: command
+name: hello
+command: echo "hello world"
+environment:
+  image: python:3.11-slim
+compute: azureml:cpu-target
+environment_variables:
+  KUBESIM_LOG_LINES: "hello world"
+"""
+
+
+@pytest.fixture(autouse=True)
+def _readers_never_wait():
+    """The test database is SQLite in memory with a shared cache, where a reader meets a
+    writer's table lock at once (no busy wait). The watcher threads write while the test
+    reads, so readers here read uncommitted rows instead of failing; writes are retried by
+    the engine. (The embedded mode uses a WAL file database, where this does not arise.)"""
+
+    def pragma(connection, **kwargs):
+        if connection.vendor == "sqlite":
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA read_uncommitted = 1")
+
+    connection_created.connect(pragma)
+    pragma(connection)
+    yield
+    connection_created.disconnect(pragma)
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA read_uncommitted = 0")
+
+
+FAST = {"tick": 0.3, "lease_seconds": 5.0, "watch_options": {"backoff_cap": 1.0}}
+
+
+@contextmanager
+def watching(sim, **options):
+    """Runs a supervisor for the test; always stops it and turns the simulator's faults off."""
+    supervisor = WatchSupervisor(**{**FAST, **options}).start()
+    try:
+        yield supervisor
+    finally:
+        supervisor.stop()
+        sim.faults.reset()
+        assert not any(w.is_alive() for w in supervisor.watches.values())
+
+
+def submit(client, name: str, **overrides) -> Job:
+    response = client.post(
+        "/api/v1/workspaces/team-a/jobs/",
+        {"yaml": HELLO, "overrides": {"name": name, **overrides}},
+        content_type="application/json",
+    )
+    assert response.status_code == 202, response.content
+    return Job.objects.get(name=name)
+
+
+def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def terminal(job_id: int, timeout: float = 15.0) -> Job:
+    def done():
+        job = Job.objects.get(pk=job_id)
+        return job if job.is_terminal else None
+
+    return wait_for(done, timeout, f"job {job_id} to end")
+
+
+def statuses(job: Job) -> list[str]:
+    return [t.to_status for t in job.transitions.all()]
+
+
+def assert_clean_path(job: Job, final: str = Status.COMPLETED) -> None:
+    path = statuses(job)
+    assert path[:2] == [Status.NOT_STARTED, Status.QUEUED], path
+    assert path[-1] == final, (path, job.status_reason)
+    assert len(path) == len(set(path)), path  # each once
+    allowed = [Status.NOT_STARTED, Status.QUEUED, Status.PREPARING, Status.RUNNING, final]
+    assert [s for s in allowed if s in path] == path, path  # in order, nothing else
+
+
+def test_watchers_drive_a_job_to_completion(compute_ready, client_for, sim):
+    job = submit(client_for("scientist"), "hello")  # before the watchers: no write contention
+    with watching(sim):
+        job = terminal(job.pk)
+    assert job.status == Status.COMPLETED, job.status_reason
+    assert_clean_path(job)
+    assert Status.RUNNING in statuses(job)
+    assert job.instances.get().state == "terminated"
+    assert JobEvent.objects.filter(job=job).exists()
+    page = client_for("reader").get(reverse("job-detail", args=["team-a", job.name]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert f'id="job-{job.pk}-events"' in html and "SuccessfulCreate" in html
