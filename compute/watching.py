@@ -202,7 +202,8 @@ class Batch:
 
     def cache(self, kind: str) -> Cache:
         """The cache of ``kind`` in this cluster (an empty, unsynced one if it is not watched)."""
-        return self.caches.get(kind) or Cache()
+        cache = self.caches.get(kind)
+        return cache if cache is not None else Cache()  # an empty Cache is falsy
 
     def retry(self, event: Event, after: float = 0.5) -> None:
         """Asks for ``event`` to be handed again in ``after`` seconds."""

@@ -1,13 +1,16 @@
 """Jobs driven by the watch engine (no job_sync) against kubesim over HTTP, with faults."""
 
+import asyncio
+import threading
 import time
 from contextlib import contextmanager
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.backends.signals import connection_created
 from django.urls import reverse
 
+import kubesim.watch
 from compute.watching import WatchSupervisor
 from jobs.models import Job, JobEvent, Status
 
@@ -23,6 +26,28 @@ compute: azureml:cpu-target
 environment_variables:
   KUBESIM_LOG_LINES: "hello world"
 """
+
+
+class _WaitForAtLeastATick:
+    """Stands in for ``asyncio`` inside ``kubesim.watch`` (test-only work-around).
+
+    kubesim's watch pump calls ``asyncio.wait_for(queue.get(), 0)`` whenever a bookmark is
+    due while events are queued; on Python 3.11 a zero time-out cancels the get before it
+    runs, so the stream stops delivering anything, for good (a resumed watch with a backlog
+    hits it at once). Giving the get one loop turn fixes it; to be fixed in kubesim/watch.py.
+    """
+
+    def __getattr__(self, name: str):
+        return getattr(asyncio, name)
+
+    @staticmethod
+    def wait_for(awaitable, timeout):
+        return asyncio.wait_for(awaitable, None if timeout is None else max(timeout, 0.0005))
+
+
+@pytest.fixture(autouse=True)
+def _kubesim_pump_fix(monkeypatch):
+    monkeypatch.setattr(kubesim.watch, "asyncio", _WaitForAtLeastATick())
 
 
 @pytest.fixture(autouse=True)
@@ -57,7 +82,8 @@ def watching(sim, **options):
     finally:
         supervisor.stop()
         sim.faults.reset()
-        assert not any(w.is_alive() for w in supervisor.watches.values())
+        leaked = [t.name for t in threading.enumerate() if t.name.startswith("watch-")]
+        assert not leaked, leaked
 
 
 def submit(client, name: str, **overrides) -> Job:
@@ -114,3 +140,89 @@ def test_watchers_drive_a_job_to_completion(compute_ready, client_for, sim):
     assert page.status_code == 200
     html = page.content.decode()
     assert f'id="job-{job.pk}-events"' in html and "SuccessfulCreate" in html
+
+
+SLOW = {"environment_variables.KUBESIM_DURATION": "40"}  # 2 s of wall time at speed 20
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        {"error_rate": 0.3, "error_code": 500},
+        {"error_rate": 0.3, "error_code": 429},
+        {"latency_ms": 80},
+    ],
+    ids=["http-500", "http-429", "latency"],
+)
+def test_api_faults_still_reach_the_final_state(compute_ready, client_for, sim, faults):
+    job = submit(client_for("scientist"), "faulty", **SLOW)
+    with watching(sim):
+        sim.faults.update(faults)
+        job = terminal(job.pk)
+    assert_clean_path(job)
+
+
+def _drop(sim) -> None:
+    sim.call(sim.faults.drop_watches)
+
+
+def _compact(sim) -> None:
+    # On the simulator's loop, so the streams close before they send what follows.
+    sim.call(lambda: (sim.faults.compact(), sim.faults.drop_watches()))
+
+
+def _restart(sim) -> None:
+    sim.restart(keep_state=True)
+
+
+@pytest.mark.parametrize("disrupt", [_drop, _compact, _restart], ids=["drop", "410", "restart"])
+@pytest.mark.parametrize("final", [Status.COMPLETED, Status.FAILED])
+def test_stream_disruptions_lose_and_repeat_nothing(compute_ready, client_for, sim, disrupt, final):
+    extra = {} if final == Status.COMPLETED else {"environment_variables.KUBESIM_EXIT_CODE": "3"}
+    job = submit(client_for("scientist"), "disrupted", **SLOW, **extra)
+    stop = threading.Event()
+
+    def keep_disrupting() -> None:
+        while not stop.wait(0.4):
+            disrupt(sim)
+
+    disruptor = threading.Thread(target=keep_disrupting, daemon=True)
+    with watching(sim):
+        disruptor.start()
+        try:
+            job = terminal(job.pk)
+        finally:
+            stop.set()
+            disruptor.join(5)
+    assert_clean_path(job, final)
+    if final == Status.FAILED:
+        assert "exited with code 3" in job.status_reason
+
+
+def test_restarted_watcher_catches_up_with_deletions(compute_ready, client_for, sim):
+    job = submit(
+        client_for("scientist"), "forever", **{"environment_variables.KUBESIM_RUN_FOREVER": "true"}
+    )
+    with watching(sim):
+        wait_for(lambda: Job.objects.get(pk=job.pk).status == Status.RUNNING, what="the job to run")
+    # Nobody watches now: the Job is deleted behind the portal's back.
+    sim.call(lambda: sim.store.delete("jobs.batch", job.object_name, namespace="team-a"))
+    time.sleep(0.3)
+    assert Job.objects.get(pk=job.pk).status == Status.RUNNING
+    with watching(sim):
+        job = terminal(job.pk)
+    assert job.status == Status.FAILED and "outside the portal" in job.status_reason
+    assert_clean_path(job, Status.FAILED)
+
+
+def test_old_states_never_move_a_job_backwards(compute_ready, client_for):
+    from jobs import services, tasks
+
+    job = submit(client_for("scientist"), "replayed")
+    services.record_transition(job, Status.RUNNING, "")
+    before = statuses(job)
+    for old in (Status.QUEUED, Status.PREPARING, Status.QUEUED):
+        with transaction.atomic():
+            tasks.job_apply_state(Job.objects.get(pk=job.pk), old, "replayed event", [])
+    job.refresh_from_db()
+    assert job.status == Status.RUNNING and statuses(job) == before
