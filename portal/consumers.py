@@ -28,12 +28,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close(code=4401)
             return
         self.joined: set[str] = set()
-        await self.accept()
-        await self._join(live.user_group(user.pk))
         query = parse_qs(self.scope.get("query_string", b"").decode())
         requested = [g for raw in query.get("groups", []) for g in raw.split(",") if g]
-        for group in requested[:MAX_GROUPS]:
-            await self.subscribe(group)
+        # Join before accepting: once the page sees the socket open, every message sent
+        # to its groups from then on reaches it.
+        await self._join(live.user_group(user.pk))
+        refused = [group for group in requested[:MAX_GROUPS] if not await self._try_join(group)]
+        await self.accept()
+        for group in refused:
+            await self.notice(f"Live updates for {group} are not available to you.")
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "joined", set()):
@@ -50,13 +53,18 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.subscribe(group)
 
     async def subscribe(self, group: str) -> None:
+        if not await self._try_join(group):
+            await self.notice(f"Live updates for {group} are not available to you.")
+
+    async def _try_join(self, group: str) -> bool:
+        """Joins ``group`` when the user may read it; returns False when refused."""
         if group in self.joined:
-            return
+            return True
         if len(self.joined) >= MAX_GROUPS or not await self._may_join(group):
             log.warning("user %s refused group %r", self.scope["user"].pk, group)
-            await self.notice(f"Live updates for {group} are not available to you.")
-            return
+            return False
         await self._join(group)
+        return True
 
     async def _join(self, group: str) -> None:
         await self.channel_layer.group_add(group, self.channel_name)

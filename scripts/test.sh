@@ -54,12 +54,14 @@ run_pytest -p no:cacheprovider
 
 if ensure_services; then
   step "tests, production mode (PostgreSQL, Redis)"
-  DATABASE_URL="postgres://postgres@127.0.0.1:5432/portal" \
-  REDIS_URL="redis://127.0.0.1:6379/15" \
-  PORTAL_SECRET_KEY="ci-only-secret-$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" \
-  PORTAL_ENCRYPTION_KEYS="$("$BIN/python" -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
-  PORTAL_SECURE_SSL_REDIRECT=0 \
-  run_pytest -p no:cacheprovider -m "not browser"
+  export DATABASE_URL="postgres://postgres@127.0.0.1:5432/portal"
+  export REDIS_URL="redis://127.0.0.1:6379/15"
+  export PORTAL_SECRET_KEY="ci-only-secret-$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')"
+  export PORTAL_ENCRYPTION_KEYS="$("$BIN/python" -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+  export PORTAL_SECURE_SSL_REDIRECT=0
+  # As in a deployment: static files are collected (hashed names) before serving.
+  "$BIN/python" manage.py collectstatic --noinput -v0
+  PORTAL_TEST_DB_ONLY=1 run_pytest -p no:cacheprovider -m "not browser"
 else
   echo "PostgreSQL or Redis did not answer on 127.0.0.1; production-mode run failed to start" >&2
   exit 1

@@ -28,6 +28,17 @@ def _tasks_run_on_commit(settings):
     settings.TASKS_MODE = "immediate"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    # A Redis channel layer keeps connections per event loop; each async test has its own
+    # loop, so each test gets its own layer object.
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
 def make_user(username: str, *, itops: bool = False) -> User:
     user = User.objects.create_user(username=username, password=PASSWORD)
     if itops:
@@ -138,7 +149,24 @@ def attach(sim, sim_kubeconfig):
 
 def pytest_collection_modifyitems(config, items):
     """Browser tests run last: Playwright's sync API keeps an event loop on the main
-    thread for the rest of the session, which async tests cannot share."""
+    thread for the rest of the session, which async tests cannot share.
+
+    With ``PORTAL_TEST_DB_ONLY=1`` (the production-mode run of scripts/test.sh) only tests
+    that use the database run: the others (kubesim's own, the CLI's unit tests, spec parsing)
+    do not depend on the mode and already ran in the embedded run.
+    """
+    import os
+
+    if os.environ.get("PORTAL_TEST_DB_ONLY") == "1":
+        keep, drop = [], []
+        for item in items:
+            uses_db = item.get_closest_marker("django_db") is not None or {
+                "db",
+                "transactional_db",
+            } & set(getattr(item, "fixturenames", ()))
+            (keep if uses_db else drop).append(item)
+        items[:] = keep
+        config.hook.pytest_deselected(items=drop)
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
 
 

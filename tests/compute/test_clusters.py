@@ -40,12 +40,32 @@ def test_key_rotation_keeps_credentials_readable(attach, settings, tmp_path):
     from cryptography.fernet import Fernet
 
     cluster = attach(install=False)
-    old_key = settings.ENCRYPTION_KEY_FILE.read_bytes().strip().decode()
+    old_keys = list(settings.ENCRYPTION_KEYS) or [
+        settings.ENCRYPTION_KEY_FILE.read_bytes().strip().decode()
+    ]
     new_key = Fernet.generate_key().decode()
-    settings.ENCRYPTION_KEYS = [new_key, old_key]
+    settings.ENCRYPTION_KEYS = [new_key, *old_keys]
     blob = credentials.rotate(Cluster.objects.get(pk=cluster.pk).credentials)
     settings.ENCRYPTION_KEYS = [new_key]
     assert credentials.decrypt(blob)["ca_data"].startswith("-----BEGIN CERTIFICATE")
+
+
+def test_rotate_command_reencrypts_with_the_first_key(attach, settings):
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    cluster = attach(install=False)
+    old_keys = list(settings.ENCRYPTION_KEYS) or [
+        settings.ENCRYPTION_KEY_FILE.read_bytes().strip().decode()
+    ]
+    new_key = Fernet.generate_key().decode()
+    settings.ENCRYPTION_KEYS = [new_key, *old_keys]
+    call_command("rotate_credentials")
+    settings.ENCRYPTION_KEYS = [new_key]  # the old key is gone: still readable
+    assert credentials.decrypt(Cluster.objects.get(pk=cluster.pk).credentials)["token"]
+    settings.ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    with pytest.raises(credentials.CredentialsError, match="cannot be decrypted"):
+        credentials.decrypt(Cluster.objects.get(pk=cluster.pk).credentials)
 
 
 def test_unreachable_server(sim_kubeconfig):

@@ -28,19 +28,26 @@ async def test_anonymous_is_rejected():
     assert code == 4401
 
 
-async def test_member_gets_membership_changes_live(personas, team_a):
-    group = live.group_name("portal.workspace", team_a.pk)
-    communicator = await connect(personas["reader"], group)
-    connected, _ = await communicator.connect()
-    assert connected
-    await database_sync_to_async(services.membership_set)(
-        workspace=team_a, user=personas["outsider"], role=Role.READER
-    )
-    html = await communicator.receive_from(timeout=5)
+def test_member_gets_membership_changes_live(personas, team_a):
+    """Through the configured channel layer (Redis in the production-mode run)."""
+    import asyncio
+
+    async def scenario() -> str:
+        group = live.group_name("portal.workspace", team_a.pk)
+        communicator = await connect(personas["reader"], group)
+        connected, _ = await communicator.connect()
+        assert connected
+        await database_sync_to_async(services.membership_set)(
+            workspace=team_a, user=personas["outsider"], role=Role.READER
+        )
+        html = await communicator.receive_from(timeout=5)
+        await communicator.disconnect()
+        return html
+
+    html = asyncio.run(scenario())
     assert f'id="workspace-{team_a.pk}-members"' in html
     assert 'hx-swap-oob="true"' in html
     assert "outsider" in html
-    await communicator.disconnect()
 
 
 async def test_forged_subscription_to_another_workspace_is_refused(personas, team_a, team_b):
