@@ -166,8 +166,14 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
     "recheck-clusters": {"task": "compute.tasks.recheck_clusters", "schedule": 60.0},
-    "sync-clusters": {"task": "compute.tasks.sync_clusters", "schedule": float(env_int("PORTAL_SYNC_SECONDS", 10))},
-    "reconcile-jobs": {"task": "jobs.tasks.reconcile_jobs", "schedule": float(env_int("PORTAL_RECONCILE_SECONDS", 3))},
+    "sync-clusters": {
+        "task": "compute.tasks.sync_clusters",
+        "schedule": float(env_int("PORTAL_SYNC_SECONDS", 10)),
+    },
+    "reconcile-jobs": {
+        "task": "jobs.tasks.reconcile_jobs",
+        "schedule": float(env_int("PORTAL_RECONCILE_SECONDS", 3)),
+    },
 }
 
 # Where pods reach the portal (code download for jobs).
