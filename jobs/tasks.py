@@ -166,6 +166,8 @@ def job_apply_state(
             row.save(update_fields=[*fields, "updated_at"])
             changed_instances = True
     current = job.status
+    if new_status == current and reason == job.status_reason:
+        return changed_instances, False  # nothing to record: spare record_transition's lock
     if (
         new_status in STATUS_ORDER
         and current in STATUS_ORDER
