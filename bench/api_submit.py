@@ -5,10 +5,10 @@ Run by hand (prints figures, asserts nothing):
     .venv/bin/python bench/api_submit.py                 # embedded: SQLite, thread-pool tasks
     .venv/bin/python bench/api_submit.py --production    # PostgreSQL + Redis + a Celery worker
 
-It starts kubesim in-process, the portal under uvicorn in a thread (and, in the
+It starts kubesim as a process, the portal under uvicorn in a thread (and, in the
 production mode, a Celery worker process), submits ``--jobs`` jobs from
 ``--clients`` concurrent clients, and records when each Job object appears in
-kubesim's store (a store listener), so "accept → Job exists" is measured at the
+kubesim (a watch on batch/v1 Jobs), so "accept → Job exists" is measured at the
 cluster, not by polling the portal.
 """
 
@@ -90,19 +90,33 @@ def main() -> None:
         )
     call_command("migrate", verbosity=0)
 
-    from kubesim.server import KubeSim
-
+    # kubesim runs as its own process, as in `make run`, so it does not share this GIL.
     kubeconfig = Path(data_dir) / "kubeconfig"
-    sim = KubeSim(
-        port=0, nodes="cpu=20x64c256g", speed=50, tls=True, kubeconfig=str(kubeconfig)
-    ).start()
+    sim_port = _free_port()
+    sim = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kubesim",
+            "--port",
+            str(sim_port),
+            "--kubeconfig",
+            str(kubeconfig),
+            "--tls",
+            "--nodes",
+            "cpu=20x64c256g",
+            "--speed",
+            "50",
+            "--log-level",
+            "WARNING",
+        ],
+        cwd=ROOT,
+    )
+    while not kubeconfig.exists():
+        time.sleep(0.1)
+    time.sleep(0.5)
     created_at: dict[str, float] = {}
-
-    def listener(event_type, resource, obj):
-        if resource == "jobs.batch" and event_type == "ADDED":
-            created_at[obj["metadata"]["labels"].get("kubeportal.io/job-id", "")] = time.monotonic()
-
-    sim.call(sim.store.add_listener, listener)
+    threading.Thread(target=_watch_jobs, args=(kubeconfig, created_at), daemon=True).start()
 
     from compute import kubeconfig as kc
     from compute import services as compute_services
@@ -211,7 +225,33 @@ def main() -> None:
     if worker is not None:
         worker.terminate()
         worker.wait(timeout=10)
-    sim.stop()
+    sim.terminate()
+    sim.wait(timeout=10)
+
+
+def _watch_jobs(kubeconfig: Path, created_at: dict[str, float]) -> None:
+    """Records when each portal Job object appears in the cluster (a watch, as kubectl would)."""
+    import json
+
+    import requests
+    import yaml
+
+    config = yaml.safe_load(kubeconfig.read_text())
+    server = config["clusters"][0]["cluster"]["server"]
+    token = config["users"][0]["user"]["token"]
+    ca = Path(kubeconfig.parent / "ca.pem")
+    import base64
+
+    ca.write_bytes(base64.b64decode(config["clusters"][0]["cluster"]["certificate-authority-data"]))
+    url = f"{server}/apis/batch/v1/jobs?watch=1&labelSelector=kubeportal.io/managed-by%3Dkubeportal"
+    with requests.get(
+        url, headers={"Authorization": f"Bearer {token}"}, stream=True, verify=str(ca), timeout=None
+    ) as response:
+        for line in response.iter_lines():
+            event = json.loads(line)
+            if event["type"] == "ADDED":
+                labels = event["object"]["metadata"].get("labels", {})
+                created_at.setdefault(labels.get("kubeportal.io/job-id", ""), time.monotonic())
 
 
 def _free_port() -> int:

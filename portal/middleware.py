@@ -6,12 +6,17 @@ SESSION_KEY = "workspace_id"
 
 
 class CurrentWorkspaceMiddleware:
+    """Sets ``request.workspace`` for studio pages (None when the user has none).
+
+    API requests name their workspace in the URL, so they skip the lookup.
+    """
+
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         request.workspace = None
-        if request.user.is_authenticated:
+        if request.user.is_authenticated and not request.path.startswith("/api/"):
             visible = Workspace.objects.visible_to(request.user)
             wanted = request.session.get(SESSION_KEY)
             workspace = visible.filter(pk=wanted).first() if wanted else None

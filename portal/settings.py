@@ -176,6 +176,9 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Render and send live fragments on a background thread (off the request/watcher path).
+LIVE_SEND_IN_BACKGROUND = env_bool("PORTAL_LIVE_BACKGROUND_SEND", True)
+
 # Where pods reach the portal (code download for jobs).
 PUBLIC_URL = env_str("PORTAL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 # Job priority (low/medium/high) -> PriorityClass name; empty: no priorityClassName.
