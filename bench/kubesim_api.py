@@ -31,8 +31,9 @@ def main() -> None:
 
     def fill() -> None:
         for i in range(args.pods):
-            sim.store.create("pods", {**pod, "metadata": {
-                "name": f"p{i}", "labels": {"job": f"j{i % 1000}"}}})
+            sim.store.create(
+                "pods", {**pod, "metadata": {"name": f"p{i}", "labels": {"job": f"j{i % 1000}"}}}
+            )
 
     t = time.perf_counter()
     sim.call(fill)
@@ -50,7 +51,8 @@ def main() -> None:
     def watch() -> None:
         req = urllib.request.Request(
             f"{sim.url}/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={rv}",
-            headers={"Authorization": f"Bearer {sim.token}"})
+            headers={"Authorization": f"Bearer {sim.token}"},
+        )
         with urllib.request.urlopen(req) as resp:
             for _line in resp:
                 count[0] += 1

@@ -38,9 +38,16 @@ def pod(i: int) -> dict[str, Any]:
             "labels": {"app": "bench", "shard": str(i % 100)},
             "annotations": {"kubesim.io/run-forever": "true"},
         },
-        "spec": {"restartPolicy": "Always", "containers": [{
-            "name": "main", "image": "busybox:1.36",
-            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]},
+        "spec": {
+            "restartPolicy": "Always",
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "busybox:1.36",
+                    "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+                }
+            ],
+        },
     }
 
 
@@ -49,8 +56,9 @@ def http_get(sim: KubeSim, path: str) -> tuple[float, int]:
     url = urlsplit(sim.url)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=600)
     start = time.perf_counter()
-    conn.request("GET", path, headers={"Authorization": f"Bearer {sim.token}",
-                                       "Accept": "application/json"})
+    conn.request(
+        "GET", path, headers={"Authorization": f"Bearer {sim.token}", "Accept": "application/json"}
+    )
     body = conn.getresponse().read()
     took = time.perf_counter() - start
     conn.close()
@@ -65,8 +73,10 @@ def latency(sim: KubeSim, path: str, runs: int) -> str:
         times.append(took)
     times.sort()
     p99 = times[min(len(times) - 1, int(round(0.99 * (len(times) - 1))))]
-    return (f"median {statistics.median(times) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms "
-            f"({runs} runs, {size / 1e6:.1f} MB)")
+    return (
+        f"median {statistics.median(times) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms "
+        f"({runs} runs, {size / 1e6:.1f} MB)"
+    )
 
 
 def watch_rate(sim: KubeSim, count: int) -> float:
@@ -80,9 +90,12 @@ def watch_rate(sim: KubeSim, count: int) -> float:
     def reader() -> None:
         nonlocal received, first, last
         conn = http.client.HTTPConnection(url.hostname, url.port, timeout=600)
-        conn.request("GET", f"/api/v1/namespaces/default/pods?watch=1&resourceVersion={rv}"
-                     "&allowWatchBookmarks=false",
-                     headers={"Authorization": f"Bearer {sim.token}"})
+        conn.request(
+            "GET",
+            f"/api/v1/namespaces/default/pods?watch=1&resourceVersion={rv}"
+            "&allowWatchBookmarks=false",
+            headers={"Authorization": f"Bearer {sim.token}"},
+        )
         resp = conn.getresponse()
         opened.set()
         while received < count:
@@ -104,8 +117,12 @@ def watch_rate(sim: KubeSim, count: int) -> float:
 
     def touch(lo: int, hi: int) -> None:
         for i in range(lo, hi):
-            sim.store.patch("pods", f"bench-{i}", {"metadata": {"labels": {"touched": "1"}}},
-                            namespace="default")
+            sim.store.patch(
+                "pods",
+                f"bench-{i}",
+                {"metadata": {"labels": {"touched": "1"}}},
+                namespace="default",
+            )
 
     for lo in range(0, count, batch):
         sim.call(touch, lo, min(count, lo + batch))
@@ -123,10 +140,13 @@ def main() -> None:
     args = parser.parse_args()
 
     base = rss_mib()
-    sim = KubeSim(port=0, nodes=f"cpu={args.nodes}x32c128g", speed=args.speed,
-                  history_size=100_000).start()
-    print(f"cluster: {args.nodes} nodes, speed {args.speed}; RSS after nodes "
-          f"{rss_mib():.0f} MiB (baseline {base:.0f} MiB)")
+    sim = KubeSim(
+        port=0, nodes=f"cpu={args.nodes}x32c128g", speed=args.speed, history_size=100_000
+    ).start()
+    print(
+        f"cluster: {args.nodes} nodes, speed {args.speed}; RSS after nodes "
+        f"{rss_mib():.0f} MiB (baseline {base:.0f} MiB)"
+    )
     scheduler = sim.controllers.get("scheduler")
 
     def create(lo: int, hi: int) -> None:
@@ -143,33 +163,41 @@ def main() -> None:
             break
     bound = time.perf_counter() - start
     n_bound = sim.call(lambda: scheduler.bound_total)
-    print(f"created {args.pods} pods in {created:.1f}s ({args.pods / created:.0f} pods/s, "
-          "scheduler and kubelets running concurrently)")
-    print(f"scheduled {n_bound} pods {bound:.1f}s after the first create "
-          f"({n_bound / bound:.0f} pods/s end to end)")
+    print(
+        f"created {args.pods} pods in {created:.1f}s ({args.pods / created:.0f} pods/s, "
+        "scheduler and kubelets running concurrently)"
+    )
+    print(
+        f"scheduled {n_bound} pods {bound:.1f}s after the first create "
+        f"({n_bound / bound:.0f} pods/s end to end)"
+    )
 
     def running() -> int:
-        items, _ = sim.store.list("pods", namespace="default",
-                                  field_selector="status.phase=Running")
+        items, _ = sim.store.list(
+            "pods", namespace="default", field_selector="status.phase=Running"
+        )
         return len(items)
 
     deadline = time.perf_counter() + 600
     while sim.call(running) < args.pods and time.perf_counter() < deadline:
         time.sleep(1)
     started = time.perf_counter() - start
-    print(f"all pods Running {started:.1f}s after the first create "
-          f"({sim.call(running)} running)")
+    print(f"all pods Running {started:.1f}s after the first create ({sim.call(running)} running)")
     counts = sim.call(lambda: sim.store.counts())
     print(f"objects: {json.dumps(counts)}")
     print(f"RSS with everything loaded: {rss_mib():.0f} MiB")
 
     print("list pods (all):          " + latency(sim, "/api/v1/pods", 5))
-    print("list pods (label shard=7): " + latency(
-        sim, "/api/v1/namespaces/default/pods?labelSelector=shard%3D7", 20))
+    print(
+        "list pods (label shard=7): "
+        + latency(sim, "/api/v1/namespaces/default/pods?labelSelector=shard%3D7", 20)
+    )
     print("list nodes (all):         " + latency(sim, "/api/v1/nodes", 5))
     count = min(args.watch_events, args.pods)
-    print(f"watch: {watch_rate(sim, count):.0f} events/s delivered to one HTTP client "
-          f"({count} MODIFIED events)")
+    print(
+        f"watch: {watch_rate(sim, count):.0f} events/s delivered to one HTTP client "
+        f"({count} MODIFIED events)"
+    )
     sim.stop()
 
 
