@@ -140,11 +140,30 @@ def handle(batch: Batch) -> None:
                 if stored:
                     _broadcast(job)
                 continue  # the cancel task records Canceled; ended jobs stay as they are
-            _apply(batch, job, instances.get(job.pk, {}), job.pk in deleted, stored)
+            attempt = max((e.attempt for e in touched.get(job.pk, [])), default=0)
+            _apply(batch, job, instances.get(job.pk, {}), job.pk in deleted, stored, attempt)
+
+
+# A Job's final condition may arrive before its pods' last updates (separate streams); the
+# handler waits this many rounds of 0.3 s for the pods cache to catch up, then goes ahead.
+PODS_BEHIND_ATTEMPTS = 10
+
+
+def _pods_behind(obj: dict, pods: list[dict]) -> bool:
+    """True when the Job counts more ended pods than the pods cache shows ended."""
+    status = obj.get("status") or {}
+    counted = int(status.get("failed") or 0) + int(status.get("succeeded") or 0)
+    ended = sum(1 for p in pods if (p.get("status") or {}).get("phase") in ("Failed", "Succeeded"))
+    return ended < counted
 
 
 def _apply(
-    batch: Batch, job: Job, instances: dict[int, Instance], deleted: bool, stored: bool
+    batch: Batch,
+    job: Job,
+    instances: dict[int, Instance],
+    deleted: bool,
+    stored: bool,
+    attempt: int = 0,
 ) -> None:
     from jobs import tasks
     from portal.background import enqueue
@@ -167,6 +186,15 @@ def _apply(
     ]
     events = batch.cache("events").indexed(key)
     new_status, reason, views = statusmod.derive(obj, pods, events)
+    if new_status in TERMINAL and obj is not None and _pods_behind(obj, pods):
+        # The final state is stored once and for good: let the pods' last updates arrive so
+        # its reason names the instance and exit code rather than the Job's summary.
+        event = Event("jobs", "MODIFIED", key, obj, attempt=attempt)
+        if attempt < PODS_BEHIND_ATTEMPTS:
+            batch.retry(event, 0.3)
+            if stored:
+                _broadcast(job)
+            return
     changed, moved = tasks.job_apply_state(job, new_status, reason, views, instances=instances)
     if (changed or stored) and not moved:
         _broadcast(job)
