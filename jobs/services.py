@@ -200,12 +200,22 @@ def job_submit(
                     image=image,
                     created_by=user,
                     cloned_from=cloned_from,
+                    status_reason="submitted",
                 )
         except IntegrityError:
             raise ValidationError(
                 {"name": f"A job named {name} already exists in {workspace.slug}."}
             ) from None
-        record_transition(job, Status.NOT_STARTED, "submitted")
+        # A new job's first transition: no history to order against, no lock needed.
+        Transition.objects.create(
+            job=job,
+            seq=1,
+            from_status="",
+            to_status=Status.NOT_STARTED,
+            reason="submitted",
+            at=job.created_at,
+        )
+        broadcast_job(job)
         from jobs import tasks
 
         enqueue(tasks.job_start, job.pk)
