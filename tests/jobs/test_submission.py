@@ -328,3 +328,19 @@ def test_oversized_upload_is_refused(compute_ready, client_for, settings):
         content_type="application/gzip",
     )
     assert response.status_code == 413 and "limit" in response.json()["detail"]
+
+
+def test_instance_type_used_by_live_work_cannot_be_deleted(compute_ready, client_for):
+    from compute.models import InstanceType
+
+    submit(
+        client_for("scientist"),
+        HELLO,
+        name="gpu-job",
+        compute="gpu-target",
+        **{"resources.instance_type": "gpu-small", "environment_variables.KUBESIM_DURATION": "600"},
+    )
+    gpu = InstanceType.objects.get(name="gpu-small")
+    response = client_for("itops").delete(f"/api/v1/instance-types/{gpu.pk}/")
+    assert response.status_code == 400 and "gpu-job" in str(response.json())
+    assert InstanceType.objects.filter(pk=gpu.pk).exists()

@@ -167,3 +167,34 @@ def test_token_api_flow(client_for, personas):
     # Another user cannot revoke someone else's token.
     other = client_for("reader").post(f"/api/v1/tokens/{created.json()['id']}/revoke/")
     assert other.status_code == 404
+
+
+@pytest.mark.django_db
+def test_switching_workspaces(client_for, personas, team_a, team_b):
+    from portal.models import Membership, Role
+
+    Membership.objects.create(workspace=team_b, user=personas["scientist"], role=Role.READER)
+    client = client_for("scientist")
+    assert "Team A" in client.get("/").content.decode()
+    response = client.post("/workspaces/switch", {"workspace": team_b.pk, "next": "/"})
+    assert response.status_code == 302
+    home = client.get("/").content.decode()
+    assert "Workspace Team B" in home and "Reader" in home
+    # A workspace the user does not belong to cannot be switched to.
+    client_for("outsider").post("/workspaces/switch", {"workspace": team_a.pk})
+    assert "Workspace Team B" in client_for("outsider").get("/").content.decode()
+
+
+@pytest.mark.django_db
+def test_tokens_in_the_studio(client_for):
+    client = client_for("reader")
+    created = client.post("/account/tokens/new", {"name": "laptop"})
+    assert created.status_code == 201
+    page = created.content.decode()
+    assert 'data-testid="new-token"' in page and "kp_" in page
+    token = ApiToken.objects.get(name="laptop")
+    assert client.get("/account/tokens/").content.decode().count("kp_") == 1  # only the prefix now
+    assert client.post(f"/account/tokens/{token.pk}/revoke").status_code == 302
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert client.post("/account/tokens/new", {"name": ""}).status_code == 400
