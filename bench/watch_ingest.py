@@ -38,7 +38,6 @@ from channels.layers import InMemoryChannelLayer, channel_layers  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
-import kubesim.watch  # noqa: E402
 from compute import credentials, gateway  # noqa: E402
 from compute.models import Cluster, ClusterStatus, ComputeTarget  # noqa: E402
 from compute.watching import ClusterWatch, registered  # noqa: E402
@@ -49,18 +48,6 @@ from portal.models import User, Workspace  # noqa: E402
 
 NS = "bench"
 LABELS = {"kubeportal.io/managed-by": "kubeportal"}
-
-
-class _WaitForAtLeastATick:
-    """kubesim's watch pump stalls when a bookmark falls due while events are queued
-    (``wait_for(get, 0)`` on Python 3.11); the same work-around as the tests use."""
-
-    def __getattr__(self, name: str):
-        return getattr(asyncio, name)
-
-    @staticmethod
-    def wait_for(awaitable, timeout):
-        return asyncio.wait_for(awaitable, None if timeout is None else max(timeout, 0.0005))
 
 
 class ClientLayer(InMemoryChannelLayer):
@@ -278,7 +265,6 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     args = parser.parse_args()
     settings.TASKS_MODE = "immediate"
-    kubesim.watch.asyncio = _WaitForAtLeastATick()
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, daemon=True).start()
     ClientLayer.loop = loop

@@ -177,8 +177,12 @@ async def pump(w: Watcher, write: Callable[[bytes], Awaitable[None]], *,
             next_bookmark = now + (bookmark_interval or 1.0)
         waits = [t - now for t in (deadline, next_bookmark) if t is not None]
         try:
-            if waits:
-                item = await asyncio.wait_for(w.queue.get(), max(0.0, min(waits)))
+            if not w.queue.empty():
+                # Take what is queued directly: wait_for with a zero time-out cancels the get
+                # before it runs (Python 3.11), which would stall the stream for good.
+                item = w.queue.get_nowait()
+            elif waits:
+                item = await asyncio.wait_for(w.queue.get(), max(0.001, min(waits)))
             else:
                 item = await w.queue.get()
         except TimeoutError:

@@ -1,6 +1,5 @@
 """The watch engine against kubesim over HTTP: batching, re-list after 410, faults, leases."""
 
-import asyncio
 import threading
 import time
 from datetime import timedelta
@@ -10,7 +9,6 @@ from django.db import connection
 from django.db.backends.signals import connection_created
 from django.utils import timezone
 
-import kubesim.watch
 from compute import gateway
 from compute.models import ClusterLease, Node
 from compute.watching import Batch, ClusterWatch, Kind, WatchSupervisor, lease_claim
@@ -19,28 +17,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 NS = "watch-test"
 SELECTOR = "test.kubeportal.io/watched=yes"
-
-
-class _WaitForAtLeastATick:
-    """Stands in for ``asyncio`` inside ``kubesim.watch`` (test-only work-around).
-
-    kubesim's watch pump calls ``asyncio.wait_for(queue.get(), 0)`` whenever a bookmark is
-    due while events are queued; on Python 3.11 a zero time-out cancels the get before it
-    runs, so the stream stops delivering anything, for good (a resumed watch with a backlog
-    hits it at once). Giving the get one loop turn fixes it; to be fixed in kubesim/watch.py.
-    """
-
-    def __getattr__(self, name: str):
-        return getattr(asyncio, name)
-
-    @staticmethod
-    def wait_for(awaitable, timeout):
-        return asyncio.wait_for(awaitable, None if timeout is None else max(timeout, 0.0005))
-
-
-@pytest.fixture(autouse=True)
-def _kubesim_pump_fix(monkeypatch):
-    monkeypatch.setattr(kubesim.watch, "asyncio", _WaitForAtLeastATick())
 
 
 @pytest.fixture(autouse=True)

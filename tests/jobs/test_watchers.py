@@ -1,6 +1,5 @@
 """Jobs driven by the watch engine (no job_sync) against kubesim over HTTP, with faults."""
 
-import asyncio
 import threading
 import time
 from contextlib import contextmanager
@@ -10,7 +9,6 @@ from django.db import connection, transaction
 from django.db.backends.signals import connection_created
 from django.urls import reverse
 
-import kubesim.watch
 from compute.watching import WatchSupervisor
 from jobs.models import Job, JobEvent, Status
 
@@ -26,28 +24,6 @@ compute: azureml:cpu-target
 environment_variables:
   KUBESIM_LOG_LINES: "hello world"
 """
-
-
-class _WaitForAtLeastATick:
-    """Stands in for ``asyncio`` inside ``kubesim.watch`` (test-only work-around).
-
-    kubesim's watch pump calls ``asyncio.wait_for(queue.get(), 0)`` whenever a bookmark is
-    due while events are queued; on Python 3.11 a zero time-out cancels the get before it
-    runs, so the stream stops delivering anything, for good (a resumed watch with a backlog
-    hits it at once). Giving the get one loop turn fixes it; to be fixed in kubesim/watch.py.
-    """
-
-    def __getattr__(self, name: str):
-        return getattr(asyncio, name)
-
-    @staticmethod
-    def wait_for(awaitable, timeout):
-        return asyncio.wait_for(awaitable, None if timeout is None else max(timeout, 0.0005))
-
-
-@pytest.fixture(autouse=True)
-def _kubesim_pump_fix(monkeypatch):
-    monkeypatch.setattr(kubesim.watch, "asyncio", _WaitForAtLeastATick())
 
 
 @pytest.fixture(autouse=True)
