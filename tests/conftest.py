@@ -26,6 +26,8 @@ def _tasks_run_on_commit(settings):
     # Tasks run in the committing thread so tests are deterministic; the thread
     # pool itself is covered by tests/portal/test_background.py.
     settings.TASKS_MODE = "immediate"
+    # Test users need no slow password hashing (the default costs ~0.4 s a user).
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Likewise live fragments are sent on commit in the committing thread.
     settings.LIVE_SEND_IN_BACKGROUND = False
 
