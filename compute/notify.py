@@ -33,4 +33,6 @@ def broadcast_target(target) -> None:
             {"card": selectors.target_card(fresh), "oob": True},
         )
 
-    live.broadcast(live.group_name("portal.workspace", target.workspace_id), render)
+    live.broadcast(
+        live.group_name("portal.workspace", target.workspace_id), render, key=f"target-{target.pk}"
+    )

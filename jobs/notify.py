@@ -29,8 +29,10 @@ def broadcast_job(job, *, ended: bool = False) -> None:
         fresh = Job.objects.select_related("compute", "created_by").get(pk=job.pk)
         return render_to_string("jobs/job_list.html#job-row", {"job": fresh, "oob": True})
 
-    live.broadcast(live.group_name("jobs.job", job.pk), render_detail)
-    live.broadcast(live.group_name("portal.workspace", job.workspace_id), render_row)
+    live.broadcast(live.group_name("jobs.job", job.pk), render_detail, key=f"job-{job.pk}")
+    live.broadcast(
+        live.group_name("portal.workspace", job.workspace_id), render_row, key=f"job-{job.pk}-row"
+    )
     if ended:
 
         def render_notice() -> str:

@@ -44,6 +44,11 @@ async def lifespan(receive, send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            import asyncio
+
+            from portal import live
+
+            live.use_server_loop(asyncio.get_running_loop())
             if not settings.PRODUCTION:
                 await sync_to_async(start_all, thread_sensitive=False)()
             await send({"type": "lifespan.startup.complete"})

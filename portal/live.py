@@ -55,16 +55,18 @@ def can_join(user, group: str) -> bool:
     return bool(reader and reader(user, pk))
 
 
-def broadcast(group: str, html: str | Callable[[], str]) -> None:
+def broadcast(group: str, html: str | Callable[[], str], *, key: str | None = None) -> None:
     """Sends an HTML fragment to ``group`` once the current transaction commits.
 
     ``html`` may be a callable, rendered after the commit so the fragment shows what
     was saved. Rendering and sending happen on one background thread per process, in
-    commit order, so a request or a watcher never waits for them. Never raises: a
-    failed send is logged, the database write stands.
+    commit order, so a request or a watcher never waits for them. Fragments queued
+    with the same ``key`` for the same group while the sender is busy are rendered
+    once (the render reads the latest state), and a group nobody listens to is not
+    rendered for at all. Never raises: a failed send is logged, the write stands.
     """
     if settings.LIVE_SEND_IN_BACKGROUND:
-        transaction.on_commit(lambda: _outbox().put((group, html)))
+        transaction.on_commit(lambda: _outbox().put((group, html, key)))
     else:
         transaction.on_commit(lambda: _send_now(group, html))
 
@@ -79,11 +81,30 @@ def _send_now(group: str, html: str | Callable[[], str]) -> None:
         log.exception("broadcast to %s failed", group)
 
 
-_outbox_queue: "queue.Queue[tuple[str, object]] | None" = None
+_server_loop = None
+
+
+def use_server_loop(loop) -> None:
+    """Sends through the web server's event loop: the in-process channel layer is not
+    thread-safe, so its messages must be put on the loop the consumers run on."""
+    global _server_loop
+    _server_loop = loop
+
+
+def _run(loop, coro):
+    if _server_loop is not None and _server_loop.is_running():
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, _server_loop).result(timeout=10)
+    return loop.run_until_complete(coro)
+
+
+_outbox_queue: "queue.Queue[tuple[str, object, str | None]] | None" = None
 _outbox_lock = threading.Lock()
+MAX_DRAIN = 500
 
 
-def _outbox() -> "queue.Queue[tuple[str, object]]":
+def _outbox() -> "queue.Queue[tuple[str, object, str | None]]":
     global _outbox_queue
     with _outbox_lock:
         if _outbox_queue is None:
@@ -94,25 +115,55 @@ def _outbox() -> "queue.Queue[tuple[str, object]]":
         return _outbox_queue
 
 
-def _sender(outbox: "queue.Queue[tuple[str, object]]") -> None:
-    """Renders and sends queued fragments in order, on one long-lived event loop (so a
-    Redis channel layer keeps its connections)."""
+async def _listened(layer, group: str) -> bool:
+    """False only when the layer can tell that ``group`` has no member (saves a render)."""
+    groups = getattr(layer, "groups", None)
+    if isinstance(groups, dict):  # the in-process layer
+        return bool(groups.get(group))
+    try:  # Redis: one ZCARD beats rendering a fragment nobody receives
+        connection = layer.connection(layer.consistent_hash(group))
+        return bool(await connection.zcard(layer._group_key(group)))
+    except Exception:
+        return True
+
+
+def _sender(outbox: "queue.Queue[tuple[str, object, str | None]]") -> None:
+    """Drains the outbox in batches: drops superseded keyed fragments, skips groups with no
+    listener, renders the rest and sends them in commit order, on one long-lived event loop
+    (so a Redis channel layer keeps its connections)."""
     import asyncio
 
     from django.db import close_old_connections
 
     loop = asyncio.new_event_loop()
     while True:
-        group, html = outbox.get()
+        batch = [outbox.get()]
+        while len(batch) < MAX_DRAIN:
+            try:
+                batch.append(outbox.get_nowait())
+            except queue.Empty:
+                break
+        latest = {(g, k): i for i, (g, _h, k) in enumerate(batch) if k is not None}
         try:
-            body = html() if callable(html) else html
-            message = {"type": "live.html", "html": body}
-            loop.run_until_complete(get_channel_layer().group_send(group, message))
-        except Exception:
-            log.exception("broadcast to %s failed", group)
+            layer = get_channel_layer()
+            listened: dict[str, bool] = {}
+            for index, (group, html, key) in enumerate(batch):
+                if key is not None and latest[(group, key)] != index:
+                    continue
+                if group not in listened:
+                    listened[group] = _run(loop, _listened(layer, group))
+                if not listened[group]:
+                    continue
+                try:
+                    body = html() if callable(html) else html
+                    message = {"type": "live.html", "html": body}
+                    _run(loop, layer.group_send(group, message))
+                except Exception:
+                    log.exception("broadcast to %s failed", group)
         finally:
             close_old_connections()
-            outbox.task_done()
+            for _ in batch:
+                outbox.task_done()
 
 
 def flush() -> None:

@@ -172,7 +172,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "reconcile-jobs": {
         "task": "jobs.tasks.reconcile_jobs",
-        "schedule": float(env_int("PORTAL_RECONCILE_SECONDS", 3)),
+        "schedule": float(env_int("PORTAL_RECONCILE_SECONDS", 30)),
     },
 }
 

@@ -95,3 +95,58 @@ async def test_own_user_group_only(personas):
     assert not await database_sync_to_async(live.can_join)(
         me, live.user_group(personas["admin"].pk)
     )
+
+
+def test_background_sender_renders_latest_and_skips_unheard_groups(settings):
+    """The embedded sender: fragments go through the server's loop, in order, the latest
+    state wins, and groups nobody listens to cost no render."""
+    import asyncio
+    import threading
+
+    from channels.layers import get_channel_layer
+    from django.db import transaction
+
+    settings.LIVE_SEND_IN_BACKGROUND = True
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    live.use_server_loop(loop)
+    try:
+        layer = get_channel_layer()
+        channel = asyncio.run_coroutine_threadsafe(layer.new_channel(), loop).result(5)
+        asyncio.run_coroutine_threadsafe(
+            layer.group_add("portal.workspace.77", channel), loop
+        ).result(5)
+        renders = {"heard": 0, "unheard": 0}
+        state = {"value": 0}
+
+        def heard():
+            renders["heard"] += 1
+            return f"<p id='x'>{state['value']}</p>"
+
+        def unheard():
+            renders["unheard"] += 1
+            return "<p>nobody</p>"
+
+        for value in range(1, 6):
+            state["value"] = value
+            with transaction.atomic():
+                live.broadcast("portal.workspace.77", heard, key="x")
+                live.broadcast("portal.workspace.78", unheard, key="y")
+        live.flush()
+        received = []
+        while True:
+            try:
+                message = asyncio.run_coroutine_threadsafe(
+                    asyncio.wait_for(layer.receive(channel), 0.3), loop
+                ).result(5)
+            except TimeoutError:
+                break
+            received.append(message["html"])
+        assert received and received[-1] == "<p id='x'>5</p>"
+        assert 1 <= renders["heard"] <= 5 and len(received) == renders["heard"]
+        assert renders["unheard"] == 0
+    finally:
+        live.use_server_loop(None)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
