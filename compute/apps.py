@@ -8,11 +8,13 @@ class ComputeConfig(AppConfig):
     def ready(self) -> None:
         from compute import watching
         from compute.models import Cluster
+        from compute.notify import render_cluster
         from portal import embedded, live, nav
 
         live.register(
             "compute.cluster",
             lambda user, pk: Cluster.objects.visible_to(user).filter(pk=pk).exists(),
+            snapshot=render_cluster,
         )
         nav.add("Compute", "target-list", audience="member", order=10)
         nav.add("Clusters", "cluster-list", audience="itops", order=60)

@@ -4,21 +4,32 @@ from django.template.loader import render_to_string
 
 from portal import live
 
+CLUSTER_PARTS = ("status", "extension", "capacity")
+
+
+def render_cluster(cluster_id: int, parts: tuple[str, ...] = CLUSTER_PARTS) -> str:
+    """The live parts of a cluster's page, marked for out-of-band swaps."""
+    from compute import selectors
+    from compute.models import Cluster
+
+    cluster = Cluster.objects.filter(pk=cluster_id).first()
+    if cluster is None:
+        return ""
+    context = selectors.cluster_page_context(cluster)
+    context["oob"] = True
+    return "".join(
+        render_to_string(f"compute/cluster_detail.html#{name}", context) for name in parts
+    )
+
 
 def broadcast_cluster(cluster, *parts: str) -> None:
     """Pushes the cluster page's status, extension and capacity fragments to ``compute.cluster.<id>``."""
-
-    def render() -> str:
-        from compute import selectors
-
-        context = selectors.cluster_page_context(cluster.__class__.objects.get(pk=cluster.pk))
-        context["oob"] = True
-        names = parts or ("status", "extension", "capacity")
-        return "".join(
-            render_to_string(f"compute/cluster_detail.html#{name}", context) for name in names
-        )
-
-    live.broadcast(live.group_name("compute.cluster", cluster.pk), render)
+    wanted = tuple(parts) or CLUSTER_PARTS
+    live.broadcast(
+        live.group_name("compute.cluster", cluster.pk),
+        lambda: render_cluster(cluster.pk, wanted),
+        key=f"cluster-{cluster.pk}-{'-'.join(wanted)}",
+    )
 
 
 def broadcast_target(target) -> None:

@@ -8,10 +8,13 @@ class JobsConfig(AppConfig):
     def ready(self) -> None:
         from compute import usage
         from jobs.models import Job
+        from jobs.notify import render_job_detail
         from portal import live, nav
 
         live.register(
-            "jobs.job", lambda user, pk: Job.objects.visible_to(user).filter(pk=pk).exists()
+            "jobs.job",
+            lambda user, pk: Job.objects.visible_to(user).filter(pk=pk).exists(),
+            snapshot=render_job_detail,
         )
         usage.register(
             lambda it: [f"job {j.name}" for j in Job.objects.live_using_instance_type(it)[:5]]

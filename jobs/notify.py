@@ -4,24 +4,69 @@ from django.template.loader import render_to_string
 
 from portal import live
 
+DETAIL_PARTS = ("status", "timeline", "instances", "events", "log")
+LOG_TAIL_LINES = 500
+
+
+def render_job_detail(job_id: int) -> str:
+    """The live parts of a job's page, marked for out-of-band swaps."""
+    from jobs.models import Job
+
+    fresh = Job.objects.select_related("compute", "created_by").filter(pk=job_id).first()
+    if fresh is None:
+        return ""
+    context = {
+        "job": fresh,
+        "transitions": fresh.transitions.all(),
+        "instances": fresh.instances.all(),
+        "logs": log_tails(fresh),
+        "oob": True,
+    }
+    return "".join(
+        render_to_string(f"jobs/job_detail.html#{part}", context) for part in DETAIL_PARTS
+    )
+
+
+def log_tails(job) -> list[dict]:
+    """The last lines of each instance's stored log, with a mark when lines were cut."""
+    from jobs.selectors import TRUNCATION_MARK
+
+    tails = []
+    for log in job.logs.order_by("index"):
+        lines = log.text.splitlines()
+        cut = len(lines) > LOG_TAIL_LINES
+        tails.append(
+            {
+                "index": log.index,
+                "lines": lines[-LOG_TAIL_LINES:],
+                "hidden": len(lines) - LOG_TAIL_LINES if cut else 0,
+                "truncated": TRUNCATION_MARK.format(cap="the configured") if log.truncated else "",
+            }
+        )
+    return tails
+
+
+def broadcast_log(job) -> None:
+    """Pushes the job's log part (tails of every instance) to its page."""
+
+    def render() -> str:
+        from jobs.models import Job
+
+        fresh = Job.objects.filter(pk=job.pk).first()
+        if fresh is None:
+            return ""
+        return render_to_string(
+            "jobs/job_detail.html#log", {"job": fresh, "logs": log_tails(fresh), "oob": True}
+        )
+
+    live.broadcast(live.group_name("jobs.job", job.pk), render, key=f"job-{job.pk}-log")
+
 
 def broadcast_job(job, *, ended: bool = False) -> None:
     """Pushes the job's status fragments to ``jobs.job.<id>`` and its workspace's job list."""
 
     def render_detail() -> str:
-        from jobs.models import Job
-
-        fresh = Job.objects.select_related("compute", "created_by").get(pk=job.pk)
-        context = {
-            "job": fresh,
-            "transitions": fresh.transitions.all(),
-            "instances": fresh.instances.all(),
-            "oob": True,
-        }
-        return "".join(
-            render_to_string(f"jobs/job_detail.html#{part}", context)
-            for part in ("status", "timeline", "instances", "events")
-        )
+        return render_job_detail(job.pk)
 
     def render_row() -> str:
         from jobs.models import Job

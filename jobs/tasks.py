@@ -192,16 +192,22 @@ def job_apply_state(
 @shared_task
 def job_logs_store(job_id: int) -> None:
     """Copies the logs of a job's started instances into the portal (queued when it ends)."""
+    from jobs.notify import broadcast_log
+
     job = Job.objects.select_related("compute__cluster").filter(pk=job_id).first()
-    if job is not None:
-        _store_logs(job, list(job.instances.all()))
+    if job is not None and _store_logs(job, list(job.instances.all())):
+        broadcast_log(job)
 
 
-def _store_logs(job: Job, views) -> None:
-    """Copies each started instance's log into the portal (capped, keeping the end)."""
+def _store_logs(job: Job, views) -> bool:
+    """Copies each started instance's log into the portal (capped, keeping the end).
+
+    Returns True when any stored log changed.
+    """
     from jobs.models import InstanceLog
 
     cap = settings.JOB_LOG_MAX_BYTES
+    changed = False
     for view in views:
         if view.state not in {"running", "terminated"}:
             continue
@@ -213,9 +219,33 @@ def _store_logs(job: Job, views) -> None:
         if truncated:
             text = text.encode()[-cap:].decode(errors="ignore")
             text = text[text.find("\n") + 1 :]
+        stored = InstanceLog.objects.filter(job=job, index=view.index).only("text").first()
+        if stored is not None and stored.text == text:
+            continue
+        changed = True
         InstanceLog.objects.update_or_create(
             job=job, index=view.index, defaults={"text": text, "truncated": truncated}
         )
+    return changed
+
+
+MAX_FOLLOWED = 50
+
+
+@shared_task
+def follow_logs() -> None:
+    """Keeps the stored logs of running jobs current and pushes the new text to their pages.
+
+    Runs every couple of seconds. A page receives the log's current tail (rendered from
+    the store), so a slow browser or a reconnect never causes gaps or duplicates, and the
+    cluster is read at this pace however many people watch.
+    """
+    from jobs.notify import broadcast_log
+
+    running = Job.objects.select_related("compute__cluster").filter(status=Status.RUNNING)
+    for job in running.order_by("-started_at")[:MAX_FOLLOWED]:
+        if _store_logs(job, list(job.instances.all())):
+            broadcast_log(job)
 
 
 @shared_task

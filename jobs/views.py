@@ -15,6 +15,7 @@ from jobs import spec as specmod
 from jobs.filters import JobFilter
 from jobs.forms import EnvironmentForm, JobForm
 from jobs.models import Environment, Job, Status
+from jobs.notify import log_tails
 from portal import live
 from portal.access import get_for, is_htmx
 from portal.models import Action, Workspace
@@ -209,7 +210,7 @@ def job_detail(request, slug, name):
         "job": job,
         "transitions": job.transitions.all(),
         "instances": job.instances.all(),
-        "log": "\n".join(selectors.log_lines(job=job)),
+        "logs": log_tails(job),
         "manifests_yaml": manifests_yaml,
         "can_submit": workspace.allows(request.user, Action.SUBMIT),
         "live_groups": [live.group_name("jobs.job", job.pk)],

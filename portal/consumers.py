@@ -37,6 +37,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.accept()
         for group in refused:
             await self.notice(f"Live updates for {group} are not available to you.")
+        for group in sorted(self.joined):
+            await self.send_snapshot(group)
+
+    async def send_snapshot(self, group: str) -> None:
+        html = await database_sync_to_async(live.snapshot)(group)
+        if html:
+            await self.send(text_data=html)
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "joined", set()):
@@ -53,8 +60,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.subscribe(group)
 
     async def subscribe(self, group: str) -> None:
+        if group in self.joined:
+            return
         if not await self._try_join(group):
             await self.notice(f"Live updates for {group} are not available to you.")
+            return
+        await self.send_snapshot(group)
 
     async def _try_join(self, group: str) -> bool:
         """Joins ``group`` when the user may read it; returns False when refused."""

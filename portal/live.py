@@ -22,11 +22,26 @@ GROUP_RE = re.compile(r"^(?P<kind>[a-z]+\.[a-z_]+)\.(?P<pk>\d{1,18})$")
 
 # kind ("portal.workspace") -> can_read(user, pk) -> bool
 _READERS: dict[str, Callable[[object, int], bool]] = {}
+# kind -> snapshot(pk) -> html: the current fragments, sent to a page when it joins, so
+# nothing that changed between rendering the page and subscribing is missed.
+_SNAPSHOTS: dict[str, Callable[[int], str]] = {}
 
 
-def register(kind: str, can_read: Callable[[object, int], bool]) -> None:
-    """Declares a group kind and the access check guarding its groups."""
+def register(
+    kind: str, can_read: Callable[[object, int], bool], snapshot: Callable[[int], str] | None = None
+) -> None:
+    """Declares a group kind, the access check guarding its groups and, optionally, how to
+    render its current state for a page that just joined."""
     _READERS[kind] = can_read
+    if snapshot is not None:
+        _SNAPSHOTS[kind] = snapshot
+
+
+def snapshot(group: str) -> str:
+    """The current fragments of ``group``'s object ("" when its kind has none)."""
+    match = GROUP_RE.match(group)
+    render = _SNAPSHOTS.get(match["kind"]) if match else None
+    return render(int(match["pk"])) if render else ""
 
 
 def group_name(kind: str, pk: int) -> str:
@@ -133,7 +148,7 @@ def _sender(outbox: "queue.Queue[tuple[str, object, str | None]]") -> None:
     (so a Redis channel layer keeps its connections)."""
     import asyncio
 
-    from django.db import close_old_connections
+    from django.db import connections
 
     loop = asyncio.new_event_loop()
     while True:
@@ -161,7 +176,8 @@ def _sender(outbox: "queue.Queue[tuple[str, object, str | None]]") -> None:
                 except Exception:
                     log.exception("broadcast to %s failed", group)
         finally:
-            close_old_connections()
+            # Idle between batches: hold no database connection (tests drop the database).
+            connections.close_all()
             for _ in batch:
                 outbox.task_done()
 

@@ -170,6 +170,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "compute.tasks.sync_clusters",
         "schedule": float(env_int("PORTAL_SYNC_SECONDS", 10)),
     },
+    "follow-logs": {
+        "task": "jobs.tasks.follow_logs",
+        "schedule": float(env_int("PORTAL_LOG_FOLLOW_SECONDS", 2)),
+    },
     "reconcile-jobs": {
         "task": "jobs.tasks.reconcile_jobs",
         "schedule": float(env_int("PORTAL_RECONCILE_SECONDS", 30)),

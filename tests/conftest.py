@@ -246,3 +246,25 @@ def portal_server(transactional_db):
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def sqlite_readers_never_wait():
+    """With watcher threads writing, readers of the shared-cache in-memory SQLite test database
+    read uncommitted rows instead of failing at once on table locks. (Production SQLite is a
+    WAL file, where readers never block; PostgreSQL needs nothing.)"""
+    from django.db import connection
+    from django.db.backends.signals import connection_created
+
+    def pragma(connection, **kwargs):
+        if connection.vendor == "sqlite":
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA read_uncommitted = 1")
+
+    connection_created.connect(pragma)
+    pragma(connection)
+    yield
+    connection_created.disconnect(pragma)
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA read_uncommitted = 0")

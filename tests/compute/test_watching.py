@@ -5,36 +5,19 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.db.backends.signals import connection_created
 from django.utils import timezone
 
 from compute import gateway
 from compute.models import ClusterLease, Node
 from compute.watching import Batch, ClusterWatch, Kind, WatchSupervisor, lease_claim
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("sqlite_readers_never_wait"),
+]
 
 NS = "watch-test"
 SELECTOR = "test.kubeportal.io/watched=yes"
-
-
-@pytest.fixture(autouse=True)
-def _readers_never_wait():
-    """Readers of the shared-cache in-memory test database read uncommitted rows instead of
-    failing at once on the watcher threads' table locks (see tests/jobs/test_watchers.py)."""
-
-    def pragma(connection, **kwargs):
-        if connection.vendor == "sqlite":
-            with connection.cursor() as cursor:
-                cursor.execute("PRAGMA read_uncommitted = 1")
-
-    connection_created.connect(pragma)
-    pragma(connection)
-    yield
-    connection_created.disconnect(pragma)
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA read_uncommitted = 0")
 
 
 class Recorder:

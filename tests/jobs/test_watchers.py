@@ -5,14 +5,16 @@ import time
 from contextlib import contextmanager
 
 import pytest
-from django.db import connection, transaction
-from django.db.backends.signals import connection_created
+from django.db import transaction
 from django.urls import reverse
 
 from compute.watching import WatchSupervisor
 from jobs.models import Job, JobEvent, Status
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("sqlite_readers_never_wait"),
+]
 
 HELLO = """
 type: command
@@ -24,26 +26,6 @@ compute: azureml:cpu-target
 environment_variables:
   KUBESIM_LOG_LINES: "hello world"
 """
-
-
-@pytest.fixture(autouse=True)
-def _readers_never_wait():
-    """The test database is SQLite in memory with a shared cache, where a reader meets a
-    writer's table lock at once (no busy wait). The watcher threads write while the test
-    reads, so readers here read uncommitted rows instead of failing; writes are retried by
-    the engine. (The embedded mode uses a WAL file database, where this does not arise.)"""
-
-    def pragma(connection, **kwargs):
-        if connection.vendor == "sqlite":
-            with connection.cursor() as cursor:
-                cursor.execute("PRAGMA read_uncommitted = 1")
-
-    connection_created.connect(pragma)
-    pragma(connection)
-    yield
-    connection_created.disconnect(pragma)
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA read_uncommitted = 0")
 
 
 FAST = {"tick": 0.3, "lease_seconds": 5.0, "watch_options": {"backoff_cap": 1.0}}
