@@ -199,3 +199,61 @@ def test_form_submission(compute_ready, client_for):
     page = client_for("itops").get("/jobs/team-a/from-form/").content.decode()
     assert "nvidia.com/gpu" in page and 'data-testid="manifests"' in page
     assert 'data-testid="manifests"' not in client.get("/jobs/team-a/from-form/").content.decode()
+
+
+def test_page_joining_mid_run_gets_the_current_state_and_job_end_notice(
+    compute_ready, client_for, personas
+):
+    """A page that subscribes gets the job's current fragments at once; the submitter gets a
+    notice on any page when the job ends; logs are followed from the store."""
+    import asyncio
+
+    from channels.testing import WebsocketCommunicator
+
+    from jobs import tasks
+    from jobs.models import Status
+    from portal.asgi import router
+
+    client = client_for("scientist")
+    client.post(
+        "/api/v1/workspaces/team-a/jobs/",
+        {
+            "yaml": HELLO.format(name="mid", exp="e", tag="t"),
+            "overrides": {"environment_variables.KUBESIM_LOG_LINES": "epoch 1 done"},
+        },
+        content_type="application/json",
+    )
+    job = Job.objects.get(name="mid")
+
+    async def scenario():
+        group = live.group_name("jobs.job", job.pk)
+        communicator = WebsocketCommunicator(
+            router, f"/ws/live/?groups={group}", headers=[(b"origin", b"http://127.0.0.1")]
+        )
+        communicator.scope["user"] = personas["scientist"]
+        assert (await communicator.connect())[0]
+        snapshot = await communicator.receive_from(timeout=5)
+        frames = []
+        from channels.db import database_sync_to_async
+
+        for _ in range(100):
+            await database_sync_to_async(tasks.job_sync)(job.pk)
+            await database_sync_to_async(tasks.follow_logs)()
+            while not await communicator.receive_nothing(timeout=0.05):
+                frames.append(await communicator.receive_from())
+            if (
+                await database_sync_to_async(lambda: Job.objects.get(pk=job.pk).status)()
+            ) == Status.COMPLETED:
+                break
+        while not await communicator.receive_nothing(timeout=0.3):
+            frames.append(await communicator.receive_from())
+        await communicator.disconnect()
+        return snapshot, frames
+
+    snapshot, frames = asyncio.run(scenario())
+    assert f'id="job-{job.pk}-status"' in snapshot and "Queued" in snapshot
+    everything = "".join(frames)
+    assert "Completed" in everything
+    assert "epoch 1 done" in everything  # the log reached the page
+    notice = [f for f in frames if 'id="job-notices"' in f]
+    assert notice and "ended: Completed" in notice[-1]
