@@ -59,6 +59,7 @@ def main() -> None:
     parser.add_argument("--production", action="store_true")
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--web-workers", type=int, default=2)
     args = parser.parse_args()
     data_dir = tempfile.mkdtemp(prefix="bench-submit-")
     configure(args.production, data_dir)
@@ -163,21 +164,51 @@ def main() -> None:
         time.sleep(4)
 
     import requests
-    import uvicorn
 
-    from portal.asgi import application
-
-    server = uvicorn.Server(
-        uvicorn.Config(
-            application, host="127.0.0.1", port=0, lifespan="off", log_level="warning", workers=1
+    port = _free_port()
+    web = None
+    if args.production:
+        # As deployed: uvicorn worker processes beside the Celery worker.
+        web = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "portal.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.web_workers),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=os.environ.copy(),
         )
-    )
-    server.config.port = _free_port()
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{server.config.port}/api/v1/workspaces/bench/jobs/"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"http://127.0.0.1:{port}/login/", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+    else:
+        # As `make run`: one process, tasks on its thread pool.
+        import uvicorn
+
+        from portal.asgi import application
+
+        server = uvicorn.Server(
+            uvicorn.Config(
+                application, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
+            )
+        )
+        threading.Thread(target=server.run, daemon=True).start()
+        while not server.started:
+            time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}/api/v1/workspaces/bench/jobs/"
 
     local = threading.local()
     accepted: dict[str, float] = {}
@@ -221,7 +252,9 @@ def main() -> None:
             f"accept -> Job exists in the cluster: median {statistics.median(to_cluster) * 1000:.0f} ms, "
             f"p99 {percentile(to_cluster, 0.99) * 1000:.0f} ms ({len(to_cluster)}/{len(accepted)} arrived)"
         )
-    server.should_exit = True
+    if web is not None:
+        web.terminate()
+        web.wait(timeout=10)
     if worker is not None:
         worker.terminate()
         worker.wait(timeout=10)
