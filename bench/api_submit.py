@@ -190,7 +190,7 @@ def main() -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                requests.get(f"http://127.0.0.1:{port}/login/", timeout=1)
+                requests.get(f"http://127.0.0.1:{port}/api/v1/schema/", timeout=5)
                 break
             except requests.ConnectionError:
                 time.sleep(0.2)

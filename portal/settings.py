@@ -124,7 +124,13 @@ TEMPLATES = [
 ]
 
 if PRODUCTION:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # Under ASGI each request's sync code may run on a fresh thread, so persistent
+    # connections pile up (the production benchmark ran PostgreSQL out of slots): 0 by default.
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=env_int("PORTAL_DB_CONN_MAX_AGE", 0)
+        )
+    }
 else:
     DATABASES = {
         "default": {
