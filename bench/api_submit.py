@@ -13,6 +13,7 @@ cluster, not by polling the portal.
 """
 
 import argparse
+import atexit
 import os
 import statistics
 import subprocess
@@ -113,6 +114,7 @@ def main() -> None:
         ],
         cwd=ROOT,
     )
+    atexit.register(sim.kill)  # never leave it running when the run fails
     while not kubeconfig.exists():
         time.sleep(0.1)
     time.sleep(0.5)
@@ -161,6 +163,7 @@ def main() -> None:
             cwd=ROOT,
             env=os.environ.copy(),
         )
+        atexit.register(worker.kill)  # never leave it running when the run fails
         time.sleep(4)
 
     import requests
@@ -187,6 +190,7 @@ def main() -> None:
             cwd=ROOT,
             env=os.environ.copy(),
         )
+        atexit.register(web.kill)  # never leave it running when the run fails
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -242,6 +246,8 @@ def main() -> None:
         if args.production
         else "embedded (SQLite, thread pool)"
     )
+    atexit.register(web.kill)  # never leave it running when the run fails
+    atexit.register(worker.kill)  # never leave it running when the run fails
     print(f"mode: {mode}; {args.jobs} jobs from {args.clients} clients")
     print(f"submissions/s through the API: {args.jobs / elapsed:.0f}")
     print(
