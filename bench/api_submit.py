@@ -242,12 +242,10 @@ def main() -> None:
         time.sleep(0.2)
     to_cluster = [max(0.0, created_at[k] - accepted[k]) for k in accepted if k in created_at]
     mode = (
-        "production (PostgreSQL, Redis, Celery worker x4)"
+        f"production (PostgreSQL, Redis, {args.web_workers} uvicorn workers, Celery worker x4)"
         if args.production
         else "embedded (SQLite, thread pool)"
     )
-    atexit.register(web.kill)  # never leave it running when the run fails
-    atexit.register(worker.kill)  # never leave it running when the run fails
     print(f"mode: {mode}; {args.jobs} jobs from {args.clients} clients")
     print(f"submissions/s through the API: {args.jobs / elapsed:.0f}")
     print(
