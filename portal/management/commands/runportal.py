@@ -67,7 +67,7 @@ class Command(BaseCommand):
         if kubeconfig.exists():
             kubeconfig.unlink()
         self.stdout.write(f"Starting the kubesim sandbox cluster on port {port} …")
-        process = subprocess.Popen(command, start_new_session=False)
+        process = subprocess.Popen(command, start_new_session=False, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + 30
         while not kubeconfig.exists() or not _answers(f"https://127.0.0.1:{port}/healthz"):
             if process.poll() is not None:
@@ -83,6 +83,17 @@ class Command(BaseCommand):
             f"Sandbox cluster ready; kubectl: KUBECONFIG={kubeconfig} kubectl get nodes"
         )
         return process
+
+
+def _die_with_parent() -> None:
+    """Runs in the sandbox child: the kernel stops it when the portal process dies, even by
+    a signal that skips Python's clean-up (uvicorn re-raises SIGTERM after shutting down)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: Ctrl-C still reaches the whole process group
 
 
 def _answers(url: str) -> bool:
