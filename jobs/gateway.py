@@ -131,12 +131,13 @@ def read_log(
     namespace: str,
     pod: str,
     *,
+    container: str = "main",
     tail_lines: int | None = None,
     limit_bytes: int | None = None,
 ) -> str:
-    """Returns the main container's log text."""
+    """Returns the log text of ``container`` in ``pod``."""
     api = client_for(cluster)
-    kwargs = {"container": "main"}
+    kwargs = {"container": container}
     if tail_lines:
         kwargs["tail_lines"] = tail_lines
     if limit_bytes:

@@ -192,19 +192,23 @@ class Instance(models.Model):
 
 
 class InstanceLog(models.Model):
-    """The main container's log of one instance, kept by the portal (survives pod deletion)."""
+    """One container's log of one instance, kept by the portal (survives pod deletion)."""
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="logs")
     index = models.PositiveIntegerField()
+    container = models.CharField(max_length=63, default="main")
     text = models.TextField(blank=True)
     truncated = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["job", "index"], name="log_per_instance")]
+        ordering = ["index", "container"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index", "container"], name="log_per_container")
+        ]
 
     def __str__(self) -> str:
-        return f"log of {self.job} #{self.index}"
+        return f"log of {self.job} #{self.index} {self.container}"
 
 
 class JobEvent(models.Model):

@@ -32,12 +32,13 @@ def log_tails(job) -> list[dict]:
     from jobs.selectors import TRUNCATION_MARK
 
     tails = []
-    for log in job.logs.order_by("index"):
+    for log in job.logs.order_by("index", "container"):
         lines = log.text.splitlines()
         cut = len(lines) > LOG_TAIL_LINES
         tails.append(
             {
                 "index": log.index,
+                "container": log.container,
                 "lines": lines[-LOG_TAIL_LINES:],
                 "hidden": len(lines) - LOG_TAIL_LINES if cut else 0,
                 "truncated": TRUNCATION_MARK.format(cap="the configured") if log.truncated else "",

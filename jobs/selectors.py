@@ -14,13 +14,13 @@ def jobs_for(*, user, workspace):
 TRUNCATION_MARK = "[log truncated by the portal: only the last {cap} bytes are kept]"
 
 
-def log_lines(*, job: Job, index: int = 0) -> list[str]:
-    """The stored log lines of instance ``index`` (kept current by the job sync task)."""
+def log_lines(*, job: Job, index: int = 0, container: str = "main") -> list[str]:
+    """The stored log lines of ``container`` in instance ``index`` (kept current by the tasks)."""
     from django.conf import settings
 
     from jobs.models import InstanceLog
 
-    log = InstanceLog.objects.filter(job=job, index=index).first()
+    log = InstanceLog.objects.filter(job=job, index=index, container=container).first()
     if log is None:
         return []
     lines = log.text.splitlines()

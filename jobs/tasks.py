@@ -199,33 +199,57 @@ def job_logs_store(job_id: int) -> None:
         broadcast_log(job)
 
 
-def _store_logs(job: Job, views) -> bool:
-    """Copies each started instance's log into the portal (capped, keeping the end).
+def containers_of(job: Job) -> list[str]:
+    """The containers of the job's pods that write logs: init steps first, then main."""
+    names = []
+    if job.spec.get("code"):
+        names.append("fetch-code")
+    inputs = (job.spec.get("inputs") or {}).values()
+    if any(
+        i.get("source") == "url" and i.get("mode") != "direct"
+        for i in inputs
+        if isinstance(i, dict)
+    ):
+        names.append("fetch-inputs")
+    return [*names, "main"]
 
-    Returns True when any stored log changed.
-    """
+
+def _store_logs(job: Job, views) -> bool:
+    """Copies the logs of every started instance's containers into the portal (capped,
+    keeping the end). Returns True when any stored log changed."""
     from jobs.models import InstanceLog
 
     cap = settings.JOB_LOG_MAX_BYTES
     changed = False
+    stored = {
+        (log.index, log.container): log.text
+        for log in InstanceLog.objects.filter(job=job).only("index", "container", "text")
+    }
     for view in views:
-        if view.state not in {"running", "terminated"}:
+        if view.state not in {"running", "terminated", "initializing"}:
             continue
-        try:
-            text = gateway.read_log(job.compute.cluster, job.compute.namespace, view.pod)
-        except ClusterError:
-            continue
-        truncated = len(text.encode()) > cap
-        if truncated:
-            text = text.encode()[-cap:].decode(errors="ignore")
-            text = text[text.find("\n") + 1 :]
-        stored = InstanceLog.objects.filter(job=job, index=view.index).only("text").first()
-        if stored is not None and stored.text == text:
-            continue
-        changed = True
-        InstanceLog.objects.update_or_create(
-            job=job, index=view.index, defaults={"text": text, "truncated": truncated}
-        )
+        for container in containers_of(job):
+            if container == "main" and view.state == "initializing":
+                continue
+            try:
+                text = gateway.read_log(
+                    job.compute.cluster, job.compute.namespace, view.pod, container=container
+                )
+            except ClusterError:
+                continue  # not started yet, or the pod is gone: the stored copy stands
+            truncated = len(text.encode()) > cap
+            if truncated:
+                text = text.encode()[-cap:].decode(errors="ignore")
+                text = text[text.find("\n") + 1 :]
+            if stored.get((view.index, container)) == text:
+                continue
+            changed = True
+            InstanceLog.objects.update_or_create(
+                job=job,
+                index=view.index,
+                container=container,
+                defaults={"text": text, "truncated": truncated},
+            )
     return changed
 
 

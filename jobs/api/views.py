@@ -146,7 +146,11 @@ class JobViewSet(viewsets.GenericViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
-        parameters=[OpenApiParameter("instance", int), OpenApiParameter("since_line", int)],
+        parameters=[
+            OpenApiParameter("instance", int),
+            OpenApiParameter("container", str),
+            OpenApiParameter("since_line", int),
+        ],
         responses={(200, "text/plain"): str},
     )
     @action(detail=True, methods=["get"], renderer_classes=[PlainTextRenderer, JSONRenderer])
@@ -158,7 +162,9 @@ class JobViewSet(viewsets.GenericViewSet):
             since = max(0, int(request.query_params.get("since_line", 0)))
         except ValueError:
             raise NotFound("instance and since_line must be integers") from None
-        lines = selectors.log_lines(job=job, index=index)
+        lines = selectors.log_lines(
+            job=job, index=index, container=request.query_params.get("container", "main")
+        )
         response = HttpResponse(
             "".join(line + "\n" for line in lines[since:]), content_type="text/plain; charset=utf-8"
         )

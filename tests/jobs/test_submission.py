@@ -344,3 +344,25 @@ def test_instance_type_used_by_live_work_cannot_be_deleted(compute_ready, client
     response = client_for("itops").delete(f"/api/v1/instance-types/{gpu.pk}/")
     assert response.status_code == 400 and "gpu-job" in str(response.json())
     assert InstanceType.objects.filter(pk=gpu.pk).exists()
+
+
+def test_logs_are_kept_per_container(compute_ready, client_for):
+    client = client_for("scientist")
+    ref = client.post(
+        "/api/v1/workspaces/team-a/code/",
+        tarball({"train.py": b"print(1)\n"}),
+        content_type="application/gzip",
+    ).json()["ref"]
+    submit(client, HELLO, name="with-code", code=ref)
+    job = run_until_terminal(Job.objects.get(name="with-code").pk)
+    assert job.status == Status.COMPLETED, job.status_reason
+    tasks.job_logs_store(job.pk)
+    containers = set(job.logs.values_list("container", flat=True))
+    assert containers == {"fetch-code", "main"}
+    main = client.get(
+        "/api/v1/workspaces/team-a/jobs/with-code/logs/?container=main"
+    ).content.decode()
+    assert "hello world" in main
+    page = client.get("/jobs/team-a/with-code/").content.decode()
+    assert 'data-container="main"' in page
+    assert 'data-container="fetch-code"' in page
