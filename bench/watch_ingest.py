@@ -21,14 +21,37 @@ import asyncio
 import os
 import re
 import statistics
+import sys
 import tempfile
 import threading
 import time
 
 os.environ["PORTAL_DATA_DIR"] = tempfile.mkdtemp(prefix="watch-bench-")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-os.environ.pop("DATABASE_URL", None)
-os.environ.pop("REDIS_URL", None)
+# --production: PostgreSQL and the Redis channel layer (the clients then receive through
+# Redis, as browsers connected to other web processes would).
+PRODUCTION = "--production" in sys.argv
+if PRODUCTION:
+    import subprocess
+
+    from cryptography.fernet import Fernet
+
+    for sql in (
+        "DROP DATABASE IF EXISTS portal_bench_watch WITH (FORCE)",
+        "CREATE DATABASE portal_bench_watch",
+    ):
+        subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-c", sql],
+            check=True,
+            capture_output=True,
+        )
+    os.environ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/portal_bench_watch"
+    os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/13"
+    os.environ["PORTAL_SECRET_KEY"] = "bench-" + "x" * 60
+    os.environ["PORTAL_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()
+else:
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.pop("REDIS_URL", None)
 
 import django  # noqa: E402
 
@@ -47,6 +70,7 @@ from portal import live  # noqa: E402
 from portal.models import User, Workspace  # noqa: E402
 
 NS = "bench"
+CLIENT_LOOP: asyncio.AbstractEventLoop | None = None
 LABELS = {"kubeportal.io/managed-by": "kubeportal"}
 
 
@@ -191,17 +215,19 @@ def ingest(sim: KubeSim, watch: ClusterWatch, jobs: list[Job], rounds: int, base
 def latency(
     sim: KubeSim, watch: ClusterWatch, jobs: list[Job], rate: int, clients: int, seconds: float
 ) -> None:
-    layer: ClientLayer = channel_layers["default"]
+    layer = channel_layers["default"]
     sent: dict[tuple[int, int], float] = {}
     samples: list[float] = []
     value = re.compile(r"<td>(\d+)</td></tr>")
     groups = [f"jobs.job.{job.pk}" for job in jobs]
+    joined: list[tuple[str, str]] = []
 
     async def client(index: int) -> None:
         channel = await layer.new_channel()
         mine = groups if clients == 1 else [groups[index % len(groups)]]
         for group in mine:
             await layer.group_add(group, channel)
+            joined.append((group, channel))
         while True:  # cancelled at the end (a time-out would lose the layer's queue)
             message = await layer.receive(channel)
             now = time.perf_counter()
@@ -213,7 +239,7 @@ def latency(
                 if at is not None:
                     samples.append(now - at)
 
-    tasks = [asyncio.run_coroutine_threadsafe(client(i), layer.loop) for i in range(clients)]
+    tasks = [asyncio.run_coroutine_threadsafe(client(i), CLIENT_LOOP) for i in range(clients)]
     time.sleep(0.5)
     counter = 1_000_000 + rate * 1000 + clients
     interval = 0.01
@@ -242,10 +268,10 @@ def latency(
         task.cancel()
 
     async def unsubscribe() -> None:
-        for group in groups:
-            layer.groups.pop(group, None)
+        for group, channel in joined:
+            await layer.group_discard(group, channel)
 
-    asyncio.run_coroutine_threadsafe(unsubscribe(), layer.loop).result(5)
+    asyncio.run_coroutine_threadsafe(unsubscribe(), CLIENT_LOOP).result(15)
     if samples:
         samples.sort()
         p50 = statistics.median(samples) * 1000
@@ -263,12 +289,18 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--production", action="store_true", help="PostgreSQL and Redis")
     args = parser.parse_args()
+    global CLIENT_LOOP
     settings.TASKS_MODE = "immediate"
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, daemon=True).start()
-    ClientLayer.loop = loop
-    channel_layers.backends["default"] = ClientLayer(capacity=1000)
+    CLIENT_LOOP = loop
+    if not PRODUCTION:
+        ClientLayer.loop = loop
+        channel_layers.backends["default"] = ClientLayer(capacity=1000)
+    else:
+        subprocess.run(["redis-cli", "-n", "13", "flushdb"], check=True, capture_output=True)
 
     sim = KubeSim(controllers=False, history_size=100_000, watch_queue=200_000).start()
     cluster, jobs = setup_portal(sim, args.jobs)
@@ -276,7 +308,12 @@ def main() -> None:
     kinds = [k for k in registered() if k.name in ("jobs", "pods", "events")]
     watch = ClusterWatch(cluster.pk, gateway.client_for(cluster), kinds).start()
     wait_until(lambda: Instance.objects.filter(job__in=jobs).count() == len(jobs), 120)
-    print(f"{args.jobs} jobs listed and applied; {os.cpu_count()} CPUs")
+    mode = (
+        "production (PostgreSQL, Redis channel layer)"
+        if PRODUCTION
+        else "embedded (SQLite, in-process layer)"
+    )
+    print(f"{args.jobs} jobs listed and applied; {os.cpu_count()} CPUs; {mode}")
     try:
         ingest(sim, watch, jobs, args.rounds, 0)
         subset = jobs[:100]
