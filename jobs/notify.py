@@ -5,11 +5,13 @@ from django.template.loader import render_to_string
 from portal import live
 
 DETAIL_PARTS = ("status", "timeline", "instances", "events", "log")
+# What a status change repaints (logs are pushed on their own by broadcast_log).
+STATUS_PARTS = ("status", "timeline", "instances", "events")
 LOG_TAIL_LINES = 500
 
 
-def render_job_detail(job_id: int) -> str:
-    """The live parts of a job's page, marked for out-of-band swaps."""
+def render_job_detail(job_id: int, parts: tuple[str, ...] = DETAIL_PARTS) -> str:
+    """The live ``parts`` of a job's page, marked for out-of-band swaps."""
     from jobs.models import Job
 
     fresh = Job.objects.select_related("compute", "created_by").filter(pk=job_id).first()
@@ -19,12 +21,10 @@ def render_job_detail(job_id: int) -> str:
         "job": fresh,
         "transitions": fresh.transitions.all(),
         "instances": fresh.instances.all(),
-        "logs": log_tails(fresh),
+        "logs": log_tails(fresh) if "log" in parts else [],
         "oob": True,
     }
-    return "".join(
-        render_to_string(f"jobs/job_detail.html#{part}", context) for part in DETAIL_PARTS
-    )
+    return "".join(render_to_string(f"jobs/job_detail.html#{part}", context) for part in parts)
 
 
 def log_tails(job) -> list[dict]:
@@ -63,11 +63,14 @@ def broadcast_log(job) -> None:
     live.broadcast(live.group_name("jobs.job", job.pk), render, key=f"job-{job.pk}-log")
 
 
-def broadcast_job(job, *, ended: bool = False) -> None:
-    """Pushes the job's status fragments to ``jobs.job.<id>`` and its workspace's job list."""
+def broadcast_job(
+    job, *, ended: bool = False, parts: tuple[str, ...] = STATUS_PARTS, row: bool = True
+) -> None:
+    """Pushes the job's changed ``parts`` to ``jobs.job.<id>`` and, with ``row``, its line in
+    the workspace's job list."""
 
     def render_detail() -> str:
-        return render_job_detail(job.pk)
+        return render_job_detail(job.pk, parts)
 
     def render_row() -> str:
         from jobs.models import Job
@@ -75,10 +78,11 @@ def broadcast_job(job, *, ended: bool = False) -> None:
         fresh = Job.objects.select_related("compute", "created_by").get(pk=job.pk)
         return render_to_string("jobs/job_list.html#job-row", {"job": fresh, "oob": True})
 
-    live.broadcast(live.group_name("jobs.job", job.pk), render_detail, key=f"job-{job.pk}")
-    live.broadcast(
-        live.group_name("portal.workspace", job.workspace_id), render_row, key=f"job-{job.pk}-row"
-    )
+    group = live.group_name("jobs.job", job.pk)
+    live.broadcast(group, render_detail, key=f"job-{job.pk}-{'-'.join(parts)}")
+    if row:
+        workspace = live.group_name("portal.workspace", job.workspace_id)
+        live.broadcast(workspace, render_row, key=f"job-{job.pk}-row")
     if ended:
 
         def render_notice() -> str:

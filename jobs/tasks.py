@@ -99,7 +99,7 @@ def job_cancel(job_id: int) -> None:
 @shared_task
 def job_sync(job_id: int) -> None:
     """Reads the job's objects from the cluster and records what changed."""
-    from jobs.notify import broadcast_job
+    from jobs.notify import broadcast_job, broadcast_log
 
     job = Job.objects.select_related("compute__cluster").filter(pk=job_id).first()
     if job is None or job.status not in LIVE or job.status == Status.NOT_STARTED:
@@ -118,8 +118,9 @@ def job_sync(job_id: int) -> None:
     with transaction.atomic():
         changed, moved = job_apply_state(job, new_status, reason, views)
         if changed and not moved:
-            broadcast_job(job)
-    _store_logs(job, views)
+            broadcast_job(job, parts=("instances",), row=False)
+    if _store_logs(job, views):
+        broadcast_log(job)
 
 
 # The forward path of a job; derived states earlier on it than the job's are old news.

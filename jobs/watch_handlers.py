@@ -197,7 +197,7 @@ def _apply(
             return
     changed, moved = tasks.job_apply_state(job, new_status, reason, views, instances=instances)
     if (changed or stored) and not moved:
-        _broadcast(job)
+        _broadcast(job, instances=changed)
     if moved and job.status in TERMINAL:
         enqueue(tasks.job_logs_store, job.pk)
 
@@ -257,10 +257,13 @@ def _store_events(job: Job, objs: list[dict]) -> bool:
 _TIMES = ["first_timestamp", "last_timestamp"]
 
 
-def _broadcast(job: Job) -> None:
+def _broadcast(job: Job, *, instances: bool = False) -> None:
+    """Repaints what a watch batch changed without a status change: the events table, and
+    the instances table when pods moved (the status line and the list row stay as they are)."""
     from jobs.notify import broadcast_job
 
-    broadcast_job(job)
+    parts = ("instances", "events") if instances else ("events",)
+    broadcast_job(job, parts=parts, row=False)
 
 
 def _time(value: str | None):
