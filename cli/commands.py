@@ -145,12 +145,18 @@ def cmd_logout(ctx: Context) -> int:
     return EXIT_OK
 
 
+def _show_list(ctx: Context, rows: list[dict], columns, *, empty: str) -> int:
+    """Prints ``rows`` as JSON with ``-o json``, else as a table; returns EXIT_OK."""
+    if ctx.json_output:
+        print_json(rows)
+    else:
+        print_table(rows, columns, empty=empty)
+    return EXIT_OK
+
+
 def cmd_workspace_list(ctx: Context) -> int:
     """Lists the user's workspaces; ``*`` marks the current one."""
     workspaces = ctx.client.workspaces()
-    if ctx.json_output:
-        print_json(workspaces)
-        return EXIT_OK
     current = first(ctx.flag("workspace"), os.environ.get("KP_WORKSPACE"), ctx.config.workspace)
     columns = [
         ("", lambda w: "*" if w.get("slug") == current else ""),
@@ -159,8 +165,7 @@ def cmd_workspace_list(ctx: Context) -> int:
         ("role", key("role")),
         ("description", key("description")),
     ]
-    print_table(workspaces, columns, empty="You are not a member of any workspace.")
-    return EXIT_OK
+    return _show_list(ctx, workspaces, columns, empty="You are not a member of any workspace.")
 
 
 def cmd_workspace_use(ctx: Context) -> int:
@@ -284,11 +289,7 @@ def cmd_job_list(ctx: Context) -> int:
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
     jobs = ctx.client.jobs(ctx.workspace, params, limit=args.limit)
-    if ctx.json_output:
-        print_json(jobs)
-        return EXIT_OK
-    print_table(jobs, JOB_COLUMNS, empty="No jobs found.")
-    return EXIT_OK
+    return _show_list(ctx, jobs, JOB_COLUMNS, empty="No jobs found.")
 
 
 def cmd_job_show(ctx: Context) -> int:
@@ -387,9 +388,6 @@ def _quota_summary(target: dict) -> str:
 def cmd_compute_list(ctx: Context) -> int:
     """Lists the workspace's compute targets."""
     targets = ctx.client.compute_targets(ctx.workspace)
-    if ctx.json_output:
-        print_json(targets)
-        return EXIT_OK
     columns = [
         ("name", key("name")),
         (
@@ -401,16 +399,12 @@ def cmd_compute_list(ctx: Context) -> int:
         ("instance types", lambda t: [i.get("name") for i in t.get("instance_types") or []]),
         ("quota", _quota_summary),
     ]
-    print_table(targets, columns, empty="No compute targets in this workspace.")
-    return EXIT_OK
+    return _show_list(ctx, targets, columns, empty="No compute targets in this workspace.")
 
 
 def cmd_instance_type_list(ctx: Context) -> int:
     """Lists instance types with free and total slots."""
     types = ctx.client.instance_types(ctx.workspace, ctx.args.compute)
-    if ctx.json_output:
-        print_json(types)
-        return EXIT_OK
     columns = [
         ("name", key("name")),
         ("cluster", key("cluster")),
@@ -419,8 +413,7 @@ def cmd_instance_type_list(ctx: Context) -> int:
         ("free/capacity", lambda t: f"{t.get('free_slots', '?')}/{t.get('capacity_slots', '?')}"),
         ("fits", key("fits")),
     ]
-    print_table(types, columns, empty="No instance types available.")
-    return EXIT_OK
+    return _show_list(ctx, types, columns, empty="No instance types available.")
 
 
 ENVIRONMENT_FIELDS = ("name", "version", "image", "description")
@@ -474,9 +467,6 @@ def _read_environment_file(path: str) -> dict[str, str]:
 def cmd_environment_list(ctx: Context) -> int:
     """Lists the workspace's registered environments."""
     environments = ctx.client.environments(ctx.workspace)
-    if ctx.json_output:
-        print_json(environments)
-        return EXIT_OK
     columns = [
         ("name", key("name")),
         ("version", key("version")),
@@ -484,5 +474,4 @@ def cmd_environment_list(ctx: Context) -> int:
         ("description", key("description")),
         ("created", lambda e: format_time(e.get("created_at"))),
     ]
-    print_table(environments, columns, empty="No environments registered.")
-    return EXIT_OK
+    return _show_list(ctx, environments, columns, empty="No environments registered.")

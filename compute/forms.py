@@ -44,10 +44,11 @@ class ExtensionForm(forms.Form):
     )
 
     def clean_node_selector(self) -> dict:
-        return parse_labels(self.cleaned_data["node_selector"], "node_selector")
+        return parse_labels(self.cleaned_data["node_selector"])
 
 
-def parse_labels(text: str, field: str) -> dict:
+def parse_labels(text: str) -> dict:
+    """Reads "key=value, key=value" (commas or new lines) into a dict."""
     labels = {}
     for part in filter(None, (p.strip() for p in text.replace("\n", ",").split(","))):
         key, sep, value = part.partition("=")
@@ -80,7 +81,7 @@ class InstanceTypeForm(forms.Form):
             self.fields["name"].disabled = True
 
     def clean_node_selector(self) -> dict:
-        return parse_labels(self.cleaned_data["node_selector"], "node_selector")
+        return parse_labels(self.cleaned_data["node_selector"])
 
     def spec(self) -> dict:
         data = self.cleaned_data

@@ -87,16 +87,17 @@ class JobForm(forms.Form):
             spec["resources"]["instance_type"] = data["instance_type"]
         if data.get("timeout"):
             spec["limits"] = {"timeout": data["timeout"]}
-        env = _pairs(data.get("environment_variables", ""), "environment_variables", self)
+        env = _pairs(data.get("environment_variables", ""), "environment_variables")
         if env:
             spec["environment_variables"] = env
-        inputs = _pairs(data.get("inputs", ""), "inputs", self)
+        inputs = _pairs(data.get("inputs", ""), "inputs")
         if inputs:
             spec["inputs"] = {k: ({"path": v} if "://" in v else v) for k, v in inputs.items()}
         return spec
 
 
-def _pairs(text: str, field: str, form) -> dict:
+def _pairs(text: str, field: str) -> dict:
+    """Reads KEY=value lines (values may hold commas) into a dict; errors name ``field``."""
     pairs = {}
     for line in filter(None, (raw.strip() for raw in text.splitlines())):
         key, sep, value = line.partition("=")

@@ -29,6 +29,8 @@ def render_job_detail(job_id: int, parts: tuple[str, ...] = DETAIL_PARTS) -> str
 
 def log_tails(job) -> list[dict]:
     """The last lines of each instance's stored log, with a mark when lines were cut."""
+    from django.conf import settings
+
     from jobs.selectors import TRUNCATION_MARK
 
     tails = []
@@ -41,7 +43,9 @@ def log_tails(job) -> list[dict]:
                 "container": log.container,
                 "lines": lines[-LOG_TAIL_LINES:],
                 "hidden": len(lines) - LOG_TAIL_LINES if cut else 0,
-                "truncated": TRUNCATION_MARK.format(cap="the configured") if log.truncated else "",
+                "truncated": TRUNCATION_MARK.format(cap=settings.JOB_LOG_MAX_BYTES)
+                if log.truncated
+                else "",
             }
         )
     return tails

@@ -10,6 +10,7 @@ from django.utils import timezone
 from compute import gateway
 from compute.models import ClusterLease, Node
 from compute.watching import Batch, ClusterWatch, Kind, WatchSupervisor, lease_claim
+from tests.helpers import wait_for
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -38,16 +39,6 @@ class Recorder:
     def last(self, key: str):
         found = [e for e in self.events() if e.key == key]
         return found[-1] if found else None
-
-
-def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def configmap(name: str, value: str = "1") -> dict:

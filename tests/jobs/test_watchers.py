@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from compute.watching import WatchSupervisor
 from jobs.models import Job, JobEvent, Status
+from tests.helpers import wait_for
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -52,16 +53,6 @@ def submit(client, name: str, **overrides) -> Job:
     )
     assert response.status_code == 202, response.content
     return Job.objects.get(name=name)
-
-
-def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def terminal(job_id: int, timeout: float = 15.0) -> Job:

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import pytest
 from kubernetes import client
 
 from kubesim.server import KubeSim
+from tests.helpers import wait_for
 
 T = TypeVar("T")
 SPEC = "cpu=2x4c16g,gpu=1x8c32g2gpu:accelerator=a100,infra=1x2c8g:taint=dedicated=infra:NoSchedule"
-
-
-def wait_for(predicate: Callable[[], T], timeout: float = 10.0) -> T:
-    """Poll `predicate` until it returns something truthy; return that or fail at timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s; last value {value!r}")
-        time.sleep(0.05)
 
 
 @pytest.fixture

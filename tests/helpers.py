@@ -1,0 +1,22 @@
+"""Small helpers shared by test modules (fixtures live in conftest.py)."""
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 15.0, what: str = "condition") -> T:
+    """Polls ``predicate`` until it returns something truthy and returns that; fails the test
+    after ``timeout`` seconds. Tests wait for state, never assert how long it took."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {what}; last value {value!r}"
+            )
+        time.sleep(0.03)
