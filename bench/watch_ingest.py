@@ -57,7 +57,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from channels.layers import InMemoryChannelLayer, channel_layers  # noqa: E402
+from channels.layers import channel_layers  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
@@ -67,6 +67,7 @@ from compute.watching import ClusterWatch, registered  # noqa: E402
 from jobs.models import Instance, Job, Status  # noqa: E402
 from kubesim.server import KubeSim  # noqa: E402
 from portal import live  # noqa: E402
+from portal.layers import InProcessChannelLayer  # noqa: E402
 from portal.models import User, Workspace  # noqa: E402
 
 NS = "bench"
@@ -74,7 +75,7 @@ CLIENT_LOOP: asyncio.AbstractEventLoop | None = None
 LABELS = {"kubeportal.io/managed-by": "kubeportal"}
 
 
-class ClientLayer(InMemoryChannelLayer):
+class ClientLayer(InProcessChannelLayer):
     """The in-memory layer, with every send carried out on the clients' event loop (the
     watcher's broadcasts come from another thread, which asyncio queues do not allow)."""
 

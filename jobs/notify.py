@@ -12,19 +12,51 @@ LOG_TAIL_LINES = 500
 
 def render_job_detail(job_id: int, parts: tuple[str, ...] = DETAIL_PARTS) -> str:
     """The live ``parts`` of a job's page, marked for out-of-band swaps."""
+    return render_job_details([(job_id, parts)]).get((job_id, parts), "")
+
+
+def render_job_details(wanted: list[tuple[int, tuple[str, ...]]]) -> dict:
+    """Renders the ``(job id, parts)`` in ``wanted`` with one query per related table for all
+    of them; returns ``{(job id, parts): html}`` (a job that no longer exists renders "")."""
+    from django.template.loader import get_template
+
     from jobs.models import Job
 
-    fresh = Job.objects.select_related("compute", "created_by").filter(pk=job_id).first()
-    if fresh is None:
-        return ""
-    context = {
-        "job": fresh,
-        "transitions": fresh.transitions.all(),
-        "instances": fresh.instances.all(),
-        "logs": log_tails(fresh) if "log" in parts else [],
-        "oob": True,
-    }
-    return "".join(render_to_string(f"jobs/job_detail.html#{part}", context) for part in parts)
+    needed = {part for _pk, parts in wanted for part in parts}
+    related = [name for part, name in _RELATED if part in needed]
+    jobs = Job.objects.select_related("compute", "created_by").prefetch_related(*related)
+    found = jobs.in_bulk({pk for pk, _parts in wanted})
+    templates = {part: get_template(f"jobs/job_detail.html#{part}") for part in needed}
+    out = {}
+    for pk, parts in wanted:
+        job = found.get(pk)
+        if job is None:
+            out[(pk, parts)] = ""
+            continue
+        context = {
+            "job": job,
+            "transitions": job.transitions.all(),
+            "instances": job.instances.all(),
+            "logs": log_tails(job) if "log" in parts else [],
+            "oob": True,
+        }
+        out[(pk, parts)] = "".join(templates[part].render(context) for part in parts)
+    return out
+
+
+# Which related rows each part shows (fetched for every job of a batch at once).
+_RELATED = (("timeline", "transitions"), ("instances", "instances"), ("events", "events"))
+
+
+def render_job_rows(job_ids: list[int]) -> dict:
+    """The job list rows of ``job_ids`` (``{id: html}``), for out-of-band swaps."""
+    from django.template.loader import get_template
+
+    from jobs.models import Job
+
+    template = get_template("jobs/job_list.html#job-row")
+    found = Job.objects.select_related("compute", "created_by").in_bulk(job_ids)
+    return {pk: template.render({"job": job, "oob": True}) for pk, job in found.items()}
 
 
 def log_tails(job) -> list[dict]:
@@ -73,20 +105,12 @@ def broadcast_job(
     """Pushes the job's changed ``parts`` to ``jobs.job.<id>`` and, with ``row``, its line in
     the workspace's job list."""
 
-    def render_detail() -> str:
-        return render_job_detail(job.pk, parts)
-
-    def render_row() -> str:
-        from jobs.models import Job
-
-        fresh = Job.objects.select_related("compute", "created_by").get(pk=job.pk)
-        return render_to_string("jobs/job_list.html#job-row", {"job": fresh, "oob": True})
-
     group = live.group_name("jobs.job", job.pk)
-    live.broadcast(group, render_detail, key=f"job-{job.pk}-{'-'.join(parts)}")
+    detail = live.Fragment(render_job_details, (job.pk, tuple(parts)))
+    live.broadcast(group, detail, key=f"job-{job.pk}-{'-'.join(parts)}")
     if row:
         workspace = live.group_name("portal.workspace", job.workspace_id)
-        live.broadcast(workspace, render_row, key=f"job-{job.pk}-row")
+        live.broadcast(workspace, live.Fragment(render_job_rows, job.pk), key=f"job-{job.pk}-row")
     if ended:
 
         def render_notice() -> str:

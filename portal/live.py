@@ -10,7 +10,8 @@ import logging
 import queue
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from typing import NamedTuple
 
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -70,11 +71,26 @@ def can_join(user, group: str) -> bool:
     return bool(reader and reader(user, pk))
 
 
-def broadcast(group: str, html: str | Callable[[], str], *, key: str | None = None) -> None:
+class Fragment(NamedTuple):
+    """A fragment to render after the commit by a function that renders many at once.
+
+    ``render_many`` takes a list of ``arg`` values and returns ``{arg: html}``; the sender
+    calls it once per batch with every pending ``arg`` of that function, so a burst of
+    changes to a hundred jobs costs a few queries rather than a few per job.
+    """
+
+    render_many: Callable[[list], dict]
+    arg: Hashable
+
+
+Html = str | Callable[[], str] | Fragment
+
+
+def broadcast(group: str, html: Html, *, key: str | None = None) -> None:
     """Sends an HTML fragment to ``group`` once the current transaction commits.
 
-    ``html`` may be a callable, rendered after the commit so the fragment shows what
-    was saved. Rendering and sending happen on one background thread per process, in
+    ``html`` may be a callable or a ``Fragment``, rendered after the commit so the fragment
+    shows what was saved. Rendering and sending happen on one background thread per process, in
     commit order, so a request or a watcher never waits for them. Fragments queued
     with the same ``key`` for the same group while the sender is busy are rendered
     once (the render reads the latest state), and a group nobody listens to is not
@@ -86,11 +102,17 @@ def broadcast(group: str, html: str | Callable[[], str], *, key: str | None = No
         transaction.on_commit(lambda: _send_now(group, html))
 
 
-def _send_now(group: str, html: str | Callable[[], str]) -> None:
+def _render(html: Html) -> str:
+    if isinstance(html, Fragment):
+        return html.render_many([html.arg]).get(html.arg, "")
+    return html() if callable(html) else html
+
+
+def _send_now(group: str, html: Html) -> None:
     from asgiref.sync import async_to_sync
 
     try:
-        body = html() if callable(html) else html
+        body = _render(html)
         async_to_sync(get_channel_layer().group_send)(group, {"type": "live.html", "html": body})
     except Exception:
         log.exception("broadcast to %s failed", group)
@@ -114,12 +136,12 @@ def _run(loop, coro):
     return loop.run_until_complete(coro)
 
 
-_outbox_queue: "queue.Queue[tuple[str, object, str | None]] | None" = None
+_outbox_queue: "queue.Queue[tuple[str, Html, str | None]] | None" = None
 _outbox_lock = threading.Lock()
 MAX_DRAIN = 500
 
 
-def _outbox() -> "queue.Queue[tuple[str, object, str | None]]":
+def _outbox() -> "queue.Queue[tuple[str, Html, str | None]]":
     global _outbox_queue
     with _outbox_lock:
         if _outbox_queue is None:
@@ -130,22 +152,65 @@ def _outbox() -> "queue.Queue[tuple[str, object, str | None]]":
         return _outbox_queue
 
 
-async def _listened(layer, group: str) -> bool:
-    """False only when the layer can tell that ``group`` has no member (saves a render)."""
-    groups = getattr(layer, "groups", None)
-    if isinstance(groups, dict):  # the in-process layer
-        return bool(groups.get(group))
-    try:  # Redis: one ZCARD beats rendering a fragment nobody receives
-        connection = layer.connection(layer.consistent_hash(group))
-        return bool(await connection.zcard(layer._group_key(group)))
-    except Exception:
-        return True
+async def _listened(layer, groups: list[str]) -> dict[str, bool]:
+    """Which of ``groups`` have a member; True where the layer cannot tell (saves renders)."""
+    members = getattr(layer, "groups", None)
+    if isinstance(members, dict):  # the in-process layer
+        return {group: bool(members.get(group)) for group in groups}
+    import asyncio
+
+    async def count(group: str) -> bool:
+        try:  # Redis: one ZCARD beats rendering a fragment nobody receives
+            connection = layer.connection(layer.consistent_hash(group))
+            return bool(await connection.zcard(layer._group_key(group)))
+        except Exception:
+            return True
+
+    return dict(zip(groups, await asyncio.gather(*(count(g) for g in groups)), strict=True))
 
 
-def _sender(outbox: "queue.Queue[tuple[str, object, str | None]]") -> None:
+async def _send_all(layer, messages: list[tuple[str, str]]) -> None:
+    """Sends in order; one failed send is logged and the rest still go."""
+    for group, body in messages:
+        try:
+            await layer.group_send(group, {"type": "live.html", "html": body})
+        except Exception:
+            log.exception("broadcast to %s failed", group)
+
+
+def _render_batch(items: list[tuple[str, Html]]) -> list[tuple[str, str]]:
+    """Renders ``items`` in order; ``Fragment``s of one function are rendered in one call."""
+    wanted: dict[Callable, list] = {}
+    for _group, html in items:
+        if isinstance(html, Fragment):
+            wanted.setdefault(html.render_many, []).append(html.arg)
+    rendered: dict[Callable, dict] = {}
+    for render_many, args in wanted.items():
+        try:
+            rendered[render_many] = render_many(list(dict.fromkeys(args)))
+        except Exception:
+            log.exception("rendering live fragments with %s failed", render_many)
+            rendered[render_many] = {}
+    messages = []
+    for group, html in items:
+        try:
+            if isinstance(html, Fragment):
+                body = rendered[html.render_many].get(html.arg, "")
+            else:
+                body = html() if callable(html) else html
+        except Exception:
+            log.exception("rendering a broadcast to %s failed", group)
+            continue
+        if body:
+            messages.append((group, body))
+    return messages
+
+
+def _sender(outbox: "queue.Queue[tuple[str, Html, str | None]]") -> None:
     """Drains the outbox in batches: drops superseded keyed fragments, skips groups with no
-    listener, renders the rest and sends them in commit order, on one long-lived event loop
-    (so a Redis channel layer keeps its connections)."""
+    listener, renders the rest (batched per ``Fragment`` function) and sends them in commit
+    order with one hop to the event loop per batch (a long-lived loop, so a Redis channel
+    layer keeps its connections)."""
     import asyncio
 
     from django.db import connections
@@ -161,20 +226,17 @@ def _sender(outbox: "queue.Queue[tuple[str, object, str | None]]") -> None:
         latest = {(g, k): i for i, (g, _h, k) in enumerate(batch) if k is not None}
         try:
             layer = get_channel_layer()
-            listened: dict[str, bool] = {}
-            for index, (group, html, key) in enumerate(batch):
-                if key is not None and latest[(group, key)] != index:
-                    continue
-                if group not in listened:
-                    listened[group] = _run(loop, _listened(layer, group))
-                if not listened[group]:
-                    continue
-                try:
-                    body = html() if callable(html) else html
-                    message = {"type": "live.html", "html": body}
-                    _run(loop, layer.group_send(group, message))
-                except Exception:
-                    log.exception("broadcast to %s failed", group)
+            wanted = [
+                (group, html)
+                for index, (group, html, key) in enumerate(batch)
+                if key is None or latest[(group, key)] == index
+            ]
+            listened = _run(loop, _listened(layer, list(dict.fromkeys(g for g, _ in wanted))))
+            messages = _render_batch([(g, h) for g, h in wanted if listened[g]])
+            if messages:
+                _run(loop, _send_all(layer, messages))
+        except Exception:
+            log.exception("live broadcast batch failed")
         finally:
             # Idle between batches: hold no database connection (tests drop the database).
             connections.close_all()

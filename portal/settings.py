@@ -56,7 +56,7 @@ MODE = "production" if PRODUCTION else "embedded"
 DATA_DIR = Path(env_str("PORTAL_DATA_DIR", str(BASE_DIR / "var")))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
-DEBUG = env_bool("PORTAL_DEBUG", not PRODUCTION)
+DEBUG = env_bool("PORTAL_DEBUG", False)
 
 _EMBEDDED_SECRET = "embedded-insecure-secret-key-do-not-use-in-production-0123456789"
 SECRET_KEY = env_str("PORTAL_SECRET_KEY", _EMBEDDED_SECRET)
@@ -157,7 +157,7 @@ if REDIS_URL:
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "portal.layers.InProcessChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Background tasks: "thread" runs them on an in-process pool (embedded), "celery"
