@@ -133,6 +133,21 @@ STATUS_ORDER = [
 ]
 
 
+INSTANCE_FIELDS = ("pod", "node", "phase", "state", "reason", "exit_code", "restarts")
+
+
+def save_instances(rows: list[Instance]) -> None:
+    """Writes the instance rows ``job_apply_state`` deferred, in one statement."""
+    from django.utils import timezone
+
+    from portal.db import update_many
+
+    now = timezone.now()
+    for row in rows:
+        row.updated_at = now
+    update_many(rows, [*INSTANCE_FIELDS, "updated_at"])
+
+
 def job_apply_state(
     job: Job,
     new_status: str,
@@ -140,31 +155,36 @@ def job_apply_state(
     views: list[statusmod.InstanceView],
     *,
     instances: dict[int, Instance] | None = None,
+    deferred: list[Instance] | None = None,
 ) -> tuple[bool, bool]:
     """Stores the instances and moves ``job`` towards ``new_status``, as the cluster shows it.
 
     Returns (instances changed, status or reason changed). Guarantees: each transition is
     stored once and in order (states a fast job skipped are filled in), and a job never moves
     backwards along STATUS_ORDER (a replayed old event cannot turn Running into Queued).
-    ``instances`` are the job's current rows by index when the caller already has them.
+    ``instances`` are the job's current rows by index when the caller already has them;
+    changed rows are appended to ``deferred`` when given (the caller writes them with
+    ``save_instances``, one statement for a whole batch) instead of saved one by one.
     Call inside a transaction; broadcasts happen on commit.
     """
     from jobs import services
 
     if instances is None:
         instances = {i.index: i for i in Instance.objects.filter(job=job)}
-    fields = ("pod", "node", "phase", "state", "reason", "exit_code", "restarts")
     changed_instances = False
     for view in views:
         row = instances.get(view.index)
-        values = {name: getattr(view, name) for name in fields}
+        values = {name: getattr(view, name) for name in INSTANCE_FIELDS}
         if row is None:
             Instance.objects.create(job=job, index=view.index, **values)
             changed_instances = True
         elif any(getattr(row, name) != value for name, value in values.items()):
             for name, value in values.items():
                 setattr(row, name, value)
-            row.save(update_fields=[*fields, "updated_at"])
+            if deferred is None:
+                row.save(update_fields=[*INSTANCE_FIELDS, "updated_at"])
+            else:
+                deferred.append(row)
             changed_instances = True
     current = job.status
     if new_status == current and reason == job.status_reason:

@@ -210,6 +210,7 @@ def job_detail(request, slug, name):
         "job": job,
         "transitions": job.transitions.all(),
         "instances": job.instances.all(),
+        "events": job.events.all(),
         "logs": log_tails(job),
         "manifests_yaml": manifests_yaml,
         "can_submit": workspace.allows(request.user, Action.SUBMIT),

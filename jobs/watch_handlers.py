@@ -25,6 +25,7 @@ from django.utils.dateparse import parse_datetime
 
 from compute.watching import Batch, Event, Kind, register
 from jobs import status as statusmod
+from jobs import tasks
 from jobs.gateway import LABEL_JOB
 from jobs.models import LIVE, TERMINAL, Instance, Job, JobEvent, Status, Transition
 
@@ -127,6 +128,7 @@ def handle(batch: Batch) -> None:
     instances: dict[int, dict[int, Instance]] = {}
     for row in Instance.objects.filter(job__in=jobs):
         instances.setdefault(row.job_id, {})[row.index] = row
+    deferred: list[Instance] = []  # changed instance rows, written at the end in one statement
     with transaction.atomic():
         for job in jobs:
             stored = _store_events(job, k8s_events.get(job.pk, []))
@@ -141,7 +143,9 @@ def handle(batch: Batch) -> None:
                     _broadcast(job)
                 continue  # the cancel task records Canceled; ended jobs stay as they are
             attempt = max((e.attempt for e in touched.get(job.pk, [])), default=0)
-            _apply(batch, job, instances.get(job.pk, {}), job.pk in deleted, stored, attempt)
+            rows = instances.get(job.pk, {})
+            _apply(batch, job, rows, deferred, job.pk in deleted, stored, attempt)
+        tasks.save_instances(deferred)
 
 
 # A Job's final condition may arrive before its pods' last updates (separate streams); the
@@ -161,11 +165,11 @@ def _apply(
     batch: Batch,
     job: Job,
     instances: dict[int, Instance],
+    deferred: list[Instance],
     deleted: bool,
     stored: bool,
     attempt: int = 0,
 ) -> None:
-    from jobs import tasks
     from portal.background import enqueue
 
     namespace = job.compute.namespace
@@ -195,7 +199,9 @@ def _apply(
             if stored:
                 _broadcast(job)
             return
-    changed, moved = tasks.job_apply_state(job, new_status, reason, views, instances=instances)
+    changed, moved = tasks.job_apply_state(
+        job, new_status, reason, views, instances=instances, deferred=deferred
+    )
     if (changed or stored) and not moved:
         _broadcast(job, instances=changed)
     if moved and job.status in TERMINAL:
