@@ -30,15 +30,30 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.joined: set[str] = set()
         query = parse_qs(self.scope.get("query_string", b"").decode())
         requested = [g for raw in query.get("groups", []) for g in raw.split(",") if g]
+        requested = list(dict.fromkeys(requested))
+        dropped = requested[MAX_GROUPS:]
+        requested = requested[:MAX_GROUPS]
+        # One trip to the database thread for every check and snapshot of the page.
+        allowed, snapshots = await database_sync_to_async(_check_and_render)(user, requested)
         # Join before accepting: once the page sees the socket open, every message sent
         # to its groups from then on reaches it.
         await self._join(live.user_group(user.pk))
-        refused = [group for group in requested[:MAX_GROUPS] if not await self._try_join(group)]
+        for group in requested:
+            if group in allowed:
+                await self._join(group)
+            else:
+                log.warning("user %s refused group %r", user.pk, group)
         await self.accept()
-        for group in refused:
-            await self.notice(f"Live updates for {group} are not available to you.")
-        for group in sorted(self.joined):
-            await self.send_snapshot(group)
+        for group in requested:
+            if group not in allowed:
+                await self.notice(f"Live updates for {group} are not available to you.")
+        if dropped:
+            await self.notice(
+                f"A page follows at most {MAX_GROUPS} live groups; {len(dropped)} more were "
+                "not joined. Reload after closing other views, or narrow the list."
+            )
+        for html in snapshots:
+            await self.send(text_data=html)
 
     async def send_snapshot(self, group: str) -> None:
         html = await database_sync_to_async(live.snapshot)(group)
@@ -47,7 +62,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "joined", set()):
-            await self.channel_layer.group_discard(group, self.channel_name)
+            try:  # one failed discard must not keep the others
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception:
+                log.warning("could not leave live group %s", group, exc_info=True)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -71,7 +89,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         """Joins ``group`` when the user may read it; returns False when refused."""
         if group in self.joined:
             return True
-        if len(self.joined) >= MAX_GROUPS or not await self._may_join(group):
+        # ``joined`` also holds the user's own group, which does not count.
+        if len(self.joined) > MAX_GROUPS or not await self._may_join(group):
             log.warning("user %s refused group %r", self.scope["user"].pk, group)
             return False
         await self._join(group)
@@ -92,3 +111,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def live_html(self, event: dict) -> None:
         await self.send(text_data=event["html"])
+
+
+def _check_and_render(user, groups: list[str]) -> tuple[set[str], list[str]]:
+    """The ``groups`` the user may join, and the snapshots of those, in one database trip."""
+    allowed = {group for group in groups if live.can_join(user, group)}
+    return allowed, [
+        html for group in groups if group in allowed and (html := live.snapshot(group))
+    ]

@@ -150,7 +150,14 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+            "CONFIG": {
+                # The layer's receive blocks on Redis for 5 s: a read time-out at or below
+                # that (redis-py's default is 5 s) kills idle websockets. The pool is sized
+                # for a thousand sockets closing at once, each discarding its groups.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "max_connections": 1000}],
+                "capacity": 1000,
+                "expiry": 30,
+            },
         }
     }
     CACHES = {

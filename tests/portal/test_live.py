@@ -2,6 +2,7 @@
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from portal import live, services
@@ -150,3 +151,112 @@ def test_background_sender_renders_latest_and_skips_unheard_groups(settings):
         live.use_server_loop(None)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=5)
+
+
+async def test_a_page_follows_up_to_fifty_groups_and_is_told_of_the_rest(personas):
+    from portal.consumers import MAX_GROUPS
+    from portal.models import Workspace
+
+    me = personas["reader"]
+
+    def workspaces():
+        made = []
+        for i in range(MAX_GROUPS + 1):
+            workspace = Workspace.objects.create(slug=f"many-{i}", name=f"Many {i}")
+            services.membership_set(workspace=workspace, user=me, role=Role.READER)
+            made.append(live.group_name("portal.workspace", workspace.pk))
+        return made
+
+    groups = await database_sync_to_async(workspaces)()
+    communicator = await connect(me, ",".join(groups))
+    connected, _ = await communicator.connect()
+    assert connected
+    notice = await communicator.receive_from(timeout=5)
+    assert f"at most {MAX_GROUPS} live groups; 1 more" in notice
+    layer = get_channel_layer()
+    # The fiftieth is joined (the user's own group does not count), the fifty-first is not.
+    await layer.group_send(groups[MAX_GROUPS - 1], {"type": "live.html", "html": "<p>50</p>"})
+    assert await communicator.receive_from(timeout=5) == "<p>50</p>"
+    await layer.group_send(groups[MAX_GROUPS], {"type": "live.html", "html": "<p>51</p>"})
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+
+
+async def test_disconnect_leaves_every_group_even_when_one_discard_fails(personas, team_a):
+    communicator = await connect(personas["reader"], live.group_name("portal.workspace", team_a.pk))
+    await communicator.connect()
+    layer = get_channel_layer()
+    real_discard = layer.group_discard
+    left = []
+
+    async def flaky(group, channel):
+        if group.startswith("portal.user."):
+            raise ConnectionError("redis went away")
+        left.append(group)
+        await real_discard(group, channel)
+
+    layer.group_discard = flaky
+    try:
+        await communicator.disconnect()
+    finally:
+        layer.group_discard = real_discard
+    assert left == [live.group_name("portal.workspace", team_a.pk)]
+
+
+def test_fragments_of_a_batch_render_in_one_call_and_a_group_gets_one_message():
+    import asyncio
+
+    from portal.layers import InProcessChannelLayer
+
+    calls = []
+
+    def render_many(args):
+        calls.append(list(args))
+        return {arg: f"<p id='{arg}'>{arg}</p>" for arg in args if arg != "gone"}
+
+    messages = live._render_batch(
+        [
+            ("g1", live.Fragment(render_many, "a")),
+            ("g2", "<p>plain</p>"),
+            ("g1", live.Fragment(render_many, "b")),
+            ("g2", live.Fragment(render_many, "gone")),  # renders "": nothing is sent
+            ("g3", lambda: "<p>late</p>"),
+        ]
+    )
+    assert calls == [["a", "b", "gone"]]
+    assert messages == [
+        ("g1", "<p id='a'>a</p>"),
+        ("g2", "<p>plain</p>"),
+        ("g1", "<p id='b'>b</p>"),
+        ("g3", "<p>late</p>"),
+    ]
+
+    async def deliver():
+        layer = InProcessChannelLayer()
+        channels = {g: await layer.new_channel() for g in ("g1", "g2", "g3")}
+        for group, channel in channels.items():
+            await layer.group_add(group, channel)
+        await live._send_all(layer, messages)
+        got = {g: (await layer.receive(c))["html"] for g, c in channels.items()}
+        assert all(layer.channels.get(c) is None for c in channels.values())  # one each
+        return got
+
+    got = asyncio.run(deliver())
+    assert got == {
+        "g1": "<p id='a'>a</p><p id='b'>b</p>",
+        "g2": "<p>plain</p>",
+        "g3": "<p>late</p>",
+    }
+
+
+async def test_an_idle_socket_outlives_the_layers_blocking_read(personas, team_a):
+    """The Redis layer's receive blocks for 5 s; a client read time-out at or under that
+    used to end idle sockets after 5 quiet seconds (production mode)."""
+    group = live.group_name("portal.workspace", team_a.pk)
+    communicator = await connect(personas["reader"], group)
+    connected, _ = await communicator.connect()
+    assert connected
+    assert await communicator.receive_nothing(timeout=6.5, interval=0.5)
+    await get_channel_layer().group_send(group, {"type": "live.html", "html": "<p>later</p>"})
+    assert await communicator.receive_from(timeout=5) == "<p>later</p>"
+    await communicator.disconnect()
