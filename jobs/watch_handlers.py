@@ -203,7 +203,7 @@ def _apply(
         job, new_status, reason, views, instances=instances, deferred=deferred
     )
     if (changed or stored) and not moved:
-        _broadcast(job, instances=changed)
+        _broadcast(job, instances=changed, events=stored)
     if moved and job.status in TERMINAL:
         enqueue(tasks.job_logs_store, job.pk)
 
@@ -263,13 +263,15 @@ def _store_events(job: Job, objs: list[dict]) -> bool:
 _TIMES = ["first_timestamp", "last_timestamp"]
 
 
-def _broadcast(job: Job, *, instances: bool = False) -> None:
-    """Repaints what a watch batch changed without a status change: the events table, and
-    the instances table when pods moved (the status line and the list row stay as they are)."""
+def _broadcast(job: Job, *, instances: bool = False, events: bool = True) -> None:
+    """Repaints what a watch batch changed without a status change: the events table when
+    events were stored, the instances table when pods moved (the status line and the list
+    row stay as they are)."""
     from jobs.notify import broadcast_job
 
-    parts = ("instances", "events") if instances else ("events",)
-    broadcast_job(job, parts=parts, row=False)
+    parts = (("instances",) if instances else ()) + (("events",) if events else ())
+    if parts:
+        broadcast_job(job, parts=parts, row=False)
 
 
 def _time(value: str | None):
