@@ -136,7 +136,28 @@ STATUS_ORDER = [
 INSTANCE_FIELDS = ("pod", "node", "phase", "state", "reason", "exit_code", "restarts")
 
 
-def save_instances(rows: list[Instance]) -> None:
+class InstanceRow:
+    """An instance row as plain values: what a watch batch compares and writes back, without
+    the cost of building a model object for each of thousands of rows."""
+
+    __slots__ = ("pk", "job_id", "index", *INSTANCE_FIELDS, "updated_at")
+    COLUMNS = ("pk", "job_id", "index", *INSTANCE_FIELDS)
+
+    def __init__(self, *values) -> None:
+        for name, value in zip(self.COLUMNS, values, strict=True):
+            setattr(self, name, value)
+
+    @classmethod
+    def of_jobs(cls, jobs) -> dict[int, dict[int, "InstanceRow"]]:
+        """The rows of ``jobs``, by job id and index."""
+        rows: dict[int, dict[int, InstanceRow]] = {}
+        for values in Instance.objects.filter(job__in=jobs).values_list(*cls.COLUMNS):
+            row = cls(*values)
+            rows.setdefault(row.job_id, {})[row.index] = row
+        return rows
+
+
+def save_instances(rows: list[InstanceRow]) -> None:
     """Writes the instance rows ``job_apply_state`` deferred, in one statement."""
     from django.utils import timezone
 
@@ -145,7 +166,7 @@ def save_instances(rows: list[Instance]) -> None:
     now = timezone.now()
     for row in rows:
         row.updated_at = now
-    update_many(rows, [*INSTANCE_FIELDS, "updated_at"])
+    update_many(Instance, rows, [*INSTANCE_FIELDS, "updated_at"])
 
 
 def job_apply_state(
@@ -154,8 +175,8 @@ def job_apply_state(
     reason: str,
     views: list[statusmod.InstanceView],
     *,
-    instances: dict[int, Instance] | None = None,
-    deferred: list[Instance] | None = None,
+    instances: dict[int, Instance] | dict[int, InstanceRow] | None = None,
+    deferred: list[InstanceRow] | None = None,
 ) -> tuple[bool, bool]:
     """Stores the instances and moves ``job`` towards ``new_status``, as the cluster shows it.
 

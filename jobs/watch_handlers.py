@@ -27,7 +27,7 @@ from compute.watching import Batch, Event, Kind, register
 from jobs import status as statusmod
 from jobs import tasks
 from jobs.gateway import LABEL_JOB
-from jobs.models import LIVE, TERMINAL, Instance, Job, JobEvent, Status, Transition
+from jobs.models import LIVE, TERMINAL, Job, JobEvent, Status, Transition
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +125,10 @@ def handle(batch: Batch) -> None:
         jobs = list(rows.filter(pk__in=touched))
     if not jobs:
         return
-    instances: dict[int, dict[int, Instance]] = {}
-    for row in Instance.objects.filter(job__in=jobs):
-        instances.setdefault(row.job_id, {})[row.index] = row
-    deferred: list[Instance] = []  # changed instance rows, written at the end in one statement
+    instances = tasks.InstanceRow.of_jobs(jobs)
+    deferred: list[
+        tasks.InstanceRow
+    ] = []  # changed instance rows, written at the end in one statement
     with transaction.atomic():
         for job in jobs:
             stored = _store_events(job, k8s_events.get(job.pk, []))
@@ -164,8 +164,8 @@ def _pods_behind(obj: dict, pods: list[dict]) -> bool:
 def _apply(
     batch: Batch,
     job: Job,
-    instances: dict[int, Instance],
-    deferred: list[Instance],
+    instances: dict[int, tasks.InstanceRow],
+    deferred: list[tasks.InstanceRow],
     deleted: bool,
     stored: bool,
     attempt: int = 0,

@@ -109,6 +109,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
             text_data=f'<div id="live-notice" hx-swap-oob="innerHTML">{escape(text)}</div>'
         )
 
+    async def dispatch(self, message: dict) -> None:
+        # A fragment touches no database: skip Channels' per-message clean-up of old
+        # connections, a round trip to the one sync thread that every socket of the
+        # process would otherwise queue on for every frame.
+        if message["type"] == "live.html":
+            await self.live_html(message)
+            return
+        await super().dispatch(message)
+
     async def live_html(self, event: dict) -> None:
         await self.send(text_data=event["html"])
 

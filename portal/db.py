@@ -6,16 +6,16 @@ from django.db import connections, router
 from django.db.models import Model
 
 
-def update_many(rows: Sequence[Model], fields: Sequence[str]) -> None:
-    """Writes ``fields`` of each of ``rows`` (one model) with a single ``executemany``.
+def update_many(model: type[Model], rows: Sequence, fields: Sequence[str]) -> None:
+    """Writes ``fields`` of each of ``rows`` of ``model`` with a single ``executemany``.
 
     For the watchers' batches: the same UPDATE for a hundred rows costs one statement
     compile instead of a hundred ``save()`` calls (no signals are sent; ``auto_now``
-    fields are not touched unless named and set by the caller).
+    fields are not touched unless named and set by the caller). ``rows`` may be model
+    instances or any objects with ``pk`` and the fields as attributes.
     """
     if not rows:
         return
-    model = type(rows[0])
     meta = model._meta
     alias = router.db_for_write(model)
     connection = connections[alias]
