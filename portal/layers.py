@@ -1,8 +1,13 @@
-"""The embedded mode's channel layer."""
+"""The portal's channel layers: in-process (embedded mode) and Redis (production)."""
 
+import collections
+import logging
 import time
 
+import channels_redis.core
 from channels.layers import InMemoryChannelLayer
+
+log = logging.getLogger(__name__)
 
 
 class InProcessChannelLayer(InMemoryChannelLayer):
@@ -25,3 +30,69 @@ class InProcessChannelLayer(InMemoryChannelLayer):
         if now - self._swept >= self.sweep_every:
             self._swept = now
             super()._clean_expired()
+
+
+class RedisChannelLayer(channels_redis.core.RedisChannelLayer):
+    """channels_redis' layer with ``group_send_many``: one broadcast batch of the portal in a
+    few round trips to Redis, instead of four or so per group.
+
+    Per batch and Redis server: one pipeline trims and reads the members of every group;
+    then per server holding channels, one pipeline trims expired messages and one script
+    adds each message (capacity-checked, as ``group_send`` does). Messages to one channel
+    key keep the order they were given in (increasing scores).
+    """
+
+    _ADD_MANY = """
+        local n = #KEYS
+        local now = tonumber(ARGV[2 * n + 1])
+        local ttl = tonumber(ARGV[2 * n + 2])
+        local full = 0
+        for i = 1, n do
+            if redis.call('ZCARD', KEYS[i]) < tonumber(ARGV[n + i]) then
+                redis.call('ZADD', KEYS[i], now + i * 0.000001, ARGV[i])
+                redis.call('EXPIRE', KEYS[i], ttl)
+            else
+                full = full + 1
+            end
+        end
+        return full
+    """
+
+    async def group_send_many(self, messages: list[tuple[str, dict]]) -> None:
+        now = time.time()
+        by_server: dict[int, list[tuple[str, dict]]] = collections.defaultdict(list)
+        for group, message in messages:
+            by_server[self.consistent_hash(group)].append((group, message))
+        # server index -> (channel keys, payloads, capacities), in the order given
+        deliveries: dict[int, tuple[list, list, list]] = collections.defaultdict(
+            lambda: ([], [], [])
+        )
+        for index, items in by_server.items():
+            async with self.connection(index).pipeline(transaction=False) as pipe:
+                for group, _message in items:
+                    key = self._group_key(group)
+                    pipe.zremrangebyscore(key, min=0, max=int(now) - self.group_expiry)
+                    pipe.zrange(key, 0, -1)
+                replies = await pipe.execute()
+            for (_group, message), members in zip(items, replies[1::2], strict=True):
+                names = [member.decode() for member in members]
+                keys_by_server, payloads, capacities = self._map_channel_keys_to_connection(
+                    names, message
+                )
+                for server, keys in keys_by_server.items():
+                    into = deliveries[server]
+                    for key in keys:
+                        into[0].append(key)
+                        into[1].append(payloads[key])
+                        into[2].append(capacities[key])
+        for server, (keys, payloads, capacities) in deliveries.items():
+            connection = self.connection(server)
+            async with connection.pipeline(transaction=False) as pipe:
+                for key in dict.fromkeys(keys):
+                    pipe.zremrangebyscore(key, min=0, max=int(now) - int(self.expiry))
+                await pipe.execute()
+            full = await connection.eval(
+                self._ADD_MANY, len(keys), *keys, *payloads, *capacities, now, self.expiry
+            )
+            if full:
+                log.info("%s of %s channel messages dropped: channels full", full, len(keys))

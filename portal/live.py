@@ -178,23 +178,31 @@ SEND_CONCURRENCY = 16
 
 
 async def _send_all(layer, messages: list[tuple[str, str]]) -> None:
-    """Sends one message per group (its fragments joined, in order), many groups at once;
-    one failed send is logged and the rest still go."""
+    """Sends one message per group (its fragments joined, in order): all in one call when
+    the layer can (``group_send_many``), else many groups at once; a failure is logged."""
     import asyncio
 
     joined: dict[str, list[str]] = {}
     for group, body in messages:
         joined.setdefault(group, []).append(body)
+    outgoing = [(g, {"type": "live.html", "html": "".join(b)}) for g, b in joined.items()]
+    many = getattr(layer, "group_send_many", None)
+    if many is not None:
+        try:
+            await many(outgoing)
+        except Exception:
+            log.exception("broadcast to %s groups failed", len(outgoing))
+        return
     limit = asyncio.Semaphore(SEND_CONCURRENCY)
 
-    async def send(group: str, bodies: list[str]) -> None:
+    async def send(group: str, message: dict) -> None:
         async with limit:
             try:
-                await layer.group_send(group, {"type": "live.html", "html": "".join(bodies)})
+                await layer.group_send(group, message)
             except Exception:
                 log.exception("broadcast to %s failed", group)
 
-    await asyncio.gather(*(send(group, bodies) for group, bodies in joined.items()))
+    await asyncio.gather(*(send(group, message) for group, message in outgoing))
 
 
 def _render_batch(items: list[tuple[str, Html]]) -> list[tuple[str, str]]:
@@ -257,8 +265,8 @@ def _sender(outbox: "queue.Queue[tuple[str, Html, str | None]]") -> None:
         except Exception:
             log.exception("live broadcast batch failed")
         finally:
-            # Idle between batches: hold no database connection (tests drop the database).
-            connections.close_all()
+            if outbox.empty():  # idle: hold no database connection (tests drop the database)
+                connections.close_all()
             for _ in batch:
                 outbox.task_done()
 

@@ -149,7 +149,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "portal.layers.RedisChannelLayer",
             "CONFIG": {
                 # The layer's receive blocks on Redis for 5 s: a read time-out at or below
                 # that (redis-py's default is 5 s) kills idle websockets. The pool is sized

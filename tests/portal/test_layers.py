@@ -1,0 +1,84 @@
+"""The portal's channel layers, against a real Redis (127.0.0.1:6379, database 14)."""
+
+import asyncio
+
+from portal.layers import InProcessChannelLayer, RedisChannelLayer
+
+REDIS = "redis://127.0.0.1:6379/14"
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def _fresh(**config) -> RedisChannelLayer:
+    layer = RedisChannelLayer(hosts=[{"address": REDIS, "socket_timeout": 15}], **config)
+    await layer.flush()
+    return layer
+
+
+def test_group_send_many_reaches_every_member_in_order():
+    async def scenario():
+        layer = await _fresh()
+        a1, a2, b1 = [await layer.new_channel() for _ in range(3)]  # process-local channels
+        other = "elsewhere.channel"  # a channel of another process (its own Redis key)
+        for group, channel in (("a", a1), ("a", a2), ("a", other), ("b", b1), ("b", a1)):
+            await layer.group_add(group, channel)
+        await layer.group_send_many(
+            [
+                ("a", {"type": "live.html", "html": "1"}),
+                ("b", {"type": "live.html", "html": "2"}),
+                ("nobody", {"type": "live.html", "html": "lost"}),
+                ("a", {"type": "live.html", "html": "3"}),
+            ]
+        )
+        got = {}
+        for name, channel in (("a1", a1), ("a2", a2), ("b1", b1), ("other", other)):
+            got[name] = []
+            while True:
+                try:
+                    message = await asyncio.wait_for(layer.receive(channel), 0.5)
+                except TimeoutError:
+                    break
+                got[name].append(message["html"])
+        await layer.flush()
+        return got
+
+    assert run(scenario()) == {
+        "a1": ["1", "2", "3"],
+        "a2": ["1", "3"],
+        "b1": ["2"],
+        "other": ["1", "3"],
+    }
+
+
+def test_group_send_many_drops_what_a_full_channel_cannot_take():
+    async def scenario():
+        layer = await _fresh(capacity=2)
+        channel = await layer.new_channel()
+        await layer.group_add("g", channel)
+        await layer.group_send_many([("g", {"type": "t", "n": n}) for n in range(4)])
+        got = []
+        while True:
+            try:
+                got.append((await asyncio.wait_for(layer.receive(channel), 0.5))["n"])
+            except TimeoutError:
+                break
+        await layer.flush()
+        return got
+
+    assert run(scenario()) == [0, 1]
+
+
+def test_in_process_layer_sweeps_expired_messages_at_most_once_per_interval():
+    async def scenario():
+        layer = InProcessChannelLayer(expiry=0, sweep_every=3600)
+        layer._swept = 0.0
+        await layer.send("x.y", {"type": "t"})
+        layer._clean_expired()  # the first sweep runs: the expired message goes
+        assert "x.y" not in layer.channels
+        await layer.send("x.y", {"type": "t"})
+        layer._clean_expired()  # within the interval: nothing is walked
+        assert "x.y" in layer.channels
+
+    run(scenario())
