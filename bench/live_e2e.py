@@ -291,9 +291,12 @@ class Fleet:
                 return
             self.conn.send(await getattr(self, command)(*args))
 
-    async def connect(self, url: str, cookie: str, origin: str, groups: list[list[int]]) -> dict:
-        """Opens one socket per entry of ``groups`` (job pks), 64 handshakes at a time, then
-        waits for the snapshot each joined group sends."""
+    async def connect(
+        self, urls: list[str], cookie: str, origin: str, groups: list[list[int]]
+    ) -> dict:
+        """Opens one socket per entry of ``groups`` (job pks), 64 handshakes at a time, spread
+        round robin over ``urls`` (as a load balancer would), then waits for the snapshot
+        each joined group sends."""
         from websockets.asyncio.client import connect
 
         await self.close()
@@ -310,7 +313,7 @@ class Fleet:
             query = ",".join(f"jobs.job.{pk}" for pk in jobs)
             async with gate:
                 ws = await connect(
-                    f"{url}?groups={query}",
+                    f"{urls[i % len(urls)]}?groups={query}",
                     origin=origin,
                     additional_headers={"Cookie": cookie},
                     proxy=None,
@@ -685,25 +688,29 @@ def instances_with(value: int | None = None) -> int:
     return (rows.filter(restarts=value) if value is not None else rows).count()
 
 
-def start_portal(production: bool, port: int, log_dir: Path) -> list[Server]:
+def start_portal(production: bool, ports: list[int], log_dir: Path) -> list[Server]:
+    """One uvicorn process per port (first in the list), then the watcher in production."""
     env = os.environ.copy()
-    web = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "portal.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--lifespan",
-        "on",
-        "--ws",
-        "websockets-sansio",
-        "--log-level",
-        "warning",
-    ]
-    servers = [Server("uvicorn", web, env, log_dir)]
+    servers = []
+    for number, port in enumerate(ports, 1):
+        web = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "portal.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--lifespan",
+            "on",
+            "--ws",
+            "websockets-sansio",
+            "--log-level",
+            "warning",
+        ]
+        name = "uvicorn" if len(ports) == 1 else f"uvicorn{number}"
+        servers.append(Server(name, web, env, log_dir))
     if production:
         watcher = [sys.executable, "manage.py", "watch_clusters"]
         servers.append(Server("watch_clusters", watcher, env, log_dir))
@@ -745,7 +752,7 @@ class Bench:
         sim: Child,
         fleet: Child,
         servers: list[Server],
-        port: int,
+        ports: list[int],
         jobs: list[tuple[int, str]],
         cookie: str,
     ) -> None:
@@ -753,7 +760,7 @@ class Bench:
         self.sim = sim
         self.fleet = fleet
         self.servers = servers
-        self.port = port
+        self.ports = ports  # one per web process; clients are spread over them
         self.jobs = jobs  # (pk, object name), in pk order
         self.cookie = cookie
         self.case = 0  # numbers the cases, so each one writes values never written before
@@ -776,26 +783,29 @@ class Bench:
         )
         return f"CPU seconds in the {time.monotonic() - started:.1f}s measured: {used}"
 
-    @property
-    def web(self) -> Server:
-        return self.servers[0]
+    def held(self) -> int:
+        """Established websocket connections held by all the web processes."""
+        return sum(
+            established(server.pid, local=port)
+            for server, port in zip(self.servers, self.ports, strict=False)
+        )
 
     def connect(self, groups: list[list[int]]) -> list[list[int]]:
         """Opens the clients; returns the groups each one really joined."""
         result = self.fleet.ask(
             "connect",
-            f"ws://127.0.0.1:{self.port}/ws/live/",
+            [f"ws://127.0.0.1:{port}/ws/live/" for port in self.ports],
             self.cookie,
-            f"http://127.0.0.1:{self.port}",
+            f"http://127.0.0.1:{self.ports[0]}",
             groups,
         )
-        server_side = established(self.web.pid, local=self.port)
+        server_side = self.held()
         joined = result["groups"]
         subscriptions = sum(len(g) for g in joined)
         line = (
             f"    {len(groups)} clients: {result['opened']} sockets open after "
-            f"{result['open_seconds']:.1f}s (the web process holds {server_side} established "
-            f"connections on :{self.port}); {result['snapshots']}/{subscriptions} snapshots "
+            f"{result['open_seconds']:.1f}s (the web processes hold {server_side} established "
+            f"connections); {result['snapshots']}/{subscriptions} snapshots "
             f"after {result['snapshot_seconds']:.1f}s"
         )
         if self.args.production:
@@ -813,7 +823,7 @@ class Bench:
         """Closes the clients and waits until the web process let go of them (and, in the
         production mode, for its consumers to leave their Redis groups)."""
         self.fleet.ask("close")
-        wait_for(lambda: established(self.web.pid, local=self.port) == 0, 30, what="the close")
+        wait_for(lambda: self.held() == 0, 30, what="the close")
         time.sleep(1.0)
 
     def report(self, line: str, cpu: str = "") -> None:
@@ -996,6 +1006,12 @@ def main() -> None:
     parser.add_argument("--only", choices=["ingest", "latency"])
     parser.add_argument("--rates", default="100,1000", help="latency: changes/s, comma list")
     parser.add_argument("--clients", help="comma list (default: 0,1,100,1000 / 1,100,1000)")
+    parser.add_argument(
+        "--web-workers",
+        type=int,
+        default=1,
+        help="production: uvicorn processes on their own ports, clients spread over them",
+    )
     args = parser.parse_args()
     began = time.monotonic()
     data_dir = Path(tempfile.mkdtemp(prefix="bench-live-"))
@@ -1027,11 +1043,15 @@ def main() -> None:
         fleet = Child(clients_process, "clients")
         children.append(fleet)
 
-        port = free_port()
-        servers = start_portal(args.production, port, data_dir)
-        if not wait_for(lambda: http_up(port) or servers[0].process.poll() is not None, 60):
-            raise RuntimeError(f"uvicorn did not come up:\n{servers[0].tail()}")
-        servers[0].check()
+        ports = [free_port() for _ in range(args.web_workers if args.production else 1)]
+        servers = start_portal(args.production, ports, data_dir)
+        for port, server in zip(ports, servers, strict=False):
+            if not wait_for(
+                lambda port=port, server=server: http_up(port) or server.process.poll() is not None,
+                60,
+            ):
+                raise RuntimeError(f"uvicorn did not come up:\n{server.tail()}")
+            server.check()
         total = args.jobs * args.pods
         wait_for(lambda: instances_with() >= total, 300, 0.5, "the watcher's first list")
         for server in servers:
@@ -1042,11 +1062,12 @@ def main() -> None:
             f"{s.name} (pid {s.pid}) {established(s.pid, remote=sim_port)}" for s in servers
         )
         mode = (
-            "production: PostgreSQL, Redis channel layer, 1 uvicorn worker + watch_clusters"
+            f"production: PostgreSQL, Redis channel layer, {len(ports)} uvicorn process(es) "
+            "+ watch_clusters"
             if args.production
             else "embedded: SQLite, in-process channel layer, watchers inside uvicorn"
         )
-        bench = Bench(args, sim, fleet, servers, port, jobs, cookie)
+        bench = Bench(args, sim, fleet, servers, ports, jobs, cookie)
         bench.report(
             f"{mode}; {os.cpu_count()} CPUs; {instances_with():,} instances in the database; "
             f"startup work settled {waited:.1f}s after that; connections to kubesim: {watches}"
