@@ -30,34 +30,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.joined: set[str] = set()
         query = parse_qs(self.scope.get("query_string", b"").decode())
         requested = [g for raw in query.get("groups", []) for g in raw.split(",") if g]
-        requested = list(dict.fromkeys(requested))
-        dropped = requested[MAX_GROUPS:]
-        requested = requested[:MAX_GROUPS]
-        # One trip to the database thread for every check and snapshot of the page.
-        allowed, snapshots = await database_sync_to_async(_check_and_render)(user, requested)
         # Join before accepting: once the page sees the socket open, every message sent
         # to its groups from then on reaches it.
         await self._join(live.user_group(user.pk))
-        for group in requested:
-            if group in allowed:
-                await self._join(group)
-            else:
-                log.warning("user %s refused group %r", user.pk, group)
+        refused, over, snapshots = await self._join_allowed(requested)
         await self.accept()
-        for group in requested:
-            if group not in allowed:
-                await self.notice(f"Live updates for {group} are not available to you.")
-        if dropped:
-            await self.notice(
-                f"A page follows at most {MAX_GROUPS} live groups; {len(dropped)} more were "
-                "not joined. Reload after closing other views, or narrow the list."
-            )
+        await self._report(refused, over)
         for html in snapshots:
-            await self.send(text_data=html)
-
-    async def send_snapshot(self, group: str) -> None:
-        html = await database_sync_to_async(live.snapshot)(group)
-        if html:
             await self.send(text_data=html)
 
     async def disconnect(self, code: int) -> None:
@@ -78,31 +57,41 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.subscribe(group)
 
     async def subscribe(self, group: str) -> None:
-        if group in self.joined:
-            return
-        if not await self._try_join(group):
-            await self.notice(f"Live updates for {group} are not available to you.")
-            return
-        await self.send_snapshot(group)
+        refused, over, snapshots = await self._join_allowed([group])
+        await self._report(refused, over)
+        for html in snapshots:
+            await self.send(text_data=html)
 
-    async def _try_join(self, group: str) -> bool:
-        """Joins ``group`` when the user may read it; returns False when refused."""
-        if group in self.joined:
-            return True
-        # ``joined`` also holds the user's own group, which does not count.
-        if len(self.joined) > MAX_GROUPS or not await self._may_join(group):
+    async def _join_allowed(self, groups: list[str]) -> tuple[list[str], list[str], list[str]]:
+        """Joins those of ``groups`` (not joined yet) the user may read, up to MAX_GROUPS per
+        socket, with one trip to the database thread for every check and snapshot. Returns
+        (refused, over the cap, snapshots of the joined)."""
+        wanted = [g for g in dict.fromkeys(groups) if g not in self.joined]
+        room = max(0, MAX_GROUPS + 1 - len(self.joined))  # the user's own group is free
+        wanted, over = wanted[:room], wanted[room:]
+        allowed, snapshots = await database_sync_to_async(_check_and_render)(
+            self.scope["user"], wanted
+        )
+        refused = [g for g in wanted if g not in allowed]
+        for group in wanted:
+            if group in allowed:
+                await self._join(group)
+        for group in refused:
             log.warning("user %s refused group %r", self.scope["user"].pk, group)
-            return False
-        await self._join(group)
-        return True
+        return refused, over, snapshots
+
+    async def _report(self, refused: list[str], over: list[str]) -> None:
+        for group in refused:
+            await self.notice(f"Live updates for {group} are not available to you.")
+        if over:
+            await self.notice(
+                f"A page follows at most {MAX_GROUPS} live groups; {len(over)} more were "
+                "not joined."
+            )
 
     async def _join(self, group: str) -> None:
         await self.channel_layer.group_add(group, self.channel_name)
         self.joined.add(group)
-
-    @database_sync_to_async
-    def _may_join(self, group: str) -> bool:
-        return live.can_join(self.scope["user"], group)
 
     async def notice(self, text: str) -> None:
         await self.send(
