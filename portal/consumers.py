@@ -4,8 +4,15 @@ The page names the groups it wants in the ``groups`` query parameter (and may ad
 more later by sending ``{"subscribe": "<group>"}``). Each group is checked with
 ``live.can_join`` before joining; refusals are reported into the page's
 ``#live-notice`` element, never silently dropped. The consumer touches no gateway.
+
+A socket has no channel of its own: the process's ``fanout.Hub`` is the layer member and
+pushes fragments to the socket, which keeps them until its writer task sends them, joined
+into one frame when several are waiting. A socket that stops reading (its transport paused)
+holds up only its own writer; once its backlog passes ``BACKLOG_CAP`` characters the backlog
+is dropped and the socket gets fresh snapshots of its groups instead.
 """
 
+import asyncio
 import json
 import logging
 from urllib.parse import parse_qs
@@ -14,37 +21,115 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils.html import escape
 
-from portal import live
+from portal import fanout, live
 
 log = logging.getLogger(__name__)
 
 MAX_GROUPS = 50
+BACKLOG_CAP = 2_000_000  # characters waiting for one socket before they give way to snapshots
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
+    # No layer channel per socket (an alias that names no layer): the hub is the member.
+    channel_layer_alias = "live sockets use portal.fanout"
+
+    hub: fanout.Hub | None = None
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
         self.joined: set[str] = set()
+        self._pending: list[str] = []
+        self._backlog = 0
+        self._resync = False
+        self._holds = 0
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task | None = None
+        self.hub = fanout.hub()
+        self.hub.register(self)
         query = parse_qs(self.scope.get("query_string", b"").decode())
         requested = [g for raw in query.get("groups", []) for g in raw.split(",") if g]
-        # Join before accepting: once the page sees the socket open, every message sent
-        # to its groups from then on reaches it.
-        await self._join(live.user_group(user.pk))
-        refused, over, snapshots = await self._join_allowed(requested)
-        await self.accept()
-        await self._report(refused, over)
-        for html in snapshots:
-            await self.send(text_data=html)
+        try:
+            # Join before accepting: once the page sees the socket open, every message sent
+            # to its groups from then on reaches it; what arrives meanwhile waits for the
+            # snapshots to go first.
+            await self._join(live.user_group(user.pk))
+            refused, over, snapshots = await self._join_allowed(requested)
+            await self.accept()
+            await self._report(refused, over)
+            for html in snapshots:
+                await self.send(text_data=html)
+        except BaseException:
+            await self._leave_all()
+            raise
+        self._writer = asyncio.create_task(self._write(), name="live-socket-writer")
 
     async def disconnect(self, code: int) -> None:
-        for group in getattr(self, "joined", set()):
+        await self._leave_all()
+
+    async def _leave_all(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            self._writer = None
+        if self.hub is None:
+            return
+        for group in list(self.joined):
             try:  # one failed discard must not keep the others
-                await self.channel_layer.group_discard(group, self.channel_name)
+                await self.hub.leave(group, self)
             except Exception:
                 log.warning("could not leave live group %s", group, exc_info=True)
+        self.joined.clear()
+        self.hub.unregister(self)
+        self.hub = None
+
+    def push(self, html: str) -> None:
+        """Called by the hub for every fragment of a joined group; never blocks."""
+        self._pending.append(html)
+        self._backlog += len(html)
+        if self._backlog > BACKLOG_CAP:
+            self._pending, self._backlog, self._resync = [], 0, True
+        self._wake.set()
+
+    async def _write(self) -> None:
+        """Sends what was pushed, all that waits as one frame, for as long as the socket
+        lives; stands aside while a subscription sends its snapshot."""
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                if self._holds:
+                    continue  # the subscription wakes us when it is done
+                if self._resync:
+                    self._resync = False
+                    await self._send_fresh_snapshots()
+                if self._pending:
+                    body, self._pending, self._backlog = "".join(self._pending), [], 0
+                    await self.send(text_data=body)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the client went away mid-send: disconnect() cleans up
+            log.debug("live socket writer stopped", exc_info=True)
+
+    async def _send_fresh_snapshots(self) -> None:
+        """After a dropped backlog: the current state of every joined group (access checked
+        again; a group no longer readable is left and reported)."""
+        groups = sorted(self.joined)
+        allowed, snapshots = await database_sync_to_async(_check_and_render)(
+            self.scope["user"], groups
+        )
+        refused = [g for g in groups if g not in allowed]
+        for group in refused:
+            self.joined.discard(group)
+            try:
+                await self.hub.leave(group, self)
+            except Exception:
+                log.warning("could not leave live group %s", group, exc_info=True)
+        await self._report(refused, [])
+        await self.notice("This page fell behind; it was brought up to date.")
+        if snapshots:
+            await self.send(text_data="".join(snapshots))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -57,10 +142,17 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.subscribe(group)
 
     async def subscribe(self, group: str) -> None:
-        refused, over, snapshots = await self._join_allowed([group])
-        await self._report(refused, over)
-        for html in snapshots:
-            await self.send(text_data=html)
+        # Hold the writer: fragments of the new group pushed from the join on must follow
+        # its snapshot.
+        self._holds += 1
+        try:
+            refused, over, snapshots = await self._join_allowed([group])
+            await self._report(refused, over)
+            for html in snapshots:
+                await self.send(text_data=html)
+        finally:
+            self._holds -= 1
+            self._wake.set()
 
     async def _join_allowed(self, groups: list[str]) -> tuple[list[str], list[str], list[str]]:
         """Joins those of ``groups`` (not joined yet) the user may read, up to MAX_GROUPS per
@@ -90,25 +182,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
             )
 
     async def _join(self, group: str) -> None:
-        await self.channel_layer.group_add(group, self.channel_name)
+        await self.hub.join(group, self)
         self.joined.add(group)
 
     async def notice(self, text: str) -> None:
         await self.send(
             text_data=f'<div id="live-notice" hx-swap-oob="innerHTML">{escape(text)}</div>'
         )
-
-    async def dispatch(self, message: dict) -> None:
-        # A fragment touches no database: skip Channels' per-message clean-up of old
-        # connections, a round trip to the one sync thread that every socket of the
-        # process would otherwise queue on for every frame.
-        if message["type"] == "live.html":
-            await self.live_html(message)
-            return
-        await super().dispatch(message)
-
-    async def live_html(self, event: dict) -> None:
-        await self.send(text_data=event["html"])
 
 
 def _check_and_render(user, groups: list[str]) -> tuple[set[str], list[str]]:

@@ -17,13 +17,15 @@ class InProcessChannelLayer(InMemoryChannelLayer):
     with a thousand open websockets each waiting in ``receive``, one round of messages
     then costs a million steps. Messages expire after ``expiry`` (60 s) and memberships
     after ``group_expiry`` (a day), so sweeping once a second loses no precision worth
-    having.
+    having. ``channel_capacity`` patterns work (the stock layer keeps them uncompiled).
     """
 
     def __init__(self, *args, sweep_every: float = 1.0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # Channels' in-memory layer stores the patterns uncompiled and then fails on them.
+        self.channel_capacity = self.compile_capacities(self.channel_capacity)
         self.sweep_every = sweep_every
-        self._swept = 0.0
+        self._swept = float("-inf")  # the first receive sweeps
 
     def _clean_expired(self) -> None:
         now = time.monotonic()

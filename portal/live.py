@@ -102,6 +102,12 @@ def broadcast(group: str, html: Html, *, key: str | None = None) -> None:
         transaction.on_commit(lambda: _send_now(group, html))
 
 
+def message(group: str, html: str) -> dict:
+    """The channel-layer message carrying ``html`` to ``group``'s sockets (``portal.fanout``
+    delivers by the group it names)."""
+    return {"type": "live.html", "group": group, "html": html}
+
+
 def _render(html: Html) -> str:
     if isinstance(html, Fragment):
         return html.render_many([html.arg]).get(html.arg, "")
@@ -113,7 +119,7 @@ def _send_now(group: str, html: Html) -> None:
 
     try:
         body = _render(html)
-        async_to_sync(get_channel_layer().group_send)(group, {"type": "live.html", "html": body})
+        async_to_sync(get_channel_layer().group_send)(group, message(group, body))
     except Exception:
         log.exception("broadcast to %s failed", group)
 
@@ -185,7 +191,7 @@ async def _send_all(layer, messages: list[tuple[str, str]]) -> None:
     joined: dict[str, list[str]] = {}
     for group, body in messages:
         joined.setdefault(group, []).append(body)
-    outgoing = [(g, {"type": "live.html", "html": "".join(b)}) for g, b in joined.items()]
+    outgoing = [(g, message(g, "".join(b))) for g, b in joined.items()]
     many = getattr(layer, "group_send_many", None)
     if many is not None:
         try:

@@ -146,6 +146,8 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Fragments waiting for one web process's live hub (portal.fanout) before the layer drops more.
+HUB_CAPACITY = 20000
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -153,9 +155,11 @@ if REDIS_URL:
             "CONFIG": {
                 # The layer's receive blocks on Redis for 5 s: a read time-out at or below
                 # that (redis-py's default is 5 s) kills idle websockets. The pool is sized
-                # for a thousand sockets closing at once, each discarding its groups.
+                # for bursts of group changes (each web process's hub joins per group).
                 "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "max_connections": 1000}],
                 "capacity": 1000,
+                # Each web process's live hub receives every fragment its sockets follow.
+                "channel_capacity": {"livehub*": HUB_CAPACITY},
                 "expiry": 30,
             },
         }
@@ -164,7 +168,12 @@ if REDIS_URL:
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "portal.layers.InProcessChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "portal.layers.InProcessChannelLayer",
+            "CONFIG": {"channel_capacity": {"livehub*": HUB_CAPACITY}},
+        }
+    }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Background tasks: "thread" runs them on an in-process pool (embedded), "celery"

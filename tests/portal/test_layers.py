@@ -73,7 +73,7 @@ def test_group_send_many_drops_what_a_full_channel_cannot_take():
 def test_in_process_layer_sweeps_expired_messages_at_most_once_per_interval():
     async def scenario():
         layer = InProcessChannelLayer(expiry=0, sweep_every=3600)
-        layer._swept = 0.0
+        layer._swept = float("-inf")
         await layer.send("x.y", {"type": "t"})
         layer._clean_expired()  # the first sweep runs: the expired message goes
         assert "x.y" not in layer.channels

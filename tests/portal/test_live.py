@@ -175,9 +175,9 @@ async def test_a_page_follows_up_to_fifty_groups_and_is_told_of_the_rest(persona
     assert f"at most {MAX_GROUPS} live groups; 1 more" in notice
     layer = get_channel_layer()
     # The fiftieth is joined (the user's own group does not count), the fifty-first is not.
-    await layer.group_send(groups[MAX_GROUPS - 1], {"type": "live.html", "html": "<p>50</p>"})
+    await layer.group_send(groups[MAX_GROUPS - 1], live.message(groups[MAX_GROUPS - 1], "<p>50</p>"))
     assert await communicator.receive_from(timeout=5) == "<p>50</p>"
-    await layer.group_send(groups[MAX_GROUPS], {"type": "live.html", "html": "<p>51</p>"})
+    await layer.group_send(groups[MAX_GROUPS], live.message(groups[MAX_GROUPS], "<p>51</p>"))
     assert await communicator.receive_nothing(timeout=0.3)
     await communicator.disconnect()
 
@@ -257,6 +257,62 @@ async def test_an_idle_socket_outlives_the_layers_blocking_read(personas, team_a
     connected, _ = await communicator.connect()
     assert connected
     assert await communicator.receive_nothing(timeout=6.5, interval=0.5)
-    await get_channel_layer().group_send(group, {"type": "live.html", "html": "<p>later</p>"})
+    await get_channel_layer().group_send(group, live.message(group, "<p>later</p>"))
     assert await communicator.receive_from(timeout=5) == "<p>later</p>"
+    await communicator.disconnect()
+
+
+async def layer_members(group: str) -> int:
+    layer = get_channel_layer()
+    if hasattr(layer, "groups"):  # in-process
+        return len(layer.groups.get(group, {}))
+    connection = layer.connection(layer.consistent_hash(group))
+    return await connection.zcard(layer._group_key(group))
+
+
+async def test_sockets_of_one_process_share_one_layer_membership(personas, team_a):
+    """The process's hub is the layer member: a group followed by many tabs costs the sender
+    one message per web process; each tab still gets it, until the last one leaves."""
+    import asyncio
+
+    from portal import fanout
+
+    group = live.group_name("portal.workspace", team_a.pk)
+    first = await connect(personas["reader"], group)
+    second = await connect(personas["admin"], group)
+    assert (await first.connect())[0] and (await second.connect())[0]
+    assert await layer_members(group) == 1
+    layer = get_channel_layer()
+    await layer.group_send(group, live.message(group, "<p>both</p>"))
+    assert await first.receive_from(timeout=5) == "<p>both</p>"
+    assert await second.receive_from(timeout=5) == "<p>both</p>"
+    await first.disconnect()
+    await layer.group_send(group, live.message(group, "<p>one</p>"))
+    assert await second.receive_from(timeout=5) == "<p>one</p>"
+    assert await layer_members(group) == 1
+    await second.disconnect()
+    assert await layer_members(group) == 0
+    assert asyncio.get_running_loop() not in fanout._hubs  # the last socket stopped the hub
+
+
+async def test_waiting_fragments_go_as_one_frame_and_a_socket_too_far_behind_is_resynced(
+    personas, monkeypatch
+):
+    from portal import consumers, fanout
+
+    monkeypatch.setitem(live._READERS, "test.thing", lambda user, pk: True)
+    monkeypatch.setitem(live._SNAPSHOTS, "test.thing", lambda pk: f'<p id="thing-{pk}">now</p>')
+    communicator = await connect(personas["reader"], "test.thing.1")
+    assert (await communicator.connect())[0]
+    assert await communicator.receive_from(timeout=5) == '<p id="thing-1">now</p>'  # on join
+    (socket,) = fanout.hub().members["test.thing.1"]
+    socket.push("<p>a</p>")
+    socket.push("<p>b</p>")  # both wait for the writer: one frame
+    assert await communicator.receive_from(timeout=5) == "<p>a</p><p>b</p>"
+    monkeypatch.setattr(consumers, "BACKLOG_CAP", 10)
+    socket.push("<p>" + "x" * 20 + "</p>")  # past the cap: dropped for a fresh snapshot
+    notice = await communicator.receive_from(timeout=5)
+    assert 'id="live-notice"' in notice and "fell behind" in notice
+    assert await communicator.receive_from(timeout=5) == '<p id="thing-1">now</p>'
+    assert await communicator.receive_nothing(timeout=0.3)
     await communicator.disconnect()
