@@ -34,6 +34,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = "live sockets use portal.fanout"
 
     hub: fanout.Hub | None = None
+    _writer: asyncio.Task | None = None  # set once connected (a refused socket has none)
 
     async def connect(self) -> None:
         user = self.scope.get("user")

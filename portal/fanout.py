@@ -124,10 +124,14 @@ class Hub:
             del _hubs[loop]
 
     async def _receive(self) -> None:
+        many = getattr(self.layer, "receive_many", None)
         backoff = 0.5
         while True:
             try:
-                message = await self.layer.receive(self.channel)
+                if many is not None:  # a backlog in one go (portal.layers)
+                    messages = await many(self.channel)
+                else:
+                    messages = [await self.layer.receive(self.channel)]
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -136,7 +140,8 @@ class Hub:
                 backoff = min(backoff * 2, 10.0)
                 continue
             backoff = 0.5
-            self.deliver(message)
+            for message in messages:
+                self.deliver(message)
 
     def deliver(self, message: dict) -> None:
         html = message.get("html")

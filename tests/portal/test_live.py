@@ -316,3 +316,56 @@ async def test_waiting_fragments_go_as_one_frame_and_a_socket_too_far_behind_is_
     assert await communicator.receive_from(timeout=5) == '<p id="thing-1">now</p>'
     assert await communicator.receive_nothing(timeout=0.3)
     await communicator.disconnect()
+
+
+async def test_a_socket_is_its_session_cookies_user(personas):
+    """The websocket's user comes from the session cookie, checked as a request's is: no
+    cookie, an unknown session or one from before a password change connects nobody."""
+    from django.test import Client
+
+    from portal.asgi import application
+
+    me = personas["reader"]
+
+    def session_key() -> str:
+        client = Client()
+        client.force_login(me)
+        return client.cookies["sessionid"].value
+
+    async def try_with(cookie: str | None) -> tuple[bool, str]:
+        headers = [(b"origin", b"http://127.0.0.1")]
+        if cookie is not None:
+            headers.append((b"cookie", cookie.encode()))
+        communicator = WebsocketCommunicator(application, "/ws/live/", headers=headers)
+        connected, _ = await communicator.connect()
+        await communicator.disconnect()
+        return connected
+
+    key = await database_sync_to_async(session_key)()
+    assert await try_with(f"sessionid={key}; other=1")
+    assert not await try_with(None)
+    assert not await try_with("sessionid=not-a-session")
+    assert not await try_with('sessionid="bad; =cookie')
+
+    def change_password() -> None:
+        me.set_password("a new one, long enough")
+        me.save()
+
+    await database_sync_to_async(change_password)()
+    assert not await try_with(f"sessionid={key}")
+
+
+async def test_the_hub_takes_a_backlog_in_one_read(personas, team_a):
+    layer = get_channel_layer()
+    channel = await layer.new_channel("livehub")
+    await layer.group_add("portal.workspace.91", channel)
+    await layer.group_add("portal.workspace.92", channel)
+    for n in range(3):
+        for group in ("portal.workspace.91", "portal.workspace.92"):
+            await layer.group_send(group, live.message(group, f"<p>{group} {n}</p>"))
+    got = await layer.receive_many(channel)
+    assert [m["html"] for m in got] == [
+        f"<p>{g} {n}</p>" for n in range(3) for g in ("portal.workspace.91", "portal.workspace.92")
+    ]
+    await layer.group_discard("portal.workspace.91", channel)
+    await layer.group_discard("portal.workspace.92", channel)
