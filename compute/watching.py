@@ -38,6 +38,8 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 from kubernetes.client.rest import ApiException
 
+from portal.db import close_stale_connections
+
 log = logging.getLogger(__name__)
 
 # ---- kinds -------------------------------------------------------------------------------
@@ -417,7 +419,7 @@ class Reader(threading.Thread):
 
 # ---- the dispatcher and one cluster's watch -------------------------------------------------
 
-FLUSH_INTERVAL = 0.05
+FLUSH_INTERVAL = 0.025
 MAX_BATCH = 1000
 MAX_ATTEMPTS = 20
 
@@ -507,6 +509,8 @@ class ClusterWatch:
                     item = self._queue.get(timeout=wait)
                 except queue.Empty:
                     item = False
+                    if first_at is None and not delayed:
+                        connection.close()  # idle: hold no connection (kept while busy)
                 if item is None or self.stopping.is_set():
                     return
                 # Take what is already queued without waiting, so bursts make big batches.
@@ -556,7 +560,7 @@ class ClusterWatch:
         for event in events:
             by_handler[kinds[event.kind].handler].append(event)
         retries: list[tuple[Event, float]] = []
-        close_old_connections()
+        close_stale_connections()
         for handler, handed in by_handler.items():
             names = {k.name for k in self.kinds if k.handler is handler}
             mine = resynced & names

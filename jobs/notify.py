@@ -1,5 +1,7 @@
 """Live fragments of the jobs app: a job's row and detail parts, and the "your job ended" notice."""
 
+from typing import NamedTuple
+
 from django.template.loader import render_to_string
 
 from portal import live
@@ -8,6 +10,14 @@ DETAIL_PARTS = ("status", "timeline", "instances", "events", "log")
 # What a status change repaints (logs are pushed on their own by broadcast_log).
 STATUS_PARTS = ("status", "timeline", "instances", "events")
 LOG_TAIL_LINES = 500
+# Parts whose templates use nothing of the job but its pk.
+PK_ONLY_PARTS = {"timeline", "instances", "events"}
+
+
+class JobRef(NamedTuple):
+    """Stands for a job in templates that only need its pk."""
+
+    pk: int
 
 
 def render_job_detail(job_id: int, parts: tuple[str, ...] = DETAIL_PARTS) -> str:
@@ -23,15 +33,20 @@ def render_job_details(wanted: list[tuple[int, tuple[str, ...]]]) -> dict:
     from jobs.models import Job
 
     needed = {part for _pk, parts in wanted for part in parts}
-    found = Job.objects.select_related("compute", "created_by").in_bulk({pk for pk, _ in wanted})
-    # Related rows of every job at once, grouped in Python (cheaper than prefetch_related).
+    pks = {pk for pk, _ in wanted}
+    if needed <= PK_ONLY_PARTS:  # the usual watcher repaint: no Job row to load
+        found = {pk: JobRef(pk) for pk in Job.objects.filter(pk__in=pks).values_list("pk", flat=True)}
+    else:
+        found = Job.objects.select_related("compute", "created_by").in_bulk(pks)
+    # Related rows of every job at once, as plain dicts (no model instances), grouped in
+    # Python (cheaper than prefetch_related).
     related: dict[str, dict[int, list]] = {}
     for part, name, model in _related():
         rows = related[name] = {pk: [] for pk in found}
         if part in needed and found:
             order = ["job_id" if f == "job" else f for f in model._meta.ordering]  # no join
-            for row in model.objects.filter(job_id__in=list(found)).order_by(*order):
-                rows[row.job_id].append(row)
+            for row in model.objects.filter(job_id__in=list(found)).order_by(*order).values():
+                rows[row["job_id"]].append(row)
     templates = {part: get_template(f"jobs/job_detail.html#{part}") for part in needed}
     out = {}
     for pk, parts in wanted:

@@ -28,6 +28,7 @@ from jobs import status as statusmod
 from jobs import tasks
 from jobs.gateway import LABEL_JOB
 from jobs.models import LIVE, TERMINAL, Job, JobEvent, Status, Transition
+from portal.db import commit_without_waiting_for_disk
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,7 @@ def handle(batch: Batch) -> None:
         tasks.InstanceRow
     ] = []  # changed instance rows, written at the end in one statement
     with transaction.atomic():
+        commit_without_waiting_for_disk()  # status the cluster can give again (re-list)
         for job in jobs:
             stored = _store_events(job, k8s_events.get(job.pk, []))
             if job.status == Status.NOT_STARTED:

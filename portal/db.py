@@ -1,5 +1,6 @@
 """Database helpers for hot paths."""
 
+import time
 from collections.abc import Sequence
 
 from django.db import connections, router
@@ -29,3 +30,40 @@ def update_many(model: type[Model], rows: Sequence, fields: Sequence[str]) -> No
     ]
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
+
+
+def close_stale_connections(max_age: float = 300.0) -> None:
+    """``close_old_connections()`` for a long-running thread between its batches (a watch
+    dispatcher, the live sender): the thread's connections are kept, since opening one costs
+    a few milliseconds against PostgreSQL and ``CONN_MAX_AGE=0`` would open one per batch.
+    A connection is closed when it saw an error and no longer answers, or once it is older
+    than ``max_age`` seconds; the next query opens a fresh one."""
+    now = time.monotonic()
+    for conn in connections.all(initialized_only=True):
+        raw = conn.connection
+        if raw is None or conn.in_atomic_block:
+            continue
+        if conn.errors_occurred:
+            if not conn.is_usable():
+                conn.close()
+                continue
+            conn.errors_occurred = False
+        born = getattr(conn, "_portal_born", None)
+        if born is None or born[0] is not raw:
+            conn._portal_born = born = (raw, now)
+        if now - born[1] > max_age:
+            conn.close()
+
+
+def commit_without_waiting_for_disk(using: str = "default") -> None:
+    """Inside a transaction: lets its commit return before PostgreSQL has flushed it to disk
+    (``synchronous_commit = off`` for this transaction only; no effect on other databases).
+
+    For writes the cluster can always give again, such as the watchers' status batches: a
+    database crash may lose the last fraction of a second of them, which the watchers'
+    re-list on restart and the reconcile task repair. Never for what users submit.
+    """
+    conn = connections[using]
+    if conn.vendor == "postgresql":
+        with conn.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")

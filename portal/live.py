@@ -145,6 +145,7 @@ def _run(loop, coro):
 _outbox_queue: "queue.Queue[tuple[str, Html, str | None]] | None" = None
 _outbox_lock = threading.Lock()
 MAX_DRAIN = 500
+IDLE_CLOSE = 0.2  # seconds without broadcasts before the sender gives its connection back
 
 
 def _outbox() -> "queue.Queue[tuple[str, Html, str | None]]":
@@ -248,9 +249,17 @@ def _sender(outbox: "queue.Queue[tuple[str, Html, str | None]]") -> None:
 
     from django.db import connections
 
+    from portal.db import close_stale_connections
+
     loop = asyncio.new_event_loop()
     while True:
-        batch = [outbox.get()]
+        try:  # the connection is kept while busy, given back once idle (tests drop databases)
+            first = outbox.get(timeout=IDLE_CLOSE)
+        except queue.Empty:
+            connections.close_all()
+            first = outbox.get()
+        close_stale_connections()
+        batch = [first]
         while len(batch) < MAX_DRAIN:
             try:
                 batch.append(outbox.get_nowait())
@@ -271,8 +280,6 @@ def _sender(outbox: "queue.Queue[tuple[str, Html, str | None]]") -> None:
         except Exception:
             log.exception("live broadcast batch failed")
         finally:
-            if outbox.empty():  # idle: hold no database connection (tests drop the database)
-                connections.close_all()
             for _ in batch:
                 outbox.task_done()
 

@@ -257,3 +257,16 @@ def test_page_joining_mid_run_gets_the_current_state_and_job_end_notice(
     assert "epoch 1 done" in everything  # the log reached the page
     notice = [f for f in frames if 'id="job-notices"' in f]
     assert notice and "ended: Completed" in notice[-1]
+
+
+def test_a_repaint_of_instances_alone_renders_as_the_full_one_does(a_job):
+    from jobs.models import Instance
+    from jobs.notify import render_job_details
+
+    Instance.objects.create(job=a_job, index=0, pod="seen-0", phase="Running", state="running")
+    Instance.objects.create(job=a_job, index=1, pod="seen-1", state="terminated", exit_code=3)
+    alone = render_job_details([(a_job.pk, ("instances",))])[(a_job.pk, ("instances",))]
+    full = render_job_details([(a_job.pk, ("status", "instances"))])
+    assert alone and alone in full[(a_job.pk, ("status", "instances"))]
+    assert "seen-1" in alone and "exit 3" in alone
+    assert render_job_details([(987654, ("instances",))]) == {(987654, ("instances",)): ""}
