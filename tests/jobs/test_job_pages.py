@@ -270,3 +270,24 @@ def test_a_repaint_of_instances_alone_renders_as_the_full_one_does(a_job):
     assert alone and alone in full[(a_job.pk, ("status", "instances"))]
     assert "seen-1" in alone and "exit 3" in alone
     assert render_job_details([(987654, ("instances",))]) == {(987654, ("instances",)): ""}
+
+
+def test_update_many_writes_every_row_and_field_in_chunks(a_job, monkeypatch):
+    from datetime import UTC, datetime
+
+    from jobs.models import Instance
+    from portal import db
+
+    rows = [Instance.objects.create(job=a_job, index=i, pod=f"p{i}", exit_code=i) for i in range(5)]
+    monkeypatch.setattr(db, "ROWS_PER_STATEMENT", 2)  # 3 statements on PostgreSQL
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    for row in rows[:4]:
+        row.pod, row.reason, row.restarts, row.updated_at = f"q{row.index}", "it's", 7, when
+        row.exit_code = None if row.index % 2 else 137
+    db.update_many(Instance, rows[:4], ["pod", "reason", "restarts", "exit_code", "updated_at"])
+    got = {i.index: i for i in Instance.objects.filter(job=a_job)}
+    for index in range(4):
+        assert got[index].pod == f"q{index}" and got[index].reason == "it's"
+        assert got[index].restarts == 7 and got[index].updated_at == when
+        assert got[index].exit_code == (None if index % 2 else 137)
+    assert got[4].pod == "p4" and got[4].exit_code == 4  # not in the batch: untouched
