@@ -44,7 +44,8 @@ def update_many(model: type[Model], rows: Sequence, fields: Sequence[str]) -> No
         with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
             for start in range(0, len(params), ROWS_PER_STATEMENT):
                 chunk = params[start : start + ROWS_PER_STATEMENT]
-                cursor.execute(sql, [list(column) for column in zip(*chunk, strict=True)])
+                columns_of_chunk = [list(column) for column in zip(*chunk, strict=True)]
+                cursor.execute(sql, columns_of_chunk, prepare=False)  # a plan per batch size
         return
     assignments = ", ".join(f"{quote(f.column)} = %s" for f in targets)
     with connection.cursor() as cursor:

@@ -291,3 +291,27 @@ def test_update_many_writes_every_row_and_field_in_chunks(a_job, monkeypatch):
         assert got[index].restarts == 7 and got[index].updated_at == when
         assert got[index].exit_code == (None if index % 2 else 137)
     assert got[4].pod == "p4" and got[4].exit_code == 4  # not in the batch: untouched
+
+
+def test_instances_table_escapes_what_the_cluster_says():
+    from types import SimpleNamespace
+
+    from jobs.templatetags.job_fragments import instances_table
+
+    job = SimpleNamespace(pk=7)
+    row = {
+        "index": 0,
+        "pod": "p<0>",
+        "node": "",
+        "phase": "Failed",
+        "state": "terminated",
+        "reason": "<script>alert(1)</script>",
+        "exit_code": 137,
+        "restarts": 2,
+    }
+    html = instances_table(job, [row], oob=True)
+    assert '<table id="job-7-instances" hx-swap-oob="true">' in html
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<td>p&lt;0&gt;</td><td>–</td><td>Failed</td>" in html
+    assert "terminated (&lt;script&gt;alert(1)&lt;/script&gt;) exit 137</td><td>2</td>" in html
+    assert "No pods yet." in instances_table(job, []) and "hx-swap-oob" not in instances_table(job, [])
