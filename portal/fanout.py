@@ -14,7 +14,8 @@ capped; past the cap it is dropped and the socket is sent fresh snapshots instea
 
 The hub exists while sockets use it: the first socket starts it, the last one stops it.
 Memberships are re-added every ``REFRESH_EVERY`` seconds, well within the layers' group
-expiry (a day), so a tab left open for days keeps its updates.
+expiry (a day), so a tab left open for days keeps its updates, and after the layer failed
+(a Redis restart forgets them).
 """
 
 from __future__ import annotations
@@ -138,6 +139,8 @@ class Hub:
                 log.warning("live hub: receive failed; retrying in %.1fs", backoff, exc_info=True)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
+                # A restarted Redis has forgotten the memberships: take them again.
+                await self._renew()
                 continue
             backoff = 0.5
             for message in messages:
@@ -156,11 +159,15 @@ class Hub:
     async def _refresh(self) -> None:
         while True:
             await asyncio.sleep(REFRESH_EVERY)
-            for group in list(self.joined):
-                try:
-                    await self.layer.group_add(group, self.channel)
-                except Exception:
-                    log.warning("live hub: could not renew %s", group, exc_info=True)
+            await self._renew()
+
+    async def _renew(self) -> None:
+        """Adds every joined group again (idempotent; renews the layer's expiry)."""
+        for group in list(self.joined):
+            try:
+                await self.layer.group_add(group, self.channel)
+            except Exception:
+                log.warning("live hub: could not renew %s", group, exc_info=True)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

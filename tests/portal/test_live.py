@@ -369,3 +369,35 @@ async def test_the_hub_takes_a_backlog_in_one_read(personas, team_a):
     ]
     await layer.group_discard("portal.workspace.91", channel)
     await layer.group_discard("portal.workspace.92", channel)
+
+
+async def test_the_hub_takes_its_groups_again_after_the_layer_failed(personas, team_a, monkeypatch):
+    """A restarted Redis forgets every membership; the hub's next read fails, and it joins
+    its groups again before reading on, so open pages keep getting updates."""
+    import asyncio
+
+    group = live.group_name("portal.workspace", team_a.pk)
+    layer = get_channel_layer()
+    real = layer.receive_many
+    failed = []
+
+    async def restarting(channel, limit=500):
+        if not failed:
+            while await layer_members(group) == 0:  # once the hub holds the membership
+                await asyncio.sleep(0.01)
+            await layer.group_discard(group, channel)  # forgotten, as by a restart
+            failed.append(channel)
+            raise ConnectionError("Redis restarted")
+        return await real(channel, limit)
+
+    monkeypatch.setattr(layer, "receive_many", restarting)
+    communicator = await connect(personas["reader"], group)
+    assert (await communicator.connect())[0]
+    for _ in range(100):
+        if failed and await layer_members(group) == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert failed and await layer_members(group) == 1
+    await layer.group_send(group, live.message(group, "<p>back</p>"))
+    assert await communicator.receive_from(timeout=5) == "<p>back</p>"
+    await communicator.disconnect()
