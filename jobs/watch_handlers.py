@@ -116,7 +116,12 @@ def handle(batch: Batch) -> None:
         touched.setdefault(job_id, []).append(event)
         if event.kind == "jobs" and event.type == "DELETED":
             deleted.add(job_id)
-    rows = Job.objects.select_related("compute").filter(compute__cluster_id=batch.cluster_id)
+    # The spec and its YAML are what a status never needs: not read and parsed per batch.
+    rows = (
+        Job.objects.select_related("compute")
+        .defer("spec_yaml", "spec", "description", "tags")
+        .filter(compute__cluster_id=batch.cluster_id)
+    )
     if "jobs" in batch.resynced or "pods" in batch.resynced:
         # After a (re)list every live job of the cluster is checked: some may have lost their
         # objects while nobody watched.

@@ -177,3 +177,77 @@ def test_old_states_never_move_a_job_backwards(compute_ready, client_for):
             tasks.job_apply_state(Job.objects.get(pk=job.pk), old, "replayed event", [])
     job.refresh_from_db()
     assert job.status == Status.RUNNING and statuses(job) == before
+
+
+def test_a_watch_batch_costs_as_many_queries_for_many_jobs_as_for_few(
+    compute_ready, personas, monkeypatch
+):
+    """The handler's reads and writes are per batch, not per job; the spec (large in real
+    jobs) is not loaded for a status."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from compute.models import ComputeTarget
+    from compute.watching import Batch, Cache, Event
+    from jobs import watch_handlers
+    from jobs.gateway import LABEL_JOB
+    from jobs.models import Instance
+    from jobs.status import INDEX_ANNOTATION
+
+    monkeypatch.setattr(watch_handlers, "_broadcast", lambda *args, **kwargs: None)
+    target = ComputeTarget.objects.get(name="cpu-target")
+    jobs = Job.objects.bulk_create(
+        Job(
+            workspace=target.workspace,
+            name=f"w-{i}",
+            compute=target,
+            instance_type="defaultinstancetype",
+            spec_yaml="command: x\n" * 200,
+            spec={"command": ["x"] * 500},
+            image="busybox",
+            status=Status.RUNNING,
+            created_by=personas["scientist"],
+        )
+        for i in range(12)
+    )
+
+    def batch(chosen: list[Job], restarts: int) -> Batch:
+        caches = {
+            "jobs": Cache(watch_handlers._job_label),
+            "pods": Cache(watch_handlers._job_label),
+            "events": Cache(watch_handlers._involved),
+        }
+        for cache in caches.values():
+            cache.synced = True  # as after the readers' first list
+        events = []
+        for job in chosen:
+            meta = {"namespace": target.namespace, "labels": {LABEL_JOB: str(job.pk)}}
+            caches["jobs"].put(
+                f"{target.namespace}/{job.object_name}",
+                {"metadata": {**meta, "name": job.object_name}, "status": {"active": 2}},
+            )
+            for index in range(2):
+                name = f"{job.object_name}-{index}"
+                pod = {
+                    "metadata": {**meta, "name": name, "annotations": {INDEX_ANNOTATION: str(index)}},
+                    "spec": {"nodeName": "node-1"},
+                    "status": {
+                        "phase": "Running",
+                        "containerStatuses": [
+                            {"name": "main", "restartCount": restarts, "state": {"running": {}}}
+                        ],
+                    },
+                }
+                caches["pods"].put(f"{target.namespace}/{name}", pod)
+                events.append(Event("pods", "MODIFIED", f"{target.namespace}/{name}", pod))
+        return Batch(target.cluster_id, events, caches)
+
+    watch_handlers.handle(batch(jobs, 0))  # creates the instance rows
+    assert Instance.objects.filter(job__in=jobs).count() == 24
+    with CaptureQueriesContext(connection) as few:
+        watch_handlers.handle(batch(jobs[:2], 1))
+    with CaptureQueriesContext(connection) as many:
+        watch_handlers.handle(batch(jobs, 2))
+    assert Instance.objects.filter(job__in=jobs, restarts=2).count() == 24
+    assert len(many) == len(few), [q["sql"][:80] for q in many]
+    assert not any("spec_yaml" in q["sql"] for q in many)
