@@ -577,11 +577,18 @@ def established(pid: int, *, local: int | None = None, remote: int | None = None
     )
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used so far."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU time the process (and, with ``children``, its live children, such
+    as watch_clusters' sender process) has used so far."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat") if children else [Path(f"/proc/{pid}/stat")]:
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):  # itself or a child
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.1, what: str = "") -> bool:
@@ -690,7 +697,9 @@ def instances_with(value: int | None = None) -> int:
     return (rows.filter(restarts=value) if value is not None else rows).count()
 
 
-def start_portal(production: bool, ports: list[int], log_dir: Path) -> list[Server]:
+def start_portal(
+    production: bool, ports: list[int], log_dir: Path, sender: str = "process"
+) -> list[Server]:
     """One uvicorn process per port (first in the list), then the watcher in production."""
     env = os.environ.copy()
     servers = []
@@ -714,7 +723,7 @@ def start_portal(production: bool, ports: list[int], log_dir: Path) -> list[Serv
         name = "uvicorn" if len(ports) == 1 else f"uvicorn{number}"
         servers.append(Server(name, web, env, log_dir))
     if production:
-        watcher = [sys.executable, "manage.py", "watch_clusters"]
+        watcher = [sys.executable, "manage.py", "watch_clusters", "--sender", sender]
         servers.append(Server("watch_clusters", watcher, env, log_dir))
     return servers
 
@@ -767,6 +776,7 @@ class Bench:
         self.cookie = cookie
         self.case = 0  # numbers the cases, so each one writes values never written before
         self.pids = {s.name: s.pid for s in servers}
+        self.with_children = set(self.pids)
         self.pids |= {
             "kubesim": sim.process.pid,
             "clients": fleet.process.pid,
@@ -775,14 +785,15 @@ class Bench:
         self._cpu: tuple[float, dict[str, float]] = (0.0, {})
 
     def cpu_start(self) -> None:
-        self._cpu = (time.monotonic(), {n: cpu_seconds(pid) for n, pid in self.pids.items()})
+        self._cpu = (time.monotonic(), {n: self._cpu_of(n) for n in self.pids})
+
+    def _cpu_of(self, name: str) -> float:
+        return cpu_seconds(self.pids[name], children=name in self.with_children)
 
     def cpu_used(self) -> str:
         """CPU seconds each process used since ``cpu_start``, over the wall time."""
         started, before = self._cpu
-        used = ", ".join(
-            f"{name} {cpu_seconds(pid) - before[name]:.1f}" for name, pid in self.pids.items()
-        )
+        used = ", ".join(f"{name} {self._cpu_of(name) - before[name]:.1f}" for name in self.pids)
         return f"CPU seconds in the {time.monotonic() - started:.1f}s measured: {used}"
 
     def held(self) -> int:
@@ -1029,6 +1040,12 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=3, help="latency: runs per case (the machine is noisy)"
     )
+    parser.add_argument(
+        "--sender",
+        choices=["process", "thread"],
+        default="process",
+        help="production: watch_clusters renders and sends from a child process or a thread",
+    )
     parser.add_argument("--only", choices=["ingest", "latency"])
     parser.add_argument("--rates", default="100,1000", help="latency: changes/s, comma list")
     parser.add_argument("--clients", help="comma list (default: 0,1,100,1000 / 1,100,1000)")
@@ -1070,7 +1087,7 @@ def main() -> None:
         children.append(fleet)
 
         ports = [free_port() for _ in range(args.web_workers if args.production else 1)]
-        servers = start_portal(args.production, ports, data_dir)
+        servers = start_portal(args.production, ports, data_dir, args.sender)
         for port, server in zip(ports, servers, strict=False):
             if not wait_for(
                 lambda port=port, server=server: http_up(port) or server.process.poll() is not None,

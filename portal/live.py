@@ -97,7 +97,7 @@ def broadcast(group: str, html: Html, *, key: str | None = None) -> None:
     rendered for at all. Never raises: a failed send is logged, the write stands.
     """
     if settings.LIVE_SEND_IN_BACKGROUND:
-        transaction.on_commit(lambda: _outbox().put((group, html, key)))
+        transaction.on_commit(lambda: _enqueue(group, html, key))
     else:
         transaction.on_commit(lambda: _send_now(group, html))
 
@@ -147,16 +147,87 @@ _outbox_lock = threading.Lock()
 MAX_DRAIN = 500
 IDLE_CLOSE = 0.2  # seconds without broadcasts before the sender gives its connection back
 
+_in_process = False  # use_sender_process() was called
+_sender_child = None  # that process, once started
+
+
+def use_sender_process() -> bool:
+    """Renders and sends this process's broadcasts from a child process instead of a thread
+    (``manage.py watch_clusters``): the watchers then have this process's GIL to themselves.
+    Needs a channel layer the child reaches (Redis); with the in-process layer it keeps the
+    thread and returns False."""
+    global _in_process
+    from channels.layers import InMemoryChannelLayer
+
+    layer = get_channel_layer()
+    if layer is None or isinstance(layer, InMemoryChannelLayer):
+        log.info("live broadcasts stay on a thread: the channel layer is in-process")
+        return False
+    _in_process = True
+    return True
+
+
+def _crosses(html: Html) -> bool:
+    """True when ``html`` can be handed to the sender process as it is (pickled by name)."""
+    if isinstance(html, Fragment):
+        return "<" not in html.render_many.__qualname__  # not a lambda or a closure
+    return isinstance(html, str)
+
+
+def _enqueue(group: str, html: Html, key: str | None) -> None:
+    if _in_process and not _crosses(html):
+        try:  # a closure cannot reach the sender process: rendered here, after the commit
+            html = _render(html)
+        except Exception:
+            log.exception("rendering a broadcast to %s failed", group)
+            return
+    _outbox().put((group, html, key))
+
 
 def _outbox() -> "queue.Queue[tuple[str, Html, str | None]]":
-    global _outbox_queue
+    global _outbox_queue, _sender_child
     with _outbox_lock:
-        if _outbox_queue is None:
+        if _in_process:
+            if _sender_child is None or not _sender_child.is_alive():
+                import multiprocessing
+
+                if _sender_child is not None:
+                    log.error(
+                        "the live sender process ended (%s); starting another",
+                        _sender_child.exitcode,
+                    )
+                context = multiprocessing.get_context("spawn")
+                _outbox_queue = context.JoinableQueue()
+                _sender_child = context.Process(
+                    target=_sender_main, args=(_outbox_queue,), name="live-sender", daemon=True
+                )
+                _sender_child.start()
+        elif _outbox_queue is None:
             _outbox_queue = queue.Queue()
             threading.Thread(
                 target=_sender, args=(_outbox_queue,), name="live-broadcast", daemon=True
             ).start()
         return _outbox_queue
+
+
+def _sender_main(outbox) -> None:
+    """The sender process: Django set up from the environment it inherited, then the same
+    loop as the thread; it ends when its parent does."""
+    import os
+    import time
+
+    import django
+
+    django.setup()
+    parent = os.getppid()
+
+    def orphaned() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=orphaned, name="live-sender-parent", daemon=True).start()
+    _sender(outbox)
 
 
 async def _listened(layer, groups: list[str]) -> dict[str, bool]:

@@ -401,3 +401,50 @@ async def test_the_hub_takes_its_groups_again_after_the_layer_failed(personas, t
     await layer.group_send(group, live.message(group, "<p>back</p>"))
     assert await communicator.receive_from(timeout=5) == "<p>back</p>"
     await communicator.disconnect()
+
+
+def shout(args: list) -> dict:
+    """A ``Fragment`` renderer the sender process can import by name (no database)."""
+    return {arg: f"<p>{arg.upper()}</p>" for arg in args}
+
+
+def test_watch_clusters_sends_from_a_child_process_when_the_layer_reaches_it(
+    settings, monkeypatch
+):
+    """``manage.py watch_clusters`` renders and sends from a child process (its own GIL):
+    fragments travel to it by name, closures are rendered before they leave. With the
+    in-process layer nothing outside the process would hear it, so the thread stays."""
+    import asyncio
+
+    from asgiref.sync import async_to_sync
+    from channels.layers import InMemoryChannelLayer
+    from django.db import transaction
+
+    for name, value in (("_in_process", False), ("_outbox_queue", None), ("_sender_child", None)):
+        monkeypatch.setattr(live, name, value)
+    layer = get_channel_layer()
+    if isinstance(layer, InMemoryChannelLayer):
+        assert live.use_sender_process() is False and live._in_process is False
+        return
+    settings.LIVE_SEND_IN_BACKGROUND = True
+    assert live.use_sender_process()
+    channel = async_to_sync(layer.new_channel)()
+    group = "portal.workspace.501"
+    async_to_sync(layer.group_add)(group, channel)
+    try:
+        with transaction.atomic():
+            live.broadcast(group, live.Fragment(shout, "from the child"), key="k")
+            live.broadcast(group, lambda: "<p>rendered here</p>")
+        assert live._sender_child is not None and live._sender_child.is_alive()
+        live.flush()  # the child took and sent both
+        async def receive() -> dict:
+            return await asyncio.wait_for(layer.receive(channel), 10)
+
+        got = ""
+        while "rendered here" not in got:  # one message, or two if the child split them
+            got += async_to_sync(receive)()["html"]
+        assert got == "<p>FROM THE CHILD</p><p>rendered here</p>"
+    finally:
+        async_to_sync(layer.group_discard)(group, channel)
+        live._sender_child.terminate()
+        live._sender_child.join(5)

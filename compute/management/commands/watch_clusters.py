@@ -10,6 +10,7 @@ import threading
 from django.core.management.base import BaseCommand
 
 from compute.watching import WatchSupervisor
+from portal import live
 
 
 class Command(BaseCommand):
@@ -18,8 +19,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--lease-seconds", type=float, default=15.0)
         parser.add_argument("--tick", type=float, default=3.0, help="seconds between passes")
+        parser.add_argument(
+            "--sender",
+            choices=["process", "thread"],
+            default="process",
+            help="render and send live fragments from a child process (default) or a thread",
+        )
 
-    def handle(self, *args, lease_seconds: float, tick: float, **options) -> None:
+    def handle(self, *args, lease_seconds: float, tick: float, sender: str, **options) -> None:
+        if sender == "process":
+            live.use_sender_process()
         stop = threading.Event()
 
         def on_signal(signum, frame) -> None:
