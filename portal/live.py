@@ -214,10 +214,12 @@ def _sender_main(outbox) -> None:
     """The sender process: Django set up from the environment it inherited, then the same
     loop as the thread; it ends when its parent does."""
     import os
+    import signal
     import time
 
     import django
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops, then ends us
     django.setup()
     parent = os.getppid()
 
