@@ -25,12 +25,18 @@ def render_job_detail(job_id: int, parts: tuple[str, ...] = DETAIL_PARTS) -> str
     return render_job_details([(job_id, parts)]).get((job_id, parts), "")
 
 
+def render_job_snapshots(job_ids: list[int]) -> dict[int, str]:
+    """Every live part of each of ``job_ids`` (``{id: html}``), rendered together."""
+    rendered = render_job_details([(pk, DETAIL_PARTS) for pk in job_ids])
+    return {pk: html for (pk, _parts), html in rendered.items() if html}
+
+
 def render_job_details(wanted: list[tuple[int, tuple[str, ...]]]) -> dict:
     """Renders the ``(job id, parts)`` in ``wanted`` with one query per related table for all
     of them; returns ``{(job id, parts): html}`` (a job that no longer exists renders "")."""
     from django.template.loader import get_template
 
-    from jobs.models import Job
+    from jobs.models import InstanceLog, Job
 
     needed = {part for _pk, parts in wanted for part in parts}
     pks = {pk for pk, _ in wanted}
@@ -47,6 +53,12 @@ def render_job_details(wanted: list[tuple[int, tuple[str, ...]]]) -> dict:
             order = ["job_id" if f == "job" else f for f in model._meta.ordering]  # no join
             for row in model.objects.filter(job_id__in=list(found)).order_by(*order).values():
                 rows[row["job_id"]].append(row)
+    logs: dict[int, list] = {pk: [] for pk in found}
+    if "log" in needed and found:
+        for row in InstanceLog.objects.filter(job_id__in=list(found)).order_by(
+            "job_id", "index", "container"
+        ):
+            logs[row.job_id].append(row)
     templates = {part: get_template(f"jobs/job_detail.html#{part}") for part in needed}
     out = {}
     for pk, parts in wanted:
@@ -57,7 +69,7 @@ def render_job_details(wanted: list[tuple[int, tuple[str, ...]]]) -> dict:
         context = {
             "job": job,
             **{name: rows[pk] for name, rows in related.items()},
-            "logs": log_tails(job) if "log" in parts else [],
+            "logs": log_tails(job, logs[pk]) if "log" in parts else [],
             "oob": True,
         }
         out[(pk, parts)] = "".join(templates[part].render(context) for part in parts)
@@ -86,14 +98,15 @@ def render_job_rows(job_ids: list[int]) -> dict:
     return {pk: template.render({"job": job, "oob": True}) for pk, job in found.items()}
 
 
-def log_tails(job) -> list[dict]:
-    """The last lines of each instance's stored log, with a mark when lines were cut."""
+def log_tails(job, logs=None) -> list[dict]:
+    """The last lines of each instance's stored log, with a mark when lines were cut
+    (``logs``: the job's InstanceLog rows in index, container order, when already read)."""
     from django.conf import settings
 
     from jobs.selectors import TRUNCATION_MARK
 
     tails = []
-    for log in job.logs.order_by("index", "container"):
+    for log in logs if logs is not None else job.logs.order_by("index", "container"):
         lines = log.text.splitlines()
         cut = len(lines) > LOG_TAIL_LINES
         tails.append(

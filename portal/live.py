@@ -23,19 +23,34 @@ GROUP_RE = re.compile(r"^(?P<kind>[a-z]+\.[a-z_]+)\.(?P<pk>\d{1,18})$")
 
 # kind ("portal.workspace") -> can_read(user, pk) -> bool
 _READERS: dict[str, Callable[[object, int], bool]] = {}
+# kind -> readable(user, pks) -> the pks the user may read (one query for many groups)
+_READERS_MANY: dict[str, Callable[[object, list[int]], set[int]]] = {}
 # kind -> snapshot(pk) -> html: the current fragments, sent to a page when it joins, so
 # nothing that changed between rendering the page and subscribing is missed.
 _SNAPSHOTS: dict[str, Callable[[int], str]] = {}
+# kind -> snapshot_many(pks) -> {pk: html}: the same for many objects at once
+_SNAPSHOTS_MANY: dict[str, Callable[[list[int]], dict[int, str]]] = {}
 
 
 def register(
-    kind: str, can_read: Callable[[object, int], bool], snapshot: Callable[[int], str] | None = None
+    kind: str,
+    can_read: Callable[[object, int], bool],
+    snapshot: Callable[[int], str] | None = None,
+    *,
+    readable: Callable[[object, list[int]], set[int]] | None = None,
+    snapshot_many: Callable[[list[int]], dict[int, str]] | None = None,
 ) -> None:
     """Declares a group kind, the access check guarding its groups and, optionally, how to
-    render its current state for a page that just joined."""
+    render its current state for a page that just joined. ``readable`` and
+    ``snapshot_many`` do the same for many objects in a few queries (a page following many
+    jobs, a thousand tabs reconnecting at once)."""
     _READERS[kind] = can_read
     if snapshot is not None:
         _SNAPSHOTS[kind] = snapshot
+    if readable is not None:
+        _READERS_MANY[kind] = readable
+    if snapshot_many is not None:
+        _SNAPSHOTS_MANY[kind] = snapshot_many
 
 
 def snapshot(group: str) -> str:
@@ -43,6 +58,44 @@ def snapshot(group: str) -> str:
     match = GROUP_RE.match(group)
     render = _SNAPSHOTS.get(match["kind"]) if match else None
     return render(int(match["pk"])) if render else ""
+
+
+def _by_kind(groups: list[str]) -> dict[str, dict[int, str]]:
+    """``{kind: {pk: group}}`` of the well-formed ``groups``."""
+    found: dict[str, dict[int, str]] = {}
+    for group in groups:
+        if match := GROUP_RE.match(group):
+            found.setdefault(match["kind"], {})[int(match["pk"])] = group
+    return found
+
+
+def joinable(user, groups: list[str]) -> set[str]:
+    """Those of ``groups`` ``user`` may join: ``can_join`` for each, with one query per kind
+    where the kind registered ``readable``."""
+    if user is None or not user.is_authenticated:
+        return set()
+    allowed = set()
+    for kind, groups_of in _by_kind(groups).items():
+        many = _READERS_MANY.get(kind)
+        if many is not None and kind != "portal.user":
+            allowed |= {groups_of[pk] for pk in many(user, list(groups_of)) if pk in groups_of}
+        else:
+            allowed |= {group for group in groups_of.values() if can_join(user, group)}
+    return allowed
+
+
+def snapshots(groups: list[str]) -> list[str]:
+    """The snapshots of ``groups``, in their order (none for kinds without one), rendered
+    together per kind where the kind registered ``snapshot_many``."""
+    rendered: dict[str, str] = {}
+    for kind, groups_of in _by_kind(groups).items():
+        many = _SNAPSHOTS_MANY.get(kind)
+        if many is not None:
+            for pk, html in many(list(groups_of)).items():
+                rendered[groups_of[pk]] = html
+        else:
+            rendered |= {group: snapshot(group) for group in groups_of.values()}
+    return [html for group in groups if (html := rendered.get(group))]
 
 
 def group_name(kind: str, pk: int) -> str:

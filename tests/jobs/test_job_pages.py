@@ -315,3 +315,45 @@ def test_instances_table_escapes_what_the_cluster_says():
     assert "<td>p&lt;0&gt;</td><td>–</td><td>Failed</td>" in html
     assert "terminated (&lt;script&gt;alert(1)&lt;/script&gt;) exit 137</td><td>2</td>" in html
     assert "No pods yet." in instances_table(job, []) and "hx-swap-oob" not in instances_table(job, [])
+
+
+def test_a_page_following_many_jobs_is_checked_and_caught_up_in_a_few_queries(
+    compute_ready, personas
+):
+    """Joining many job groups (a page of jobs, or tabs reconnecting after a restart) costs
+    the same queries for 2 jobs as for 8; the snapshots are the jobs' full live parts and
+    a job of another workspace is refused."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from compute.models import ComputeTarget
+    from jobs.notify import render_job_detail
+    from portal import live
+    from portal.consumers import _check_and_render
+
+    def make(target_name: str, count: int) -> list[Job]:
+        target = ComputeTarget.objects.get(name=target_name)
+        return Job.objects.bulk_create(
+            Job(
+                workspace=target.workspace,
+                name=f"{target_name}-{i}",
+                compute=target,
+                instance_type="defaultinstancetype",
+                spec_yaml="{}",
+                spec={},
+                image="busybox",
+                created_by=personas["admin"],
+            )
+            for i in range(count)
+        )
+
+    mine = [live.group_name("jobs.job", job.pk) for job in make("cpu-target", 8)]
+    foreign = live.group_name("jobs.job", make("team-b-target", 1)[0].pk)
+    me = personas["scientist"]
+    with CaptureQueriesContext(connection) as few:
+        _check_and_render(me, mine[:2])
+    with CaptureQueriesContext(connection) as many:
+        allowed, snapshots = _check_and_render(me, [*mine, foreign, "jobs.job.999999"])
+    assert len(many) == len(few)
+    assert allowed == set(mine)
+    assert snapshots == [render_job_detail(int(group.rsplit(".", 1)[1])) for group in mine]
