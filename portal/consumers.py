@@ -35,6 +35,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     hub: fanout.Hub | None = None
     _writer: asyncio.Task | None = None  # set once connected (a refused socket has none)
+    _rechecking: asyncio.Task | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -92,6 +93,24 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if self._backlog > BACKLOG_CAP:
             self._pending, self._backlog, self._resync = [], 0, True
         self._wake.set()
+
+    def recheck(self) -> None:
+        """Called by the hub when the user's access shrank: checks the joined groups again."""
+        if self._rechecking is None or self._rechecking.done():
+            self._rechecking = asyncio.create_task(self._recheck(), name="live-socket-recheck")
+
+    async def _recheck(self) -> None:
+        own = live.user_group(self.scope["user"].pk)
+        groups = sorted(self.joined - {own})
+        try:
+            allowed = await database_sync_to_async(live.joinable)(self.scope["user"], groups)
+            refused = [g for g in groups if g not in allowed]
+            for group in refused:
+                self.joined.discard(group)
+                await self.hub.leave(group, self)
+            await self._report(refused, [])
+        except Exception:  # the socket may be closing meanwhile
+            log.warning("live socket: could not check its groups again", exc_info=True)
 
     async def _write(self) -> None:
         """Sends what was pushed, all that waits as one frame, for as long as the socket

@@ -27,6 +27,8 @@ from typing import Protocol
 
 from channels.layers import get_channel_layer
 
+from portal import live
+
 log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "livehub"
@@ -36,6 +38,9 @@ REFRESH_EVERY = 3600.0
 class Socket(Protocol):
     def push(self, html: str) -> None:
         """Takes a fragment to send; must not block or await."""
+
+    def recheck(self) -> None:
+        """Checks the groups followed again (soon); must not block or await."""
 
 
 class Hub:
@@ -150,9 +155,15 @@ class Hub:
         html = message.get("html")
         if not html:
             return
+        recheck = live.RECHECK in html
+        if recheck:
+            html = html.replace(live.RECHECK, "")
         for socket in list(self.members.get(message.get("group", ""), ())):
             try:
-                socket.push(html)
+                if recheck:
+                    socket.recheck()
+                if html:
+                    socket.push(html)
             except Exception:
                 log.exception("live hub: a socket refused a fragment")
 

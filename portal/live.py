@@ -110,6 +110,16 @@ def user_group(user_id: int) -> str:
     return f"portal.user.{int(user_id)}"
 
 
+# Carried in a user's group: their open sockets check their groups again (access shrank).
+RECHECK = "<!--live:recheck-->"
+
+
+def recheck_user(user_id: int) -> None:
+    """After the commit, makes ``user_id``'s open pages check every group they follow again
+    and leave those no longer readable (e.g. they were removed from a workspace)."""
+    broadcast(user_group(user_id), RECHECK)
+
+
 def can_join(user, group: str) -> bool:
     """True when ``user`` may receive the messages of ``group``; False for any malformed name."""
     if user is None or not user.is_authenticated:

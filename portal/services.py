@@ -49,6 +49,7 @@ def membership_remove(*, workspace: Workspace, user: User) -> None:
     """Removes ``user`` from the workspace (no error when not a member); broadcasts the list."""
     Membership.objects.filter(workspace=workspace, user=user).delete()
     _broadcast_members(workspace)
+    live.recheck_user(user.pk)  # their open pages leave this workspace's groups
 
 
 def token_create(*, user: User, name: str) -> tuple[ApiToken, str]:

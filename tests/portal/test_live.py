@@ -448,3 +448,22 @@ def test_watch_clusters_sends_from_a_child_process_when_the_layer_reaches_it(
         async_to_sync(layer.group_discard)(group, channel)
         live._sender_child.terminate()
         live._sender_child.join(5)
+
+
+async def test_a_member_removed_from_a_workspace_stops_getting_its_updates(personas, team_a):
+    """Access is checked when a page joins and again when it shrinks: removing a member
+    makes their open pages leave the workspace's groups, with a notice."""
+    group = live.group_name("portal.workspace", team_a.pk)
+    communicator = await connect(personas["reader"], group)
+    assert (await communicator.connect())[0]
+    await database_sync_to_async(services.membership_remove)(
+        workspace=team_a, user=personas["reader"]
+    )
+    frames = ""
+    while "not available" not in frames:  # the member list may come first (their removal)
+        frames += await communicator.receive_from(timeout=5)
+    assert f"Live updates for {group} are not available to you." in frames
+    assert live.RECHECK not in frames
+    await get_channel_layer().group_send(group, live.message(group, "<p>secret</p>"))
+    assert await communicator.receive_nothing(timeout=0.5)
+    await communicator.disconnect()
