@@ -103,7 +103,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
         own = live.user_group(self.scope["user"].pk)
         groups = sorted(self.joined - {own})
         try:
-            allowed = await database_sync_to_async(live.joinable)(self.scope["user"], groups)
+            user, allowed = await database_sync_to_async(_recheck_groups)(
+                self.scope["user"].pk, groups
+            )
+            if user is None:  # deactivated or deleted: nothing more for this socket
+                await self.close(code=4401)
+                return
+            self.scope["user"] = user  # later subscriptions see the new rights too
             refused = [g for g in groups if g not in allowed]
             for group in refused:
                 self.joined.discard(group)
@@ -209,6 +215,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.send(
             text_data=f'<div id="live-notice" hx-swap-oob="innerHTML">{escape(text)}</div>'
         )
+
+
+def _recheck_groups(user_id: int, groups: list[str]):
+    """The user as stored now (None when gone or inactive) and which ``groups`` they may
+    still follow."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    return user, (live.joinable(user, groups) if user is not None else set())
 
 
 def _check_and_render(user, groups: list[str]) -> tuple[set[str], list[str]]:

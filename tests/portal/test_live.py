@@ -467,3 +467,33 @@ async def test_a_member_removed_from_a_workspace_stops_getting_its_updates(perso
     await get_channel_layer().group_send(group, live.message(group, "<p>secret</p>"))
     assert await communicator.receive_nothing(timeout=0.5)
     await communicator.disconnect()
+
+
+async def test_losing_it_operations_or_being_deactivated_ends_what_the_page_may_not_follow(
+    personas, team_b
+):
+    """IT operations see every workspace; once the flag is taken away (a save through the
+    admin), their open page leaves the workspaces they are not a member of. A deactivated
+    user's socket is closed."""
+    itops = personas["itops"]
+    group = live.group_name("portal.workspace", team_b.pk)
+    communicator = await connect(itops, group)
+    assert (await communicator.connect())[0]
+
+    def demote() -> None:
+        itops.is_itops = False
+        itops.save()
+
+    await database_sync_to_async(demote)()
+    assert "not available" in await communicator.receive_from(timeout=5)
+    await get_channel_layer().group_send(group, live.message(group, "<p>secret</p>"))
+    assert await communicator.receive_nothing(timeout=0.5)
+
+    def deactivate() -> None:
+        itops.is_active = False
+        itops.save()
+
+    await database_sync_to_async(deactivate)()
+    closed = await communicator.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 4401}
+    await communicator.disconnect()
