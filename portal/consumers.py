@@ -110,13 +110,20 @@ class LiveConsumer(AsyncWebsocketConsumer):
                 await self.close(code=4401)
                 return
             self.scope["user"] = user  # later subscriptions see the new rights too
-            refused = [g for g in groups if g not in allowed]
-            for group in refused:
-                self.joined.discard(group)
-                await self.hub.leave(group, self)
-            await self._report(refused, [])
+            await self._leave_refused(groups, allowed)
         except Exception:  # the socket may be closing meanwhile
             log.warning("live socket: could not check its groups again", exc_info=True)
+
+    async def _leave_refused(self, groups: list[str], allowed: set[str]) -> None:
+        """Leaves those of ``groups`` not in ``allowed`` and tells the page which."""
+        refused = [g for g in groups if g not in allowed]
+        for group in refused:
+            self.joined.discard(group)
+            try:  # one failed discard must not keep the others
+                await self.hub.leave(group, self)
+            except Exception:
+                log.warning("could not leave live group %s", group, exc_info=True)
+        await self._report(refused, [])
 
     async def _write(self) -> None:
         """Sends what was pushed, all that waits as one frame, for as long as the socket
@@ -145,14 +152,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         allowed, snapshots = await database_sync_to_async(_check_and_render)(
             self.scope["user"], groups
         )
-        refused = [g for g in groups if g not in allowed]
-        for group in refused:
-            self.joined.discard(group)
-            try:
-                await self.hub.leave(group, self)
-            except Exception:
-                log.warning("could not leave live group %s", group, exc_info=True)
-        await self._report(refused, [])
+        await self._leave_refused(groups, allowed)
         await self.notice("This page fell behind; it was brought up to date.")
         if snapshots:
             await self.send(text_data="".join(snapshots))

@@ -20,3 +20,26 @@ def wait_for(predicate: Callable[[], T], timeout: float = 15.0, what: str = "con
                 f"timed out after {timeout}s waiting for {what}; last value {value!r}"
             )
         time.sleep(0.03)
+
+
+def make_jobs(target, count: int, *, created_by, prefix: str = "bulk", start: int = 0, **fields):
+    """``count`` Job rows on compute ``target`` in one insert (no cluster objects), named
+    ``<prefix>-<n>``; ``fields`` override the defaults (spec, status, ...)."""
+    from jobs.models import Job
+
+    defaults = {
+        "instance_type": "defaultinstancetype",
+        "spec_yaml": "{}",
+        "spec": {},
+        "image": "busybox",
+    }
+    return Job.objects.bulk_create(
+        Job(
+            workspace=target.workspace,
+            compute=target,
+            name=f"{prefix}-{i}",
+            created_by=created_by,
+            **{**defaults, **fields},
+        )
+        for i in range(start, start + count)
+    )

@@ -6,6 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from jobs.models import Job
 from portal import live
+from tests.helpers import make_jobs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -130,27 +131,10 @@ def test_filters_search_and_grouping(compute_ready, client_for):
 
 
 def test_job_list_query_count_does_not_grow_with_jobs(compute_ready, client_for, personas):
-    from jobs.models import Job as JobModel
-
     target = compute_ready.targets.get(name="cpu-target")
-    template = JobModel.objects.none()
-    del template
 
     def make(count, start):
-        JobModel.objects.bulk_create(
-            JobModel(
-                workspace=target.workspace,
-                name=f"bulk-{i}",
-                compute=target,
-                instance_type="defaultinstancetype",
-                spec_yaml="x",
-                spec={},
-                image="busybox",
-                created_by=personas["scientist"],
-                status="Completed",
-            )
-            for i in range(start, start + count)
-        )
+        make_jobs(target, count, start=start, created_by=personas["scientist"], status="Completed")
 
     client = client_for("scientist")
     make(5, 0)
@@ -333,19 +317,7 @@ def test_a_page_following_many_jobs_is_checked_and_caught_up_in_a_few_queries(
 
     def make(target_name: str, count: int) -> list[Job]:
         target = ComputeTarget.objects.get(name=target_name)
-        return Job.objects.bulk_create(
-            Job(
-                workspace=target.workspace,
-                name=f"{target_name}-{i}",
-                compute=target,
-                instance_type="defaultinstancetype",
-                spec_yaml="{}",
-                spec={},
-                image="busybox",
-                created_by=personas["admin"],
-            )
-            for i in range(count)
-        )
+        return make_jobs(target, count, prefix=target_name, created_by=personas["admin"])
 
     mine = [live.group_name("jobs.job", job.pk) for job in make("cpu-target", 8)]
     foreign = live.group_name("jobs.job", make("team-b-target", 1)[0].pk)

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from compute.watching import WatchSupervisor
 from jobs.models import Job, JobEvent, Status
-from tests.helpers import wait_for
+from tests.helpers import make_jobs, wait_for
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -196,19 +196,14 @@ def test_a_watch_batch_costs_as_many_queries_for_many_jobs_as_for_few(
 
     monkeypatch.setattr(watch_handlers, "_broadcast", lambda *args, **kwargs: None)
     target = ComputeTarget.objects.get(name="cpu-target")
-    jobs = Job.objects.bulk_create(
-        Job(
-            workspace=target.workspace,
-            name=f"w-{i}",
-            compute=target,
-            instance_type="defaultinstancetype",
-            spec_yaml="command: x\n" * 200,
-            spec={"command": ["x"] * 500},
-            image="busybox",
-            status=Status.RUNNING,
-            created_by=personas["scientist"],
-        )
-        for i in range(12)
+    jobs = make_jobs(
+        target,
+        12,
+        prefix="w",
+        created_by=personas["scientist"],
+        spec_yaml="command: x\n" * 200,
+        spec={"command": ["x"] * 500},
+        status=Status.RUNNING,
     )
 
     def batch(chosen: list[Job], restarts: int) -> Batch:
