@@ -46,9 +46,10 @@ async def lifespan(receive, send) -> None:
         if message["type"] == "lifespan.startup":
             import asyncio
 
-            from portal import live
+            from portal import gcpolicy, live
 
             live.use_server_loop(asyncio.get_running_loop())
+            gcpolicy.install()
             if not settings.PRODUCTION:
                 await sync_to_async(start_all, thread_sensitive=False)()
             await send({"type": "lifespan.startup.complete"})

@@ -284,6 +284,9 @@ def _sender_main(outbox) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops, then ends us
     django.setup()
+    from portal import gcpolicy
+
+    gcpolicy.install()
     parent = os.getppid()
 
     def orphaned() -> None:

@@ -204,6 +204,10 @@ CELERY_BEAT_SCHEDULE = {
 
 # Render and send live fragments on a background thread (off the request/watcher path).
 LIVE_SEND_IN_BACKGROUND = env_bool("PORTAL_LIVE_BACKGROUND_SEND", True)
+# Seconds between full garbage collections in the server processes (web, watchers, sender),
+# which otherwise stop every thread for 50-150 ms every few seconds under load; 0 leaves
+# Python's own policy (portal/gcpolicy.py).
+GC_FULL_EVERY = env_int("PORTAL_GC_FULL_EVERY", 60)
 
 # Where pods reach the portal (code download for jobs).
 PUBLIC_URL = env_str("PORTAL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")

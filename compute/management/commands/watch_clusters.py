@@ -10,7 +10,7 @@ import threading
 from django.core.management.base import BaseCommand
 
 from compute.watching import WatchSupervisor
-from portal import live
+from portal import gcpolicy, live
 
 
 class Command(BaseCommand):
@@ -36,6 +36,7 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        gcpolicy.install()
         supervisor = WatchSupervisor(lease_seconds=lease_seconds, tick=tick).start()
         self.stdout.write(f"watching clusters as {supervisor.holder}")
         while not stop.wait(1.0):
