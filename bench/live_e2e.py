@@ -29,12 +29,17 @@ What runs where:
   In the embedded mode the periodic passes (cluster sync, log follow, job reconcile) are
   pushed out to once an hour so that both modes measure the same path; their first pass,
   2 s after start, is waited out (until kubesim sees no new request for 2 s).
-- **the clients** (child process, spawn): real websocket clients (the ``websockets``
-  package, asyncio, permessage-deflate offered as browsers do) on
+- **the clients** (child process, spawn): websocket clients written out in this file on
+  bare asyncio transports (handshake, frames, permessage-deflate offered as browsers do;
+  pings answered at once) on
   ``/ws/live/?groups=jobs.job.<pk>,...`` with the user's session cookie and an Origin of the
   portal. Frames carrying ``id="job-<pk>-instances"`` are parsed; a frame delivers
   (job, pod index, value) when that restart count shows in that pod's row. The first
-  arrival per client counts; values coalesced into a later frame have no sample.
+  arrival per client counts; values coalesced into a later frame have no sample. During a
+  latency run a client only splits its reads into frames and keeps them, compressed, with
+  their arrival time; they are inflated and parsed after the run. Browsers do not share the servers' cores; these
+  clients do, and decoding 1,000 sockets' frames as they came took about half a core and
+  delayed the very arrival times being measured.
 - **this process** prepares the database before the portal starts (migrate, user, workspace
   membership, cluster with encrypted credentials to kubesim, target, Running jobs), makes a
   session cookie, drives the other processes and polls the database (Instance rows).
@@ -65,6 +70,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import hashlib
 import math
 import multiprocessing
 import os
@@ -79,6 +86,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -250,8 +258,7 @@ class Fleet:
 
     def __init__(self, conn) -> None:
         self.conn = conn
-        self.sockets: list = []
-        self.readers: list[asyncio.Task] = []
+        self.sockets: list[Client | None] = []
         self.groups: list[list[int]] = []
         self.snapshots: list[int] = []
         self.refused = 0
@@ -296,11 +303,9 @@ class Fleet:
     async def connect(
         self, urls: list[str], cookie: str, origin: str, groups: list[list[int]]
     ) -> dict:
-        """Opens one socket per entry of ``groups`` (job pks), 64 handshakes at a time, spread
+        """Opens one socket per entry of ``groups`` (the jobs that client asks for), spread
         round robin over ``urls`` (as a load balancer would), then waits for the snapshot
         each joined group sends."""
-        from websockets.asyncio.client import connect
-
         await self.close()
         self.closing = False
         self.groups = [list(jobs) for jobs in groups]
@@ -310,21 +315,17 @@ class Fleet:
         self.dropped = set()
         gate = asyncio.Semaphore(64)
         started = time.monotonic()
+        loop = asyncio.get_running_loop()
 
         async def open_one(i: int, jobs: list[int]) -> None:
             query = ",".join(f"jobs.job.{pk}" for pk in jobs)
+            url = f"{urls[i % len(urls)]}?groups={query}"
             async with gate:
-                ws = await connect(
-                    f"{urls[i % len(urls)]}?groups={query}",
-                    origin=origin,
-                    additional_headers={"Cookie": cookie},
-                    proxy=None,
-                    ping_interval=None,
-                    open_timeout=120,
-                    max_size=None,
-                )
-            self.sockets[i] = ws
-            self.readers.append(asyncio.create_task(self.read(i, ws)))
+                client = Client(self, i, url, origin, cookie)
+                host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
+                await loop.create_connection(lambda: client, host, int(port))
+                await asyncio.wait_for(client.opened, 120)
+            self.sockets[i] = client
 
         results = await asyncio.gather(
             *(open_one(i, jobs) for i, jobs in enumerate(groups)), return_exceptions=True
@@ -349,40 +350,36 @@ class Fleet:
             "groups": self.groups,
         }
 
-    async def read(self, i: int, ws) -> None:
-        from websockets.exceptions import ConnectionClosed
+    def on_message(self, i: int, now: float, text: str) -> None:
+        """A whole text message of client ``i``, arrived at ``now``."""
+        if not self.armed:
+            refused = REFUSED.search(text)
+            if refused:  # not subscribed after all: expect nothing of that job
+                self.refused += 1
+                self.groups[i] = [pk for pk in self.groups[i] if pk != int(refused[1])]
+            elif 'id="live-notice"' not in text:
+                self.snapshots[i] += 1
+            return
+        self.frames += 1
+        for job, index, value in parse_frame(text):
+            key = (i, job, index, value)
+            if key in self.records:
+                continue
+            self.records[key] = now
+            if value == self.final:
+                self.have_per[i] += 1
+                self.have += 1
+                self._complete(now)
 
-        try:
-            async for text in ws:
-                now = time.monotonic()
-                if not self.armed:
-                    refused = REFUSED.search(text)
-                    if refused:  # not subscribed after all: expect nothing of that job
-                        self.refused += 1
-                        self.groups[i] = [pk for pk in self.groups[i] if pk != int(refused[1])]
-                    elif 'id="live-notice"' not in text:
-                        self.snapshots[i] += 1
-                    continue
-                self.frames += 1
-                self.last_frame = now
-                for job, index, value in parse_frame(text):
-                    key = (i, job, index, value)
-                    if key in self.records:
-                        continue
-                    self.records[key] = now
-                    if value == self.final:
-                        self.have_per[i] += 1
-                        self.have += 1
-                        self._complete(now)
-        except ConnectionClosed:
-            pass
-        if not self.closing:  # the server closed it: expect nothing more of this client
-            self.dropped.add(i)
-            if self.armed and self.final is not None:
-                self.need -= self.need_per[i]
-                self.have -= self.have_per[i]
-                self.need_per[i] = self.have_per[i] = 0
-                self._complete(time.monotonic())
+    def on_closed(self, i: int) -> None:
+        if self.closing:
+            return
+        self.dropped.add(i)  # the server closed it: expect nothing more of this client
+        if self.armed and self.final is not None:
+            self.need -= self.need_per[i]
+            self.have -= self.have_per[i]
+            self.need_per[i] = self.have_per[i] = 0
+            self._complete(time.monotonic())
 
     def _complete(self, now: float) -> None:
         if self.complete_at is None and self.have >= self.need:
@@ -414,19 +411,163 @@ class Fleet:
 
     async def collect(self) -> dict:
         """Stops recording; returns the frame count and the first arrival of each value."""
+        for client in self.sockets:  # latency runs: parse what was kept, in arrival order
+            if client is not None:
+                client.replay()
         out = {"frames": self.frames, "records": self.records, "dropped": sorted(self.dropped)}
         self._disarm()
         return out
 
     async def close(self) -> bool:
         self.closing = True
-        sockets = [ws for ws in self.sockets if ws is not None]
-        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
-        for task in self.readers:
-            task.cancel()
-        await asyncio.gather(*self.readers, return_exceptions=True)
-        self.sockets, self.readers = [], []
+        clients = [c for c in self.sockets if c is not None]
+        for client in clients:
+            client.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(not c.closed.done() for c in clients):
+            await asyncio.sleep(0.05)
+        for client in clients:
+            client.abort()
+        self.sockets = []
         return True
+
+
+class Client(asyncio.Protocol):
+    """One websocket client (RFC 6455 and 7692 as a browser speaks them, written out here so
+    that the benchmark controls what a read costs): it offers permessage-deflate and reads
+    the server's frames itself. While a latency run records, a read only splits its frames
+    and keeps data frames, still compressed, with their arrival time; pings are answered at
+    once. They are inflated and parsed after the run, in order."""
+
+    def __init__(self, fleet: Fleet, i: int, url: str, origin: str, cookie: str) -> None:
+        self.fleet, self.i = fleet, i
+        rest = url.split("//", 1)[1]
+        host, path = rest.split("/", 1)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.accept_key = base64.b64encode(
+            hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+        )
+        self.request = (
+            f"GET /{path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+            f"Origin: {origin}\r\nCookie: {cookie}\r\n\r\n"
+        ).encode()
+        loop = asyncio.get_running_loop()
+        self.opened: asyncio.Future = loop.create_future()
+        self.closed: asyncio.Future = loop.create_future()
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.inflate = zlib.decompressobj(-15)  # any server window up to 15 bits
+        self.kept: list[tuple[float, int, bytes]] = []  # (arrival, first byte, payload)
+        self.message: list[bytes] = []  # a fragmented message's payloads so far
+        self.compressed = False
+        self.close_sent = False
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.monotonic()
+        self.buffer += data
+        if not self.opened.done() and not self._handshake():
+            return
+        buffer, pos = self.buffer, 0
+        while True:
+            available = len(buffer) - pos
+            if available < 2:
+                break
+            first, length = buffer[pos], buffer[pos + 1] & 0x7F
+            head = 2
+            if length == 126:
+                if available < 4:
+                    break
+                length, head = int.from_bytes(buffer[pos + 2 : pos + 4], "big"), 4
+            elif length == 127:
+                if available < 10:
+                    break
+                length, head = int.from_bytes(buffer[pos + 2 : pos + 10], "big"), 10
+            if available < head + length:
+                break
+            payload = bytes(buffer[pos + head : pos + head + length])
+            pos += head + length
+            self._frame(now, first, payload)
+        del buffer[:pos]
+
+    def _handshake(self) -> bool:
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        head = bytes(self.buffer[:end]).decode("latin-1").split("\r\n")
+        del self.buffer[: end + 4]
+        headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:])}
+        if " 101 " not in head[0] + " " or headers.get("sec-websocket-accept") != (
+            self.accept_key.decode()
+        ):
+            self.opened.set_exception(RuntimeError(f"handshake refused: {head[0]}"))
+            self.transport.close()
+            return False
+        self.opened.set_result(None)
+        return True
+
+    def _frame(self, now: float, first: int, payload: bytes) -> None:
+        opcode = first & 0x0F
+        if opcode == 0x9:  # ping: answered at once, as a browser does
+            self._send(0xA, payload)
+        elif opcode == 0x8:  # close
+            if not self.close_sent:
+                self._send(0x8, payload[:2])
+                self.close_sent = True
+            self.transport.close()
+        elif opcode in (0x0, 0x1, 0x2):
+            fleet = self.fleet
+            if fleet.armed and fleet.final is None:
+                self.kept.append((now, first, payload))
+                fleet.last_frame = now
+            else:
+                self._data(now, first, payload)
+
+    def _data(self, now: float, first: int, payload: bytes) -> None:
+        if first & 0x0F:  # the message's first frame
+            self.message, self.compressed = [], bool(first & 0x40)
+        self.message.append(payload)
+        if first & 0x80:  # its last
+            body = b"".join(self.message)
+            if self.compressed:
+                body = self.inflate.decompress(body + b"\x00\x00\xff\xff")
+            self.fleet.last_frame = now
+            self.fleet.on_message(self.i, now, body.decode())
+
+    def replay(self) -> None:
+        kept, self.kept = self.kept, []
+        for now, first, payload in kept:
+            self._data(now, first, payload)
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        """A client frame: short payloads only (control frames), masked as RFC 6455 asks."""
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[k % 4] for k, b in enumerate(payload))
+        self.transport.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+
+    def close(self) -> None:
+        if self.transport is None or self.closed.done():
+            return
+        self.replay()
+        if not self.close_sent:
+            self._send(0x8, (1000).to_bytes(2, "big"))
+            self.close_sent = True
+
+    def abort(self) -> None:
+        if self.transport is not None and not self.closed.done():
+            self.transport.abort()
+
+    def connection_lost(self, exc) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionError(f"closed before the handshake: {exc}"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+        self.fleet.on_closed(self.i)
 
 
 def clients_process(conn) -> None:
