@@ -47,11 +47,12 @@ def render_job_details(wanted: list[tuple[int, tuple[str, ...]]]) -> dict:
     # Related rows of every job at once, as plain dicts (no model instances), grouped in
     # Python (cheaper than prefetch_related).
     related: dict[str, dict[int, list]] = {}
-    for part, name, model in _related():
+    for part, name, model, fields in _related():
         rows = related[name] = {pk: [] for pk in found}
         if part in needed and found:
             order = ["job_id" if f == "job" else f for f in model._meta.ordering]  # no join
-            for row in model.objects.filter(job_id__in=list(found)).order_by(*order).values():
+            query = model.objects.filter(job_id__in=list(found)).order_by(*order)
+            for row in query.values(*fields):
                 rows[row["job_id"]].append(row)
     logs: dict[int, list] = {pk: [] for pk in found}
     if "log" in needed and found:
@@ -77,13 +78,15 @@ def render_job_details(wanted: list[tuple[int, tuple[str, ...]]]) -> dict:
 
 
 def _related():
-    """(part, context name, model) of the related rows each part shows."""
+    """(part, context name, model, fields read: all when empty) of the related rows each
+    part shows."""
     from jobs.models import Instance, JobEvent, Transition
+    from jobs.tasks import INSTANCE_FIELDS
 
     return (
-        ("timeline", "transitions", Transition),
-        ("instances", "instances", Instance),
-        ("events", "events", JobEvent),
+        ("timeline", "transitions", Transition, ()),
+        ("instances", "instances", Instance, ("job_id", "index", *INSTANCE_FIELDS)),
+        ("events", "events", JobEvent, ()),
     )
 
 

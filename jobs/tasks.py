@@ -151,7 +151,8 @@ class InstanceRow:
     def of_jobs(cls, jobs) -> dict[int, dict[int, "InstanceRow"]]:
         """The rows of ``jobs``, by job id and index."""
         rows: dict[int, dict[int, InstanceRow]] = {}
-        for values in Instance.objects.filter(job__in=jobs).values_list(*cls.COLUMNS):
+        query = Instance.objects.filter(job__in=jobs).order_by().values_list(*cls.COLUMNS)
+        for values in query:
             row = cls(*values)
             rows.setdefault(row.job_id, {})[row.index] = row
         return rows

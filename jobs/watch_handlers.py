@@ -121,6 +121,7 @@ def handle(batch: Batch) -> None:
         Job.objects.select_related("compute")
         .defer("spec_yaml", "spec", "description", "tags")
         .filter(compute__cluster_id=batch.cluster_id)
+        .order_by()  # no sort: the jobs of a batch are handled independently
     )
     if "jobs" in batch.resynced or "pods" in batch.resynced:
         # After a (re)list every live job of the cluster is checked: some may have lost their
