@@ -381,7 +381,9 @@ class Reader(threading.Thread):
         if response is not None:
             try:
                 response.shutdown()
-            except (OSError, AttributeError):
+            # urllib3 raises ValueError when the stream's socket is not (or no longer) set:
+            # stopping then must still go on, or the supervisor keeps its cluster's lease.
+            except (OSError, AttributeError, ValueError):
                 pass
 
     # -- the loop ------------------------------------------------------------------------------

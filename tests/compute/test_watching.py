@@ -226,3 +226,20 @@ def test_lease_of_a_silent_holder_passes_on_after_expiry(cluster):
     finally:
         supervisor.stop()
     assert ClusterLease.objects.get(cluster=cluster).holder == ""
+
+
+def test_a_stop_goes_on_when_the_stream_cannot_be_shut_down():
+    """urllib3 refuses to shut down a response whose socket is gone (ValueError); a stop at
+    that moment once killed the supervisor's shutdown and kept the cluster's lease."""
+    import threading
+
+    from compute.watching import Reader
+
+    class Gone:
+        def shutdown(self) -> None:
+            raise ValueError("Cannot shutdown socket as self._sock_shutdown is not set")
+
+    reader = Reader.__new__(Reader)  # only the abort path: no cluster needed
+    reader._response_lock = threading.Lock()
+    reader._response = Gone()
+    reader._abort()  # does not raise
