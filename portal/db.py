@@ -6,15 +6,17 @@ from collections.abc import Sequence
 from django.db import connections, router
 from django.db.models import Model
 
+ROWS_PER_STATEMENT = 5000  # rows per UPDATE on PostgreSQL
+
 
 def update_many(model: type[Model], rows: Sequence, fields: Sequence[str]) -> None:
     """Writes ``fields`` of each of ``rows`` of ``model`` in as few statements as it can.
 
     For the watchers' batches. On PostgreSQL, one ``UPDATE ... FROM unnest(arrays)`` per
-    ``ROWS_PER_STATEMENT`` rows: the server plans and runs one statement, not one per row. Elsewhere (SQLite, in process) one
-    ``executemany``. No signals are sent; ``auto_now`` fields are not touched unless named
-    and set by the caller. ``rows`` may be model instances or any objects with ``pk`` and
-    the fields as attributes.
+    ``ROWS_PER_STATEMENT`` rows: the server plans and runs one statement, not one per row.
+    Elsewhere (SQLite, in process) one ``executemany``. No signals are sent; ``auto_now``
+    fields are not touched unless named and set by the caller. ``rows`` may be model
+    instances or any objects with ``pk`` and the fields as attributes.
     """
     if not rows:
         return
@@ -52,9 +54,6 @@ def update_many(model: type[Model], rows: Sequence, fields: Sequence[str]) -> No
         cursor.executemany(
             f"UPDATE {table} SET {assignments} WHERE {pk} = %s", [p[1:] + p[:1] for p in params]
         )
-
-
-ROWS_PER_STATEMENT = 5000
 
 
 def close_stale_connections(max_age: float = 300.0) -> None:

@@ -5,7 +5,6 @@ session the consumer might have changed, a check that runs for every frame; a li
 never writes its session, so this middleware wraps nothing.
 """
 
-from http.cookies import SimpleCookie
 from importlib import import_module
 from types import SimpleNamespace
 
@@ -13,17 +12,16 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
+from django.http.cookie import parse_cookie
 
 
 def _cookies(scope) -> dict[str, str]:
-    cookie = SimpleCookie()
+    """The cookies of the handshake, parsed as Django parses a request's."""
+    cookies: dict[str, str] = {}
     for name, value in scope.get("headers", ()):
         if name == b"cookie":
-            try:
-                cookie.load(value.decode("latin-1"))
-            except Exception:  # noqa: BLE001 - a malformed cookie header means no session
-                return {}
-    return {key: morsel.value for key, morsel in cookie.items()}
+            cookies.update(parse_cookie(value.decode("latin-1")))
+    return cookies
 
 
 def user_for(session_key: str | None):
