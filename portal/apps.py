@@ -1,3 +1,5 @@
+import os
+
 from django.apps import AppConfig
 from django.contrib.admin.apps import AdminConfig
 
@@ -9,10 +11,11 @@ class PortalConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_save
 
-        from portal import live, nav
+        from portal import db, live, nav
         from portal.api import schema  # noqa: F401  (registers the OpenAPI auth extension)
         from portal.models import User, Workspace
 
+        os.register_at_fork(after_in_child=db.forget_pools_after_fork)
         nav.add("Home", "home", audience="all", order=0)
         nav.add("Workspaces", "workspace-list", audience="all", order=80)
         nav.add("API tokens", "token-list", audience="all", order=90)

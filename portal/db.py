@@ -56,16 +56,32 @@ def update_many(model: type[Model], rows: Sequence, fields: Sequence[str]) -> No
         )
 
 
+def off_loop(func):
+    """``func`` made awaitable on a thread of the loop's pool, its connections closed (or given
+    back to the pool) around the call as Channels' ``database_sync_to_async`` does, but not on
+    the one thread every sync call of the process shares: a websocket's checks and snapshots
+    wait on the database most of their time, and a thousand tabs reconnecting at once
+    otherwise queue behind each other's round trips."""
+    from channels.db import database_sync_to_async
+
+    return database_sync_to_async(func, thread_sensitive=False)
+
+
 def close_stale_connections(max_age: float = 300.0) -> None:
     """``close_old_connections()`` for a long-running thread between its batches (a watch
-    dispatcher, the live sender): the thread's connections are kept, since opening one costs
-    a few milliseconds against PostgreSQL and ``CONN_MAX_AGE=0`` would open one per batch.
-    A connection is closed when it saw an error and no longer answers, or once it is older
-    than ``max_age`` seconds; the next query opens a fresh one."""
+    dispatcher, the live sender). A pooled connection goes back to the pool (taking it again
+    is cheap, and a thread per cluster must not hold one each). Without a pool the thread's
+    connections are kept, since opening one costs a few milliseconds against PostgreSQL and
+    ``CONN_MAX_AGE=0`` would open one per batch: a connection is then closed when it saw an
+    error and no longer answers, or once it is older than ``max_age`` seconds; the next query
+    opens a fresh one."""
     now = time.monotonic()
     for conn in connections.all(initialized_only=True):
         raw = conn.connection
         if raw is None or conn.in_atomic_block:
+            continue
+        if getattr(conn, "pool", None) is not None:
+            conn.close()
             continue
         if conn.errors_occurred:
             if not conn.is_usable():
@@ -91,3 +107,16 @@ def commit_without_waiting_for_disk(using: str = "default") -> None:
     if conn.vendor == "postgresql":
         with conn.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def forget_pools_after_fork() -> None:
+    """In a forked child (a Celery prefork worker): drops the connection pools inherited from
+    the parent without closing them (closing would end the parent's sessions); the child's
+    first query makes its own pool. Registered once per process by ``PortalConfig.ready``."""
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        conn.connection = None  # the parent's socket: not ours to use or to close
+    pools = getattr(type(connections["default"]), "_connection_pools", None)
+    if isinstance(pools, dict):
+        pools.clear()

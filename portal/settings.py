@@ -123,14 +123,24 @@ TEMPLATES = [
     },
 ]
 
+# PostgreSQL connections per process, kept in a pool (psycopg_pool through Django). Under ASGI
+# each request's sync code may run on a fresh thread, so persistent connections pile up (the
+# production benchmark ran PostgreSQL out of slots), and without them every request and every
+# websocket's database trip paid for a new connection. 0: no pool (PORTAL_DB_CONN_MAX_AGE).
+DB_POOL_SIZE = env_int("PORTAL_DB_POOL_SIZE", 16)
 if PRODUCTION:
-    # Under ASGI each request's sync code may run on a fresh thread, so persistent
-    # connections pile up (the production benchmark ran PostgreSQL out of slots): 0 by default.
     DATABASES = {
         "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=env_int("PORTAL_DB_CONN_MAX_AGE", 0)
+            DATABASE_URL,
+            conn_max_age=0 if DB_POOL_SIZE else env_int("PORTAL_DB_CONN_MAX_AGE", 0),
         )
     }
+    if DB_POOL_SIZE:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": DB_POOL_SIZE,
+            "timeout": env_int("PORTAL_DB_POOL_TIMEOUT", 20),  # seconds waiting for a free one
+        }
 else:
     DATABASES = {
         "default": {

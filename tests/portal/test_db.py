@@ -12,6 +12,14 @@ from portal.db import close_stale_connections, commit_without_waiting_for_disk
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+# Read from the settings: asking the connection for its pool before the test database exists
+# would make a pool for the database the settings named first.
+POOLED = bool(connection.settings_dict.get("OPTIONS", {}).get("pool"))
+pooled = pytest.mark.skipif(not POOLED, reason="PostgreSQL with a pool (the production run)")
+unpooled = pytest.mark.skipif(POOLED, reason="without a pool (the embedded run)")
+
+
+@unpooled
 def test_a_worker_thread_keeps_its_connection_until_it_is_old_or_broken(monkeypatch):
     closed = []
     monkeypatch.setattr(connection, "close", lambda: closed.append(True))
@@ -36,6 +44,22 @@ def test_a_worker_thread_keeps_its_connection_until_it_is_old_or_broken(monkeypa
     assert closed == [True]
 
 
+@pooled
+def test_a_worker_thread_gives_a_pooled_connection_back_between_batches():
+    pool = connection.pool
+    get_user_model().objects.count()
+    taken = pool.get_stats()["pool_size"] - pool.get_stats()["pool_available"]
+    with transaction.atomic():
+        get_user_model().objects.count()
+        close_stale_connections()  # inside a transaction: kept
+        assert connection.connection is not None
+    close_stale_connections()
+    assert connection.connection is None
+    after = pool.get_stats()
+    assert after["pool_size"] - after["pool_available"] == taken - 1  # back in the pool
+    assert get_user_model().objects.count() >= 0  # the next query takes one again
+
+
 def test_only_the_marked_transaction_commits_without_waiting_for_the_disk():
     postgres = connection.vendor == "postgresql"
 
@@ -52,3 +76,29 @@ def test_only_the_marked_transaction_commits_without_waiting_for_the_disk():
         assert setting() == "on"  # SET LOCAL: the next transaction waits again
     else:
         assert len(queries) == 0  # SQLite: nothing to relax
+
+
+def test_a_forked_child_leaves_the_parents_connections_and_pool_alone():
+    """A Celery prefork worker: its first query opens its own connection (and pool); the
+    parent's session survives the child's exit."""
+    import os
+
+    User = get_user_model()
+    User.objects.create(username="before-fork")
+    parent_pid = connection.connection.info.backend_pid if POOLED else None
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit code, never return into pytest
+        code = 1
+        try:
+            pools = getattr(type(connection), "_connection_pools", {})
+            if connection.connection is None and not pools:
+                code = 2 if not User.objects.filter(username="before-fork").exists() else 0
+                if POOLED and connection.connection.info.backend_pid == parent_pid:
+                    code = 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert User.objects.filter(username="before-fork").exists()  # the parent's session lives
+    if POOLED:
+        assert connection.connection.info.backend_pid == parent_pid
