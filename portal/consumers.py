@@ -15,13 +15,15 @@ is dropped and the socket gets fresh snapshots of its groups instead.
 import asyncio
 import json
 import logging
+import weakref
+from collections.abc import Callable
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils.html import escape
 
 from portal import fanout, live
+from portal.db import off_loop
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +105,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         own = live.user_group(self.scope["user"].pk)
         groups = sorted(self.joined - {own})
         try:
-            user, allowed = await database_sync_to_async(_recheck_groups)(
-                self.scope["user"].pk, groups
-            )
+            user, allowed = await off_loop(_recheck_groups)(self.scope["user"].pk, groups)
             if user is None:  # deactivated or deleted: nothing more for this socket
                 await self.close(code=4401)
                 return
@@ -149,9 +149,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         """After a dropped backlog: the current state of every joined group (access checked
         again; a group no longer readable is left and reported)."""
         groups = sorted(self.joined)
-        allowed, snapshots = await database_sync_to_async(_check_and_render)(
-            self.scope["user"], groups
-        )
+        allowed, snapshots = await off_loop(_check_and_render)(self.scope["user"], groups)
         await self._leave_refused(groups, allowed)
         await self.notice("This page fell behind; it was brought up to date.")
         if snapshots:
@@ -182,20 +180,22 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def _join_allowed(self, groups: list[str]) -> tuple[list[str], list[str], list[str]]:
         """Joins those of ``groups`` (not joined yet) the user may read, up to MAX_GROUPS per
-        socket, with one trip to the database thread for every check and snapshot. Returns
-        (refused, over the cap, snapshots of the joined)."""
+        socket, then renders their snapshots: joined first, so a change committed while the
+        snapshot renders reaches the socket after it (a snapshot taken before joining could
+        miss a change sent in between, for good). Returns (refused, over the cap, snapshots
+        of the joined). The checks and renders of sockets connecting at the same time go to
+        the database together (``Coalescer``)."""
         wanted = [g for g in dict.fromkeys(groups) if g not in self.joined]
         room = max(0, MAX_GROUPS + 1 - len(self.joined))  # the user's own group is free
         wanted, over = wanted[:room], wanted[room:]
-        allowed, snapshots = await database_sync_to_async(_check_and_render)(
-            self.scope["user"], wanted
-        )
+        allowed = await _coalesced("check", _check_many)((self.scope["user"], wanted))
         refused = [g for g in wanted if g not in allowed]
-        for group in wanted:
-            if group in allowed:
-                await self._join(group)
+        joined = [g for g in wanted if g in allowed]
+        for group in joined:
+            await self._join(group)
         for group in refused:
             log.warning("user %s refused group %r", self.scope["user"].pk, group)
+        snapshots = await _coalesced("render", _render_many)(joined) if joined else []
         return refused, over, snapshots
 
     async def _report(self, refused: list[str], over: list[str]) -> None:
@@ -231,3 +231,81 @@ def _check_and_render(user, groups: list[str]) -> tuple[set[str], list[str]]:
     database thread (and a few queries per kind, not per group)."""
     allowed = live.joinable(user, groups)
     return allowed, live.snapshots([group for group in groups if group in allowed])
+
+
+def _check_many(requests: list[tuple[object, list[str]]]) -> list[set[str]]:
+    """For each (user, groups) of sockets joining at the same time, the groups that user may
+    join: one check per user and kind, however many sockets a user opened."""
+    by_user: dict[object, tuple[object, set[str]]] = {}
+    for user, groups in requests:
+        by_user.setdefault(user.pk, (user, set()))[1].update(groups)
+    allowed = {pk: live.joinable(user, sorted(groups)) for pk, (user, groups) in by_user.items()}
+    return [allowed[user.pk] & set(groups) for user, groups in requests]
+
+
+def _render_many(requests: list[list[str]]) -> list[list[str]]:
+    """The snapshots of each list of groups (checked already), rendered together."""
+    rendered = live.snapshot_map(list(dict.fromkeys(g for groups in requests for g in groups)))
+    return [[html for g in groups if (html := rendered.get(g))] for groups in requests]
+
+
+class Coalescer:
+    """Runs the calls made while one is running as a single call, on a worker thread.
+
+    ``many(args)`` takes a list of arguments and returns the results in the same order. The
+    first caller starts a call with its own argument; whoever calls meanwhile waits and goes
+    in the next call, with everyone else who came in the meantime. When a thousand tabs
+    reconnect at once, their checks and snapshots then cost a few queries per round rather
+    than a few per tab. One per event loop and function (``_coalesced``).
+    """
+
+    def __init__(self, many: Callable[[list], list]) -> None:
+        self.many = off_loop(many)
+        self.waiting: list[tuple[object, asyncio.Future]] = []
+        self.task: asyncio.Task | None = None
+
+    async def __call__(self, arg):
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((arg, future))
+        if self.task is None:
+            self.task = asyncio.create_task(self._drain(), name="live-coalescer")
+        return await future
+
+    async def _drain(self) -> None:
+        batch: list[tuple[object, asyncio.Future]] = []
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting, []
+                try:
+                    results = await self.many([arg for arg, _future in batch])
+                    if len(results) != len(batch):
+                        raise RuntimeError(f"{len(results)} results for {len(batch)} calls")
+                except Exception as error:  # every caller of this round sees it
+                    results = [error] * len(batch)
+                for (_arg, future), result in zip(batch, results, strict=True):
+                    if future.done():  # its caller went away
+                        continue
+                    if isinstance(result, Exception):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+                batch = []
+        finally:
+            self.task = None
+            for _arg, future in batch + self.waiting:  # only when cancelled (loop closing)
+                future.cancel()
+            self.waiting = []
+
+
+_coalescers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Coalescer]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _coalesced(name: str, many: Callable[[list], list]) -> Coalescer:
+    """The running loop's coalescer of ``many``."""
+    per_loop = _coalescers.setdefault(asyncio.get_running_loop(), {})
+    found = per_loop.get(name)
+    if found is None:
+        found = per_loop[name] = Coalescer(many)
+    return found

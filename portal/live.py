@@ -87,6 +87,13 @@ def joinable(user, groups: list[str]) -> set[str]:
 def snapshots(groups: list[str]) -> list[str]:
     """The snapshots of ``groups``, in their order (none for kinds without one), rendered
     together per kind where the kind registered ``snapshot_many``."""
+    rendered = snapshot_map(groups)
+    return [html for group in groups if (html := rendered.get(group))]
+
+
+def snapshot_map(groups: list[str]) -> dict[str, str]:
+    """``{group: snapshot}`` of the well-formed ``groups`` (a kind without snapshots gives
+    none), rendered together per kind where the kind registered ``snapshot_many``."""
     rendered: dict[str, str] = {}
     for kind, groups_of in _by_kind(groups).items():
         many = _SNAPSHOTS_MANY.get(kind)
@@ -95,7 +102,7 @@ def snapshots(groups: list[str]) -> list[str]:
                 rendered[groups_of[pk]] = html
         else:
             rendered |= {group: snapshot(group) for group in groups_of.values()}
-    return [html for group in groups if (html := rendered.get(group))]
+    return rendered
 
 
 def group_name(kind: str, pk: int) -> str:

@@ -8,11 +8,12 @@ never writes its session, so this middleware wraps nothing.
 from importlib import import_module
 from types import SimpleNamespace
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
 from django.http.cookie import parse_cookie
+
+from portal.db import off_loop
 
 
 def _cookies(scope) -> dict[str, str]:
@@ -40,5 +41,5 @@ class SessionUserMiddleware:
     async def __call__(self, scope, receive, send):
         if "user" not in scope:  # tests may set it
             key = _cookies(scope).get(settings.SESSION_COOKIE_NAME)
-            scope = dict(scope, user=await database_sync_to_async(user_for)(key))
+            scope = dict(scope, user=await off_loop(user_for)(key))
         return await self.inner(scope, receive, send)

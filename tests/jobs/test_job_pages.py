@@ -243,6 +243,43 @@ def test_page_joining_mid_run_gets_the_current_state_and_job_end_notice(
     assert notice and "ended: Completed" in notice[-1]
 
 
+def test_a_change_sent_while_the_snapshot_renders_reaches_the_page_after_it(
+    a_job, personas, monkeypatch
+):
+    """The socket joins before its snapshot renders: a fragment sent by a change committed
+    in between arrives after the snapshot, not never."""
+    import asyncio
+
+    from channels.testing import WebsocketCommunicator
+
+    from portal.asgi import router
+
+    group = live.group_name("jobs.job", a_job.pk)
+    real = live.snapshot_map
+
+    def snapshot_then_change(groups):
+        rendered = real(groups)
+        if group in groups:  # sent at once, as the watcher's sender would after a commit
+            live._send_now(group, "<p>changed after the snapshot</p>")
+        return rendered
+
+    monkeypatch.setattr(live, "snapshot_map", snapshot_then_change)
+
+    async def scenario() -> list[str]:
+        communicator = WebsocketCommunicator(
+            router, f"/ws/live/?groups={group}", headers=[(b"origin", b"http://127.0.0.1")]
+        )
+        communicator.scope["user"] = personas["scientist"]
+        assert (await communicator.connect())[0]
+        frames = [await communicator.receive_from(timeout=5) for _ in range(2)]
+        await communicator.disconnect()
+        return frames
+
+    snapshot, change = asyncio.run(scenario())
+    assert f'id="job-{a_job.pk}-status"' in snapshot
+    assert change == "<p>changed after the snapshot</p>"
+
+
 def test_a_repaint_of_instances_alone_renders_as_the_full_one_does(a_job):
     from jobs.models import Instance
     from jobs.notify import render_job_details

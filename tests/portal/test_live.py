@@ -497,3 +497,42 @@ async def test_losing_it_operations_or_being_deactivated_ends_what_the_page_may_
     closed = await communicator.receive_output(timeout=5)
     assert closed == {"type": "websocket.close", "code": 4401}
     await communicator.disconnect()
+
+
+async def test_calls_made_while_one_runs_go_together_in_the_next():
+    """The coalescer behind joining sockets: the first call goes alone, those that came
+    meanwhile share one call, each caller gets its own result, a failure reaches every caller
+    of its round and a caller that went away takes nobody with it."""
+    import asyncio
+    import threading
+
+    from portal.consumers import Coalescer
+
+    calls: list[list[int]] = []
+    release = threading.Event()
+
+    def many(args: list[int]) -> list[int]:
+        calls.append(list(args))
+        if len(calls) == 1:
+            release.wait(5)  # the first round is slow: the others pile up behind it
+        if -1 in args:
+            raise ValueError("refused")
+        return [arg * 10 for arg in args]
+
+    coalesce = Coalescer(many)
+    first = asyncio.create_task(coalesce(1))
+    while not calls:
+        await asyncio.sleep(0.01)
+    others = [asyncio.create_task(coalesce(n)) for n in (2, 3, 4)]
+    gone = asyncio.create_task(coalesce(5))
+    await asyncio.sleep(0.05)
+    gone.cancel()
+    release.set()
+    assert await first == 10
+    assert [await task for task in others] == [20, 30, 40]
+    assert calls == [[1], [2, 3, 4, 5]]
+
+    failing = [asyncio.create_task(coalesce(n)) for n in (-1, 6)]
+    results = await asyncio.gather(*failing, return_exceptions=True)
+    assert all(isinstance(r, ValueError) for r in results)
+    assert await coalesce(7) == 70  # a failed round leaves the coalescer working
