@@ -37,11 +37,12 @@ def render_job_details(wanted: list[tuple[int, tuple[str, ...]]]) -> dict:
     from django.template.loader import get_template
 
     from jobs.models import InstanceLog, Job
+    from portal.db import values_in
 
     needed = {part for _pk, parts in wanted for part in parts}
     pks = {pk for pk, _ in wanted}
     if needed <= PK_ONLY_PARTS:  # the usual watcher repaint: no Job row to load
-        found = {pk: JobRef(pk) for pk in Job.objects.filter(pk__in=pks).values_list("pk", flat=True)}
+        found = {pk: JobRef(pk) for (pk,) in values_in(Job, ("id",), "id", pks)}
     else:
         found = Job.objects.select_related("compute", "created_by").in_bulk(pks)
     # Related rows of every job at once, as plain dicts (no model instances), grouped in
@@ -49,11 +50,18 @@ def render_job_details(wanted: list[tuple[int, tuple[str, ...]]]) -> dict:
     related: dict[str, dict[int, list]] = {}
     for part, name, model, fields in _related():
         rows = related[name] = {pk: [] for pk in found}
-        if part in needed and found:
-            order = ["job_id" if f == "job" else f for f in model._meta.ordering]  # no join
+        if part not in needed or not found:
+            continue
+        order = ["job_id" if f == "job" else f for f in model._meta.ordering]  # no join
+        if fields:  # plain columns: read without building a query (the watcher's repaints)
+            read = values_in(model, fields, "job_id", found)
+            found_rows = [dict(zip(fields, values, strict=True)) for values in read]
+            found_rows.sort(key=lambda row: [row[f] for f in order])
+        else:
             query = model.objects.filter(job_id__in=list(found)).order_by(*order)
-            for row in query.values(*fields):
-                rows[row["job_id"]].append(row)
+            found_rows = query.values()
+        for row in found_rows:
+            rows[row["job_id"]].append(row)
     logs: dict[int, list] = {pk: [] for pk in found}
     if "log" in needed and found:
         for row in InstanceLog.objects.filter(job_id__in=list(found)).order_by(

@@ -1,6 +1,7 @@
 """Celery tasks of the jobs app: start (with bounded retries), cancel, reconcile."""
 
 import logging
+import operator
 
 from celery import shared_task
 from django.conf import settings
@@ -136,6 +137,10 @@ STATUS_ORDER = [
 INSTANCE_FIELDS = ("pod", "node", "phase", "state", "reason", "exit_code", "restarts")
 
 
+# The INSTANCE_FIELDS of a view or a row as a tuple (compared at C speed, thousands a second).
+_instance_values = operator.attrgetter(*INSTANCE_FIELDS)
+
+
 class InstanceRow:
     """An instance row as plain values: what a watch batch compares and writes back, without
     the cost of building a model object for each of thousands of rows."""
@@ -148,11 +153,12 @@ class InstanceRow:
             setattr(self, name, value)
 
     @classmethod
-    def of_jobs(cls, jobs) -> dict[int, dict[int, "InstanceRow"]]:
-        """The rows of ``jobs``, by job id and index."""
+    def of_jobs(cls, job_ids) -> dict[int, dict[int, "InstanceRow"]]:
+        """The rows of the jobs ``job_ids``, by job id and index."""
+        from portal.db import values_in
+
         rows: dict[int, dict[int, InstanceRow]] = {}
-        query = Instance.objects.filter(job__in=jobs).order_by().values_list(*cls.COLUMNS)
-        for values in query:
+        for values in values_in(Instance, ("id", *cls.COLUMNS[1:]), "job_id", job_ids):
             row = cls(*values)
             rows.setdefault(row.job_id, {})[row.index] = row
         return rows
@@ -196,12 +202,14 @@ def job_apply_state(
     changed_instances = False
     for view in views:
         row = instances.get(view.index)
-        values = {name: getattr(view, name) for name in INSTANCE_FIELDS}
+        values = _instance_values(view)
         if row is None:
-            Instance.objects.create(job=job, index=view.index, **values)
+            Instance.objects.create(
+                job=job, index=view.index, **dict(zip(INSTANCE_FIELDS, values, strict=True))
+            )
             changed_instances = True
-        elif any(getattr(row, name) != value for name, value in values.items()):
-            for name, value in values.items():
+        elif _instance_values(row) != values:
+            for name, value in zip(INSTANCE_FIELDS, values, strict=True):
                 setattr(row, name, value)
             if deferred is None:
                 row.save(update_fields=[*INSTANCE_FIELDS, "updated_at"])

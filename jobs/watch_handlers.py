@@ -28,7 +28,7 @@ from jobs import status as statusmod
 from jobs import tasks
 from jobs.gateway import LABEL_JOB
 from jobs.models import LIVE, TERMINAL, Job, JobEvent, Status, Transition
-from portal.db import commit_without_waiting_for_disk
+from portal.db import commit_without_waiting_for_disk, values_in
 
 log = logging.getLogger(__name__)
 
@@ -116,23 +116,20 @@ def handle(batch: Batch) -> None:
         touched.setdefault(job_id, []).append(event)
         if event.kind == "jobs" and event.type == "DELETED":
             deleted.add(job_id)
-    # The spec and its YAML are what a status never needs: not read and parsed per batch.
-    rows = (
-        Job.objects.select_related("compute")
-        .defer("spec_yaml", "spec", "description", "tags")
-        .filter(compute__cluster_id=batch.cluster_id)
-        .order_by()  # no sort: the jobs of a batch are handled independently
-    )
+    namespaces = _namespaces(batch.cluster_id)
+    ids = set(touched)
     if "jobs" in batch.resynced or "pods" in batch.resynced:
         # After a (re)list every live job of the cluster is checked: some may have lost their
         # objects while nobody watched.
-        jobs = list(rows.filter(status__in=LIVE))
-        jobs += list(rows.filter(pk__in=set(touched) - {j.pk for j in jobs}))
-    else:
-        jobs = list(rows.filter(pk__in=touched))
+        ids |= set(
+            Job.objects.filter(compute_id__in=namespaces, status__in=LIVE).values_list(
+                "pk", flat=True
+            )
+        )
+    jobs = _jobs(ids, namespaces)
     if not jobs:
         return
-    instances = tasks.InstanceRow.of_jobs(jobs)
+    instances = tasks.InstanceRow.of_jobs([job.pk for job in jobs])
     deferred: list[
         tasks.InstanceRow
     ] = []  # changed instance rows, written at the end in one statement
@@ -152,8 +149,37 @@ def handle(batch: Batch) -> None:
                 continue  # the cancel task records Canceled; ended jobs stay as they are
             attempt = max((e.attempt for e in touched.get(job.pk, [])), default=0)
             rows = instances.get(job.pk, {})
-            _apply(batch, job, rows, deferred, job.pk in deleted, stored, attempt)
+            namespace = namespaces[job.compute_id]
+            _apply(batch, job, namespace, rows, deferred, job.pk in deleted, stored, attempt)
         tasks.save_instances(deferred)
+
+
+# What a status needs of a job (not the spec, its YAML or the rest); other fields load when
+# touched, one query each.
+JOB_FIELDS = {
+    *("id", "compute_id", "workspace_id", "created_by_id"),
+    *("status", "status_reason", "cluster_uid"),
+}
+
+
+def _namespaces(cluster_id: int) -> dict[int, str]:
+    """The namespace of each compute target of the cluster, by target id."""
+    from compute.models import ComputeTarget
+
+    return dict(values_in(ComputeTarget, ("id", "namespace"), "cluster_id", [cluster_id]))
+
+
+def _jobs(ids: set[int], namespaces: dict[int, str]) -> list[Job]:
+    """The jobs ``ids`` of the cluster's targets, with ``JOB_FIELDS`` loaded; a job of another
+    cluster carrying the same label is left out."""
+    # In the model's order of fields, as Model.from_db takes a subset of them.
+    names = [f.attname for f in Job._meta.concrete_fields if f.attname in JOB_FIELDS]
+    target = names.index("compute_id")
+    return [
+        Job.from_db("default", names, values)
+        for values in values_in(Job, names, "id", ids)
+        if values[target] in namespaces
+    ]
 
 
 # A Job's final condition may arrive before its pods' last updates (separate streams); the
@@ -172,6 +198,7 @@ def _pods_behind(obj: dict, pods: list[dict]) -> bool:
 def _apply(
     batch: Batch,
     job: Job,
+    namespace: str,
     instances: dict[int, tasks.InstanceRow],
     deferred: list[tasks.InstanceRow],
     deleted: bool,
@@ -180,7 +207,6 @@ def _apply(
 ) -> None:
     from portal.background import enqueue
 
-    namespace = job.compute.namespace
     key = f"{namespace}/{job.object_name}"
     obj = batch.cache("jobs").get(key)
     if obj is None and not deleted and not _listed_after_accepted(batch, job):

@@ -24,9 +24,22 @@ def update_many(model: type[Model], rows: Sequence, fields: Sequence[str]) -> No
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
     targets = [meta.get_field(name) for name in fields]
+    # Rows repeat values (a phase, a node, the batch's time): each distinct one is prepared
+    # once per field (a field's preparation depends on the value alone).
+    prepared: list[dict] = [{} for _ in targets]
+
+    def prepare(field, memo: dict, value):
+        try:
+            return memo[(value.__class__, value)]
+        except KeyError:
+            memo[(value.__class__, value)] = done = field.get_db_prep_save(value, connection)
+            return done
+        except TypeError:  # unhashable
+            return field.get_db_prep_save(value, connection)
+
+    pairs = list(zip(targets, prepared, strict=True))
     params = [
-        [row.pk] + [f.get_db_prep_save(getattr(row, f.attname), connection) for f in targets]
-        for row in rows
+        [row.pk] + [prepare(f, memo, getattr(row, f.attname)) for f, memo in pairs] for row in rows
     ]
     table, pk = quote(meta.db_table), quote(meta.pk.column)
     if connection.vendor == "postgresql":
@@ -54,6 +67,58 @@ def update_many(model: type[Model], rows: Sequence, fields: Sequence[str]) -> No
         cursor.executemany(
             f"UPDATE {table} SET {assignments} WHERE {pk} = %s", [p[1:] + p[:1] for p in params]
         )
+
+
+# Column types a database returns as the Python values Django would give (no converters).
+PLAIN_TYPES = {
+    "AutoField",
+    "BigAutoField",
+    "SmallAutoField",
+    "CharField",
+    "TextField",
+    "SlugField",
+    "IntegerField",
+    "BigIntegerField",
+    "SmallIntegerField",
+    "PositiveIntegerField",
+    "PositiveBigIntegerField",
+    "PositiveSmallIntegerField",
+    "ForeignKey",
+}
+
+
+def values_in(model: type[Model], fields: Sequence[str], column: str, values) -> list[tuple]:
+    """``fields`` of the rows of ``model`` whose ``column`` is one of ``values``, as tuples in
+    no particular order: ``model.objects.filter(<column>__in=values).values_list(*fields)``
+    without building and compiling a query each time (about five times cheaper for the few
+    dozen rows a watch batch or a live repaint reads, forty times a second).
+
+    Names are attribute names (``id``, ``job_id``). Only plain columns (numbers, text, foreign
+    keys): their values come back as Django would give them, with no converter to apply."""
+    values = list(values)
+    if not values:
+        return []
+    meta = model._meta
+    connection = connections[router.db_for_read(model)]
+    quote = connection.ops.quote_name
+    chosen = [meta.get_field(name) for name in (*fields, column)]
+    for field in chosen:
+        if field.get_internal_type() not in PLAIN_TYPES:
+            raise ValueError(f"values_in reads plain columns only, not {field.name!r}")
+    select = ", ".join(quote(f.column) for f in chosen[:-1])
+    table, where = quote(meta.db_table), quote(chosen[-1].column)
+    rows: list[tuple] = []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"SELECT {select} FROM {table} WHERE {where} = ANY(%s)", [values])
+            return cursor.fetchall()
+        step = connection.features.max_query_params or 999
+        for start in range(0, len(values), step):
+            chunk = values[start : start + step]
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(f"SELECT {select} FROM {table} WHERE {where} IN ({marks})", chunk)
+            rows += cursor.fetchall()
+    return rows
 
 
 def off_loop(func):

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from portal.db import close_stale_connections, commit_without_waiting_for_disk
+from portal.db import close_stale_connections, commit_without_waiting_for_disk, values_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -102,3 +102,15 @@ def test_a_forked_child_leaves_the_parents_connections_and_pool_alone():
     assert User.objects.filter(username="before-fork").exists()  # the parent's session lives
     if POOLED:
         assert connection.connection.info.backend_pid == parent_pid
+
+
+def test_values_in_reads_plain_columns_of_the_chosen_rows_only(monkeypatch):
+    User = get_user_model()
+    users = [User.objects.create(username=f"v{i}", first_name=f"F{i}") for i in range(7)]
+    wanted = [u.pk for u in users[:5]] + [987654]  # an id with no row is no error
+    monkeypatch.setattr(connection.features, "max_query_params", 2)  # SQLite: 3 statements
+    got = values_in(User, ("id", "username", "first_name"), "id", wanted)
+    assert sorted(got) == [(u.pk, u.username, u.first_name) for u in users[:5]]
+    assert values_in(User, ("id",), "id", []) == []
+    with pytest.raises(ValueError, match="date_joined"):
+        values_in(User, ("id", "date_joined"), "id", wanted)  # needs a converter on SQLite
