@@ -1,5 +1,6 @@
 """Database helpers for hot paths."""
 
+import functools
 import time
 from collections.abc import Sequence
 
@@ -128,8 +129,18 @@ def off_loop(func):
     wait on the database most of their time, and a thousand tabs reconnecting at once
     otherwise queue behind each other's round trips."""
     from channels.db import database_sync_to_async
+    from django.db import close_old_connections
 
-    return database_sync_to_async(func, thread_sensitive=False)
+    @functools.wraps(func)
+    def closing(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        finally:
+            # Here too: for a call from a websocket's tasks, Channels' own clean-up around
+            # it left the pooled connection checked out (one per socket that joined).
+            close_old_connections()
+
+    return database_sync_to_async(closing, thread_sensitive=False)
 
 
 def close_stale_connections(max_age: float = 300.0) -> None:

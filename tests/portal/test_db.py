@@ -114,3 +114,32 @@ def test_values_in_reads_plain_columns_of_the_chosen_rows_only(monkeypatch):
     assert values_in(User, ("id",), "id", []) == []
     with pytest.raises(ValueError, match="date_joined"):
         values_in(User, ("id", "date_joined"), "id", wanted)  # needs a converter on SQLite
+
+
+@pooled
+def test_a_websocket_that_joined_and_left_holds_no_pooled_connection(personas, team_a):
+    import asyncio
+
+    from channels.testing import WebsocketCommunicator
+
+    from portal import live
+    from portal.asgi import router
+
+    def out() -> int:
+        stats = connection.pool.get_stats()
+        return stats["pool_size"] - stats["pool_available"]
+
+    async def scenario() -> None:
+        group = live.group_name("portal.workspace", team_a.pk)
+        for _ in range(3):
+            socket = WebsocketCommunicator(
+                router, f"/ws/live/?groups={group}", headers=[(b"origin", b"http://127.0.0.1")]
+            )
+            socket.scope["user"] = personas["reader"]
+            assert (await socket.connect())[0]
+            await socket.disconnect()
+
+    get_user_model().objects.exists()  # this thread's own connection, held by the test
+    before = out()
+    asyncio.run(scenario())
+    assert out() == before
