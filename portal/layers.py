@@ -45,13 +45,24 @@ class InProcessChannelLayer(InMemoryChannelLayer):
 
 
 class RedisChannelLayer(channels_redis.core.RedisChannelLayer):
-    """channels_redis' layer with ``group_send_many``: one broadcast batch of the portal in a
-    few round trips to Redis, instead of four or so per group.
+    """channels_redis' layer with ``group_send_many``: one broadcast batch of the portal in two
+    round trips per Redis server, instead of four or so per group.
 
-    Per batch and Redis server: one pipeline trims and reads the members of every group;
-    then per server holding channels, one pipeline trims expired messages and one script
-    adds each message (capacity-checked, as ``group_send`` does). Messages to one channel
-    key keep the order they were given in (increasing scores).
+    ``group_members_many`` trims and reads the members of many groups with one script per
+    server; the live sender asks it first, to render only for groups someone follows, and
+    hands the answer on. ``group_send_many`` then adds each message with one script per
+    server holding channels (expired messages trimmed and capacity checked, as ``group_send``
+    does). Messages to one channel key keep the order they were given in (increasing scores).
+    """
+
+    _MEMBERS_MANY = """
+        local cutoff = tonumber(ARGV[1])
+        local members = {}
+        for i = 1, #KEYS do
+            redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, cutoff)
+            members[i] = redis.call('ZRANGE', KEYS[i], 0, -1)
+        end
+        return members
     """
 
     _ADD_MANY = """
@@ -60,6 +71,7 @@ class RedisChannelLayer(channels_redis.core.RedisChannelLayer):
         local ttl = tonumber(ARGV[2 * n + 2])
         local full = 0
         for i = 1, n do
+            redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, math.floor(now) - ttl)
             if redis.call('ZCARD', KEYS[i]) < tonumber(ARGV[n + i]) then
                 redis.call('ZADD', KEYS[i], now + i * 0.000001, ARGV[i])
                 redis.call('EXPIRE', KEYS[i], ttl)
@@ -94,40 +106,50 @@ class RedisChannelLayer(channels_redis.core.RedisChannelLayer):
                 messages.append(message)  # others were for an earlier reader of this process
         return messages
 
-    async def group_send_many(self, messages: list[tuple[str, dict]]) -> None:
+    async def group_members_many(self, groups: list[str]) -> dict[str, list[str]]:
+        """The channels in each of ``groups`` (expired memberships trimmed first)."""
+        cutoff = int(time.time()) - self.group_expiry
+        by_server: dict[int, list[str]] = collections.defaultdict(list)
+        for group in dict.fromkeys(groups):
+            by_server[self.consistent_hash(group)].append(group)
+        members: dict[str, list[str]] = {}
+        for index, mine in by_server.items():
+            keys = [self._group_key(group) for group in mine]
+            replies = await self.connection(index).eval(
+                self._MEMBERS_MANY, len(keys), *keys, cutoff
+            )
+            for group, names in zip(mine, replies, strict=True):
+                members[group] = [name.decode() for name in names]
+        return members
+
+    async def group_send_many(
+        self, messages: list[tuple[str, dict]], members: dict[str, list[str]] | None = None
+    ) -> None:
+        """Sends each (group, message) to the group's members: those in ``members`` when the
+        caller read them with ``group_members_many`` (a group missing there has none), else
+        read here."""
         now = time.time()
-        by_server: dict[int, list[tuple[str, dict]]] = collections.defaultdict(list)
-        for group, message in messages:
-            by_server[self.consistent_hash(group)].append((group, message))
+        if members is None:
+            members = await self.group_members_many([group for group, _message in messages])
         # server index -> (channel keys, payloads, capacities), in the order given
         deliveries: dict[int, tuple[list, list, list]] = collections.defaultdict(
             lambda: ([], [], [])
         )
-        for index, items in by_server.items():
-            async with self.connection(index).pipeline(transaction=False) as pipe:
-                for group, _message in items:
-                    key = self._group_key(group)
-                    pipe.zremrangebyscore(key, min=0, max=int(now) - self.group_expiry)
-                    pipe.zrange(key, 0, -1)
-                replies = await pipe.execute()
-            for (_group, message), members in zip(items, replies[1::2], strict=True):
-                names = [member.decode() for member in members]
-                keys_by_server, payloads, capacities = self._map_channel_keys_to_connection(
-                    names, message
-                )
-                for server, keys in keys_by_server.items():
-                    into = deliveries[server]
-                    for key in keys:
-                        into[0].append(key)
-                        into[1].append(payloads[key])
-                        into[2].append(capacities[key])
+        for group, message in messages:
+            names = members.get(group)
+            if not names:
+                continue
+            keys_by_server, payloads, capacities = self._map_channel_keys_to_connection(
+                names, message
+            )
+            for server, keys in keys_by_server.items():
+                into = deliveries[server]
+                for key in keys:
+                    into[0].append(key)
+                    into[1].append(payloads[key])
+                    into[2].append(capacities[key])
         for server, (keys, payloads, capacities) in deliveries.items():
-            connection = self.connection(server)
-            async with connection.pipeline(transaction=False) as pipe:
-                for key in dict.fromkeys(keys):
-                    pipe.zremrangebyscore(key, min=0, max=int(now) - int(self.expiry))
-                await pipe.execute()
-            full = await connection.eval(
+            full = await self.connection(server).eval(
                 self._ADD_MANY, len(keys), *keys, *payloads, *capacities, now, self.expiry
             )
             if full:

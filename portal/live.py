@@ -305,34 +305,34 @@ def _sender_main(outbox) -> None:
     _sender(outbox)
 
 
-async def _listened(layer, groups: list[str]) -> dict[str, bool]:
-    """Which of ``groups`` have a member; True where the layer cannot tell (saves renders)."""
+async def _listened(layer, groups: list[str]) -> tuple[dict[str, bool], dict | None]:
+    """Which of ``groups`` have a member (True where the layer cannot tell; saves renders), and
+    the members themselves when the layer reads them (``group_members_many``), to be handed to
+    ``group_send_many`` rather than read twice.
+
+    Read before rendering is early enough: whoever joins later renders its snapshot after
+    joining, so after every commit of this batch."""
     members = getattr(layer, "groups", None)
     if isinstance(members, dict):  # the in-process layer
-        return {group: bool(members.get(group)) for group in groups}
-    heard = dict.fromkeys(groups, True)
-    try:  # Redis: one pipeline of ZCARDs per server beats rendering for nobody
-        by_server: dict[int, list[str]] = {}
-        for group in groups:
-            by_server.setdefault(layer.consistent_hash(group), []).append(group)
-        for index, mine in by_server.items():
-            async with layer.connection(index).pipeline(transaction=False) as pipe:
-                for group in mine:
-                    pipe.zcard(layer._group_key(group))
-                counts = await pipe.execute()
-            heard.update((group, bool(n)) for group, n in zip(mine, counts, strict=True))
-    except Exception:
-        log.warning("could not count the listeners of live groups", exc_info=True)
-    return heard
+        return {group: bool(members.get(group)) for group in groups}, None
+    many = getattr(layer, "group_members_many", None)
+    if many is not None:
+        try:  # Redis: one script per server beats rendering for nobody
+            found = await many(groups)
+            return {group: bool(found.get(group)) for group in groups}, found
+        except Exception:
+            log.warning("could not read the members of live groups", exc_info=True)
+    return dict.fromkeys(groups, True), None
 
 
 # Group sends in flight at once (each is a few round trips to Redis).
 SEND_CONCURRENCY = 16
 
 
-async def _send_all(layer, messages: list[tuple[str, str]]) -> None:
+async def _send_all(layer, messages: list[tuple[str, str]], members: dict | None = None) -> None:
     """Sends one message per group (its fragments joined, in order): all in one call when
-    the layer can (``group_send_many``), else many groups at once; a failure is logged."""
+    the layer can (``group_send_many``, given the ``members`` ``_listened`` read), else many
+    groups at once; a failure is logged."""
     import asyncio
 
     joined: dict[str, list[str]] = {}
@@ -342,7 +342,7 @@ async def _send_all(layer, messages: list[tuple[str, str]]) -> None:
     many = getattr(layer, "group_send_many", None)
     if many is not None:
         try:
-            await many(outgoing)
+            await (many(outgoing) if members is None else many(outgoing, members))
         except Exception:
             log.exception("broadcast to %s groups failed", len(outgoing))
         return
@@ -419,10 +419,11 @@ def _sender(outbox: "queue.Queue[tuple[str, Html, str | None]]") -> None:
                 for index, (group, html, key) in enumerate(batch)
                 if key is None or latest[(group, key)] == index
             ]
-            listened = _run(loop, _listened(layer, list(dict.fromkeys(g for g, _ in wanted))))
+            groups = list(dict.fromkeys(g for g, _ in wanted))
+            listened, members = _run(loop, _listened(layer, groups))
             messages = _render_batch([(g, h) for g, h in wanted if listened[g]])
             if messages:
-                _run(loop, _send_all(layer, messages))
+                _run(loop, _send_all(layer, messages, members))
         except Exception:
             log.exception("live broadcast batch failed")
         finally:

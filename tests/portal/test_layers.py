@@ -82,3 +82,36 @@ def test_in_process_layer_sweeps_expired_messages_at_most_once_per_interval():
         assert "x.y" in layer.channels
 
     run(scenario())
+
+
+def test_members_read_once_are_what_a_batch_is_sent_to():
+    """The live sender reads the members of a batch's groups once (expired memberships
+    trimmed), renders for those with members, and sends to exactly those members."""
+
+    async def scenario():
+        layer = await _fresh(group_expiry=100)
+        one, two, late = [await layer.new_channel() for _ in range(3)]
+        await layer.group_add("a", one)
+        await layer.group_add("b", two)
+        stale = layer._group_key("a")
+        connection = layer.connection(layer.consistent_hash("a"))
+        await connection.zadd(stale, {"gone.channel": 1})  # joined long ago: expired
+        members = await layer.group_members_many(["a", "b", "nobody", "a"])
+        assert members == {"a": [one], "b": [two], "nobody": []}
+        assert await connection.zcard(stale) == 1  # the expired membership was trimmed
+        await layer.group_add("b", late)  # joined after the read: renders its own snapshot
+        await layer.group_send_many(
+            [("a", {"type": "t", "n": 1}), ("b", {"type": "t", "n": 2})], members
+        )
+        got = {}
+        for name, channel in (("one", one), ("two", two), ("late", late)):
+            got[name] = []
+            while True:
+                try:
+                    got[name].append((await asyncio.wait_for(layer.receive(channel), 0.3))["n"])
+                except TimeoutError:
+                    break
+        await layer.flush()
+        return got
+
+    assert run(scenario()) == {"one": [1], "two": [2], "late": []}
