@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 
-from django.db import transaction
+from django.db import router, transaction
 from django.utils.dateparse import parse_datetime
 
 from compute.watching import Batch, Event, Kind, register
@@ -175,8 +175,9 @@ def _jobs(ids: set[int], namespaces: dict[int, str]) -> list[Job]:
     # In the model's order of fields, as Model.from_db takes a subset of them.
     names = [f.attname for f in Job._meta.concrete_fields if f.attname in JOB_FIELDS]
     target = names.index("compute_id")
+    alias = router.db_for_read(Job)
     return [
-        Job.from_db("default", names, values)
+        Job.from_db(alias, names, values)
         for values in values_in(Job, names, "id", ids)
         if values[target] in namespaces
     ]
