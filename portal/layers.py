@@ -27,15 +27,6 @@ class InProcessChannelLayer(InMemoryChannelLayer):
         self.sweep_every = sweep_every
         self._swept = float("-inf")  # the first receive sweeps
 
-    async def group_send_many(
-        self, messages: list[tuple[str, dict]], members: dict | None = None
-    ) -> None:
-        """Sends each (group, message) in order, one after the other: every send completes
-        at once in process, so the live sender's batch needs no task per group.
-        (``members`` is the Redis layer's; unused here.)"""
-        for group, message in messages:
-            await self.group_send(group, message)
-
     async def receive_many(self, channel: str, limit: int = 500) -> list[dict]:
         """Every message waiting on ``channel`` (up to ``limit``), waiting for the first."""
         messages = [await self.receive(channel)]
