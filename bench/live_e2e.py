@@ -17,7 +17,8 @@ What runs where:
   round robin at a steady rate in 10 ms ticks (latency). For each change it returns the
   ``time.monotonic()`` just after the store applied it; CLOCK_MONOTONIC is shared by all
   processes on Linux, so these compare with the clients' arrival times.
-- **the portal**, as real server processes, both with ``--ws websockets-sansio``:
+- **the portal**, as real server processes, both with ``--ws websockets-sansio`` and, as the
+  README deploys them, without permessage-deflate (``--ws-deflate`` turns it on):
   embedded: one ``uvicorn portal.asgi:application --lifespan on`` process (SQLite in a temp
   PORTAL_DATA_DIR, in-process channel layer, PORTAL_SANDBOX=0, tasks on its thread pool);
   its lifespan starts the cluster watchers in the same process.
@@ -839,9 +840,14 @@ def instances_with(value: int | None = None) -> int:
 
 
 def start_portal(
-    production: bool, ports: list[int], log_dir: Path, sender: str = "process"
+    production: bool,
+    ports: list[int],
+    log_dir: Path,
+    sender: str = "process",
+    ws_deflate: bool = False,
 ) -> list[Server]:
-    """One uvicorn process per port (first in the list), then the watcher in production."""
+    """One uvicorn process per port (first in the list), then the watcher in production;
+    permessage-deflate only with ``ws_deflate`` (off as the README deploys it)."""
     env = os.environ.copy()
     servers = []
     for number, port in enumerate(ports, 1):
@@ -860,6 +866,8 @@ def start_portal(
             "websockets-sansio",
             "--log-level",
             "warning",
+            "--ws-per-message-deflate",
+            "true" if ws_deflate else "false",
         ]
         name = "uvicorn" if len(ports) == 1 else f"uvicorn{number}"
         servers.append(Server(name, web, env, log_dir))
@@ -1187,6 +1195,11 @@ def main() -> None:
         default="process",
         help="production: watch_clusters renders and sends from a child process or a thread",
     )
+    parser.add_argument(
+        "--ws-deflate",
+        action="store_true",
+        help="websockets with permessage-deflate (PORTAL_WS_DEFLATE=1; off by default)",
+    )
     parser.add_argument("--only", choices=["ingest", "latency"])
     parser.add_argument("--rates", default="100,1000", help="latency: changes/s, comma list")
     parser.add_argument("--clients", help="comma list (default: 0,1,100,1000 / 1,100,1000)")
@@ -1228,7 +1241,7 @@ def main() -> None:
         children.append(fleet)
 
         ports = [free_port() for _ in range(args.web_workers if args.production else 1)]
-        servers = start_portal(args.production, ports, data_dir, args.sender)
+        servers = start_portal(args.production, ports, data_dir, args.sender, args.ws_deflate)
         for port, server in zip(ports, servers, strict=False):
             if not wait_for(
                 lambda port=port, server=server: http_up(port) or server.process.poll() is not None,

@@ -1,5 +1,6 @@
 """Production mode refuses to start without real secrets; its deploy check is clean."""
 
+import io
 import os
 import subprocess
 import sys
@@ -58,3 +59,22 @@ def test_deploy_check_is_clean_in_production(tmp_path):
         PORTAL_DATA_DIR=str(tmp_path),
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_runportal_offers_websocket_compression_only_when_asked(monkeypatch, settings):
+    """Off by default (a compressor per socket cost a thousand tabs more than half their
+    latency); ``PORTAL_WS_DEFLATE=1`` turns it on."""
+    import uvicorn
+    from django.core.management import call_command
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append(options))
+    for wanted in (False, True):
+        settings.WS_DEFLATE = wanted
+        call_command("runportal", "--no-sandbox", stdout=io.StringIO())
+    assert [c["ws_per_message_deflate"] for c in calls] == [False, True]
+    assert all(c["ws"] == "websockets-sansio" for c in calls)
+    shown = run_manage(
+        "shell", "-c", "from django.conf import settings; print(settings.WS_DEFLATE)"
+    )
+    assert shown.stdout.strip().splitlines()[-1] == "False"  # the default

@@ -39,6 +39,7 @@ class Command(BaseCommand):
                 lifespan="on",
                 log_level="info",
                 ws="websockets-sansio",
+                ws_per_message_deflate=settings.WS_DEFLATE,
             )
         finally:
             if sandbox is not None:
