@@ -130,9 +130,8 @@ def handle(batch: Batch) -> None:
     if not jobs:
         return
     instances = tasks.InstanceRow.of_jobs([job.pk for job in jobs])
-    deferred: list[
-        tasks.InstanceRow
-    ] = []  # changed instance rows, written at the end in one statement
+    # Changed instance rows, written at the end in one statement.
+    deferred: list[tasks.InstanceRow] = []
     with transaction.atomic():
         commit_without_waiting_for_disk()  # status the cluster can give again (re-list)
         for job in jobs:

@@ -188,14 +188,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
         wanted = [g for g in dict.fromkeys(groups) if g not in self.joined]
         room = max(0, MAX_GROUPS + 1 - len(self.joined))  # the user's own group is free
         wanted, over = wanted[:room], wanted[room:]
-        allowed = await _coalesced("check", _check_many)((self.scope["user"], wanted))
+        allowed = await _coalesced(_check_many)((self.scope["user"], wanted))
         refused = [g for g in wanted if g not in allowed]
         joined = [g for g in wanted if g in allowed]
         for group in joined:
             await self._join(group)
         for group in refused:
             log.warning("user %s refused group %r", self.scope["user"].pk, group)
-        snapshots = await _coalesced("render", _render_many)(joined) if joined else []
+        snapshots = await _coalesced(_render_many)(joined) if joined else []
         return refused, over, snapshots
 
     async def _report(self, refused: list[str], over: list[str]) -> None:
@@ -297,15 +297,15 @@ class Coalescer:
             self.waiting = []
 
 
-_coalescers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Coalescer]] = (
+_coalescers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Callable, Coalescer]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _coalesced(name: str, many: Callable[[list], list]) -> Coalescer:
+def _coalesced(many: Callable[[list], list]) -> Coalescer:
     """The running loop's coalescer of ``many``."""
     per_loop = _coalescers.setdefault(asyncio.get_running_loop(), {})
-    found = per_loop.get(name)
+    found = per_loop.get(many)
     if found is None:
-        found = per_loop[name] = Coalescer(many)
+        found = per_loop[many] = Coalescer(many)
     return found

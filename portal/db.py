@@ -189,8 +189,6 @@ def forget_pools_after_fork() -> None:
     """In a forked child (a Celery prefork worker): drops the connection pools inherited from
     the parent without closing them (closing would end the parent's sessions); the child's
     first query makes its own pool. Registered once per process by ``PortalConfig.ready``."""
-    from django.db import connections
-
     for conn in connections.all(initialized_only=True):
         conn.connection = None  # the parent's socket: not ours to use or to close
     pools = getattr(type(connections["default"]), "_connection_pools", None)

@@ -342,7 +342,7 @@ async def _send_all(layer, messages: list[tuple[str, str]], members: dict | None
     many = getattr(layer, "group_send_many", None)
     if many is not None:
         try:
-            await (many(outgoing) if members is None else many(outgoing, members))
+            await many(outgoing, members)
         except Exception:
             log.exception("broadcast to %s groups failed", len(outgoing))
         return

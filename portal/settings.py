@@ -240,12 +240,12 @@ if PRODUCTION and not ENCRYPTION_KEYS:
     )
 
 SANDBOX_ENABLED = env_bool("PORTAL_SANDBOX", not PRODUCTION)
+SANDBOX_PORT = env_int("PORTAL_SANDBOX_PORT", 6443)
+SANDBOX_NODES = env_str("PORTAL_SANDBOX_NODES", "")
 # permessage-deflate on live websockets (runportal; production passes uvicorn's own flag).
 # Off by default: fragments are a few kB, and a compressor per socket cost a thousand open
 # tabs more than half their latency (bench/live_e2e.py --ws-deflate); on for slow links.
 WS_DEFLATE = env_bool("PORTAL_WS_DEFLATE", False)
-SANDBOX_PORT = env_int("PORTAL_SANDBOX_PORT", 6443)
-SANDBOX_NODES = env_str("PORTAL_SANDBOX_NODES", "")
 KUBE_REQUEST_TIMEOUT = env_int("PORTAL_KUBE_TIMEOUT", 10)
 
 STATIC_URL = "static/"
