@@ -115,3 +115,33 @@ def test_members_read_once_are_what_a_batch_is_sent_to():
         return got
 
     assert run(scenario()) == {"one": [1], "two": [2], "late": []}
+
+
+def test_in_process_group_send_many_reaches_members_in_order_without_a_task_each():
+    async def scenario():
+        layer = InProcessChannelLayer(capacity=2)
+        a1, a2, b1 = [await layer.new_channel() for _ in range(3)]
+        for group, channel in (("a", a1), ("a", a2), ("b", b1), ("b", a1)):
+            await layer.group_add(group, channel)
+        tasks_before = len(asyncio.all_tasks())
+        sends = layer.group_send_many(
+            [
+                ("a", {"type": "t", "html": "1"}),
+                ("b", {"type": "t", "html": "2"}),
+                ("nobody", {"type": "t", "html": "lost"}),
+                ("a", {"type": "t", "html": "3"}),  # a1 is full by now (capacity 2)
+            ]
+        )
+        try:  # nothing to wait for: the whole batch is delivered in one step
+            sends.send(None)
+        except StopIteration:
+            pass
+        else:
+            raise AssertionError("group_send_many waited on something")
+        assert len(asyncio.all_tasks()) == tasks_before
+        got = {}
+        for name, channel in (("a1", a1), ("a2", a2), ("b1", b1)):
+            got[name] = [m["html"] for m in await layer.receive_many(channel)]
+        return got
+
+    assert run(scenario()) == {"a1": ["1", "2"], "a2": ["1", "3"], "b1": ["2"]}
