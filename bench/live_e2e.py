@@ -108,6 +108,8 @@ INSTANCES = re.compile(r'id="job-(\d+)-instances"(.*?)</table>', re.S)
 ROW = re.compile(r"<tr><td>(\d+)</td>(?:<td>[^<]*</td>){4}<td>(\d+)</td></tr>")
 # The last line of a logged traceback ("redis.exceptions.TimeoutError: ...").
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception)\b")
+# A warning of the portal's own code (logger and the message's first words, not its details).
+OWN_WARNING = re.compile(r" WARNING ((?:portal|compute|jobs|kubesim)\.[\w.]+: [^:;(]{0,60})")
 # The consumer's notice about a group it did not join.
 REFUSED = re.compile(r"Live updates for jobs\.job\.(\d+) are not available")
 
@@ -640,15 +642,27 @@ class Server:
             raise RuntimeError(f"{self.name} exited ({self.process.returncode}):\n{self.tail()}")
 
     def problems(self) -> str:
-        """Sums up the errors logged since the previous call ("" when none)."""
+        """Sums up the errors, and the portal's own warnings, logged since the previous call
+        ("" when none)."""
         with open(self.log_path, "rb") as f:
             f.seek(self._read_to)
             text = f.read().decode(errors="replace")
             self._read_to = f.tell()
         lines = text.splitlines()
+        warned: dict[str, int] = {}
+        for line in lines:
+            found = OWN_WARNING.search(line)
+            if found:
+                what = re.sub(r"\d+", "N", found[1].strip())
+                warned[what] = warned.get(what, 0) + 1
+        warnings = "; ".join(
+            f"{n}x {what}" for what, n in sorted(warned.items(), key=lambda kv: -kv[1])[:2]
+        )
+        if warnings:
+            warnings = f"{self.name} logged {sum(warned.values())} warnings: {warnings}"
         errors = sum(1 for line in lines if line.startswith("ERROR") or " ERROR " in line)
         if not errors:
-            return ""
+            return warnings
         kinds: dict[str, int] = {}  # the last exception line of each error's traceback
         last = ""
         for line in [*lines, "ERROR"]:
@@ -659,7 +673,8 @@ class Server:
             elif EXCEPTION_LINE.match(line):
                 last = line[:120]
         top = sorted(kinds.items(), key=lambda kv: -kv[1])[:2]
-        return f"{self.name} logged {errors} errors: " + "; ".join(f"{n}x {k}" for k, n in top)
+        summary = f"{self.name} logged {errors} errors: " + "; ".join(f"{n}x {k}" for k, n in top)
+        return f"{summary}\n    {warnings}" if warnings else summary
 
     def tail(self, lines: int = 30) -> str:
         text = self.log_path.read_text(errors="replace").splitlines()
@@ -987,6 +1002,16 @@ class Bench:
         self.fleet.ask("close")
         wait_for(lambda: self.held() == 0, 30, what="the close")
         time.sleep(1.0)
+        if self.args.production:  # a thousand closes leave their groups over a few seconds
+            started = time.monotonic()
+            left = wait_for(lambda: redis_members() == 0, 15)
+            waited = time.monotonic() - started
+            if not left or waited > 0.5:
+                print(
+                    f"    Redis jobs.job.* group members {waited + 1.0:.1f}s after the last "
+                    f"socket closed: {redis_members()}",
+                    flush=True,
+                )
 
     def report(self, line: str, cpu: str = "") -> None:
         """Prints a case's figures, then what went wrong meanwhile: errors in the servers' logs
@@ -1156,6 +1181,8 @@ def redis_clear_groups() -> int:
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
     keys = list(client.scan_iter("asgi:group:*"))
     members = sum(client.zcard(key) for key in keys)
+    if members:
+        print("    groups with members:", ", ".join(sorted(k.decode() for k in keys))[:300])
     if keys:
         client.delete(*keys)
     return members

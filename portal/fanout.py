@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "livehub"
 REFRESH_EVERY = 3600.0
+# Layer calls (joins, leaves, renewals) in flight at once. A thousand tabs closing together
+# asked the Redis layer's pool for two thousand connections; past its limit it raised, and
+# those memberships stayed in Redis for a day, each still sent every fragment of its group.
+LAYER_CALLS = 32
 
 
 class Socket(Protocol):
@@ -50,6 +54,7 @@ class Hub:
         self.members: dict[str, set[Socket]] = {}
         self.joined: set[str] = set()  # groups whose layer membership is (believed) held
         self._locks: dict[str, asyncio.Lock] = {}
+        self._calls = asyncio.Semaphore(LAYER_CALLS)
         self.channel: str | None = None
         self._tasks: list[asyncio.Task] = []
         self._started: asyncio.Future | None = None
@@ -93,12 +98,14 @@ class Hub:
         async with lock:
             wanted = bool(self.members.get(group))
             if wanted and group not in self.joined:
-                await self.layer.group_add(group, self.channel)
+                async with self._calls:
+                    await self.layer.group_add(group, self.channel)
                 self.joined.add(group)
             elif not wanted and group in self.joined:
                 self.joined.discard(group)  # a failed discard expires in the layer
                 self.members.pop(group, None)
-                await self.layer.group_discard(group, self.channel)
+                async with self._calls:
+                    await self.layer.group_discard(group, self.channel)
         if not lock.locked() and not self.members.get(group):
             self._locks.pop(group, None)
 
@@ -176,7 +183,8 @@ class Hub:
         """Adds every joined group again (idempotent; renews the layer's expiry)."""
         for group in list(self.joined):
             try:
-                await self.layer.group_add(group, self.channel)
+                async with self._calls:
+                    await self.layer.group_add(group, self.channel)
             except Exception:
                 log.warning("live hub: could not renew %s", group, exc_info=True)
 

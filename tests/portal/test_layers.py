@@ -11,8 +11,11 @@ def run(coro):
     return asyncio.run(coro)
 
 
-async def _fresh(**config) -> RedisChannelLayer:
-    layer = RedisChannelLayer(hosts=[{"address": REDIS, "socket_timeout": 15}], **config)
+async def _fresh(pool: int | None = None, **config) -> RedisChannelLayer:
+    host = {"address": REDIS, "socket_timeout": 15}
+    if pool is not None:
+        host["max_connections"] = pool
+    layer = RedisChannelLayer(hosts=[host], **config)
     await layer.flush()
     return layer
 
@@ -145,3 +148,37 @@ def test_in_process_group_send_many_reaches_members_in_order_without_a_task_each
         return got
 
     assert run(scenario()) == {"a1": ["1", "2"], "a2": ["1", "3"], "b1": ["2"]}
+
+
+def test_a_hub_joined_and_left_by_many_sockets_at_once_stays_within_the_redis_pool():
+    """A thousand tabs closing together asked the layer's pool for a connection per group
+    and overflowed it: the memberships it could not discard stayed in Redis. The hub keeps
+    its layer calls within ``fanout.LAYER_CALLS``."""
+    from portal import fanout
+
+    class Tab:
+        def push(self, html: str) -> None:
+            pass
+
+        def recheck(self) -> None:
+            pass
+
+    async def scenario():
+        pool = fanout.LAYER_CALLS + 8  # room for the hub's read and the test's own calls
+        layer = await _fresh(pool)
+        hub = fanout.Hub(layer)
+        tabs = [Tab() for _ in range(4 * pool)]
+        for tab in tabs:
+            hub.register(tab)
+        groups = [f"jobs.job.{n}" for n in range(len(tabs))]
+        await asyncio.gather(*(hub.join(g, tab) for g, tab in zip(groups, tabs, strict=True)))
+        joined = await layer.group_members_many(groups)
+        await asyncio.gather(*(hub.leave(g, tab) for g, tab in zip(groups, tabs, strict=True)))
+        left = await layer.group_members_many(groups)
+        hub.stop()
+        await layer.flush()
+        return joined, left
+
+    joined, left = run(scenario())
+    assert all(len(channels) == 1 for channels in joined.values()), joined
+    assert not any(left.values()), {g: c for g, c in left.items() if c}
