@@ -30,17 +30,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the server until SIGINT/SIGTERM; return the exit status."""
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
     def ready(sim: KubeSim) -> None:
         where = f" (kubeconfig {sim.kubeconfig_path})" if sim.kubeconfig_path else ""
         print(f"kubesim listening on {sim.url}{where}", flush=True)
 
     async def run() -> None:
-        task = asyncio.ensure_future(serve(
-            host=args.host, port=args.port, nodes=args.nodes, speed=args.speed, tls=args.tls,
-            kubeconfig=args.kubeconfig, faults=args.faults, token=args.token, ready=ready))
+        task = asyncio.ensure_future(
+            serve(
+                host=args.host,
+                port=args.port,
+                nodes=args.nodes,
+                speed=args.speed,
+                tls=args.tls,
+                kubeconfig=args.kubeconfig,
+                faults=args.faults,
+                token=args.token,
+                ready=ready,
+            )
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):

@@ -34,8 +34,7 @@ USER_KEY = web.RequestKey("user", User)
 
 def json_response(body: Any, status: int = 200, headers: dict | None = None) -> web.Response:
     """Return an ``application/json`` response with ``body`` encoded by orjson."""
-    return web.Response(body=orjson.dumps(body), status=status, content_type=JSON,
-                        headers=headers)
+    return web.Response(body=orjson.dumps(body), status=status, content_type=JSON, headers=headers)
 
 
 def error_response(err: ApiError, headers: dict | None = None) -> web.Response:
@@ -54,9 +53,16 @@ class ApiServer:
     each watcher's buffer before it is closed for falling behind.
     """
 
-    def __init__(self, store: Store, auth: Authenticator, faults: Faults, *,
-                 bookmark_interval: float = 1.0, watch_queue: int = 10_000,
-                 address: str = "127.0.0.1:0") -> None:
+    def __init__(
+        self,
+        store: Store,
+        auth: Authenticator,
+        faults: Faults,
+        *,
+        bookmark_interval: float = 1.0,
+        watch_queue: int = 10_000,
+        address: str = "127.0.0.1:0",
+    ) -> None:
         self.store = store
         self.auth = auth
         self.faults = faults
@@ -75,9 +81,9 @@ class ApiServer:
         return app
 
     @web.middleware
-    async def _middleware(self, request: web.Request,
-                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                          ) -> web.StreamResponse:
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
         path = request.path
         if path in _OPEN_PATHS or path.startswith(tuple(p + "/" for p in _OPEN_PATHS)):
             return web.Response(text="ok", content_type="text/plain")
@@ -94,11 +100,16 @@ class ApiServer:
                 self.requests["injected_errors"] += 1
                 code = self.faults.error_code
                 if code == 429:
-                    err = ApiError(429, "TooManyRequests", "injected fault: too many requests",
-                                   {"retryAfterSeconds": 1})
+                    err = ApiError(
+                        429,
+                        "TooManyRequests",
+                        "injected fault: too many requests",
+                        {"retryAfterSeconds": 1},
+                    )
                     return error_response(err, {"Retry-After": "1"})
-                return error_response(ApiError(code, "InternalError",
-                                               "injected fault: internal error"))
+                return error_response(
+                    ApiError(code, "InternalError", "injected fault: internal error")
+                )
         try:
             return await handler(request)
         except ApiError as err:
@@ -113,8 +124,9 @@ class ApiServer:
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         parts = [p for p in request.path.split("/") if p]
         if not parts:
-            return json_response({"paths": ["/api", "/api/v1", "/apis", "/version",
-                                            "/healthz", "/kubesim/stats"]})
+            return json_response(
+                {"paths": ["/api", "/api/v1", "/apis", "/version", "/healthz", "/kubesim/stats"]}
+            )
         head = parts[0]
         if head == "version":
             return json_response(discovery.version_info())
@@ -144,8 +156,9 @@ class ApiServer:
             return json_response(doc)
         return await self._resource(request, group, version, rest)
 
-    def _resolve(self, group: str, version: str,
-                 rest: list[str]) -> tuple[ResourceType, str | None, str | None, str | None]:
+    def _resolve(
+        self, group: str, version: str, rest: list[str]
+    ) -> tuple[ResourceType, str | None, str | None, str | None]:
         """Return (type, namespace, name, subresource) for the path after the version."""
         reg = self.store.resources
         ns: str | None = None
@@ -164,26 +177,35 @@ class ApiServer:
             raise ApiError(404, "NotFound", _NOT_FOUND)
         return rt, ns, name, sub
 
-    async def _resource(self, request: web.Request, group: str, version: str,
-                        rest: list[str]) -> web.StreamResponse:
+    async def _resource(
+        self, request: web.Request, group: str, version: str, rest: list[str]
+    ) -> web.StreamResponse:
         rt, ns, name, sub = self._resolve(group, version, rest)
         method = request.method
         q = request.query
         user: User = request[USER_KEY]
         if rt.key in VIRTUAL:
             if method != "POST" or name:
-                raise ApiError(405, "MethodNotAllowed", "the server does not allow this "
-                               "method on the requested resource")
+                raise ApiError(
+                    405,
+                    "MethodNotAllowed",
+                    "the server does not allow this method on the requested resource",
+                )
             return await self._access_review(request, user)
         if name is None:
-            verb = {"GET": "watch" if _flag(q.get("watch")) and "watch" in q else "list",
-                    "POST": "create", "DELETE": "deletecollection"}.get(method)
+            verb = {
+                "GET": "watch" if _flag(q.get("watch")) and "watch" in q else "list",
+                "POST": "create",
+                "DELETE": "deletecollection",
+            }.get(method)
         else:
-            verb = {"GET": "get", "PUT": "update", "PATCH": "patch",
-                    "DELETE": "delete"}.get(method)
+            verb = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method)
         if verb is None:
-            raise ApiError(405, "MethodNotAllowed",
-                           "the server does not allow this method on the requested resource")
+            raise ApiError(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            )
         if not user.allowed(verb):
             raise forbidden(user, verb, rt.plural, rt.group, ns, name)
         store = self.store
@@ -196,14 +218,23 @@ class ApiServer:
                 body = await self._body(request)
                 if not isinstance(body, dict):
                     raise bad_request("the request body must be an object")
-                return json_response(self._render(store.create(rt.key, body, namespace=ns),
-                                                  rt, version), 201)
-            deleted = store.delete_collection(rt.key, namespace=ns,
-                                              label_selector=q.get("labelSelector"),
-                                              field_selector=q.get("fieldSelector"))
-            return json_response({"kind": f"{rt.kind}List", "apiVersion": rt.api_version,
-                                  "metadata": {"resourceVersion": str(store.resource_version)},
-                                  "items": deleted})
+                return json_response(
+                    self._render(store.create(rt.key, body, namespace=ns), rt, version), 201
+                )
+            deleted = store.delete_collection(
+                rt.key,
+                namespace=ns,
+                label_selector=q.get("labelSelector"),
+                field_selector=q.get("fieldSelector"),
+            )
+            return json_response(
+                {
+                    "kind": f"{rt.kind}List",
+                    "apiVersion": rt.api_version,
+                    "metadata": {"resourceVersion": str(store.resource_version)},
+                    "items": deleted,
+                }
+            )
         if verb == "get":
             if sub == "log":
                 return await serve_log(request, store, ns or "default", name)
@@ -220,22 +251,25 @@ class ApiServer:
                 raise bad_request("the request body must be an object")
             body_name = (body.get("metadata") or {}).get("name")
             if body_name and body_name != name:
-                raise bad_request(f"the name of the object ({body_name}) does not match the "
-                                  f"name on the URL ({name})")
+                raise bad_request(
+                    f"the name of the object ({body_name}) does not match the "
+                    f"name on the URL ({name})"
+                )
             body.setdefault("metadata", {})["name"] = name
-            return json_response(self._render(
-                store.update(rt.key, body, namespace=ns, subresource=sub), rt, version))
+            return json_response(
+                self._render(store.update(rt.key, body, namespace=ns, subresource=sub), rt, version)
+            )
         if verb == "patch":
             ctype = request.headers.get("Content-Type", "application/merge-patch+json")
             body = await self._body(request)
             existed = store.peek(rt.key, name, namespace=ns) is not None
-            obj = store.patch(rt.key, name, body, namespace=ns, patch_type=ctype,
-                              subresource=sub)
+            obj = store.patch(rt.key, name, body, namespace=ns, patch_type=ctype, subresource=sub)
             code = 201 if ctype.startswith(APPLY) and not existed else 200
             return json_response(self._render(obj, rt, version), code)
         body = await self._body(request, allow_empty=True) or {}
-        propagation = q.get("propagationPolicy") or (body.get("propagationPolicy")
-                                                       if isinstance(body, dict) else None)
+        propagation = q.get("propagationPolicy") or (
+            body.get("propagationPolicy") if isinstance(body, dict) else None
+        )
         if not propagation and isinstance(body, dict) and body.get("orphanDependents"):
             propagation = "Orphan"
         obj = store.delete(rt.key, name, namespace=ns, propagation=propagation or "Background")
@@ -264,8 +298,9 @@ class ApiServer:
         return obj
 
     # ----------------------------------------------------------------- list & watch
-    def _list(self, request: web.Request, rt: ResourceType, ns: str | None,
-              version: str) -> web.Response:
+    def _list(
+        self, request: web.Request, rt: ResourceType, ns: str | None, version: str
+    ) -> web.Response:
         q = request.query
         rv = q.get("resourceVersion")
         if rv and q.get("resourceVersionMatch") == "Exact":
@@ -275,16 +310,21 @@ class ApiServer:
                 raise bad_request(f"invalid resourceVersion {rv!r}") from exc
             if want < self.store.history_floor or want != self.store.resource_version:
                 # Only the latest state is kept; older exact reads are reported as expired.
-                raise ApiError(410, "Expired", f"too old resource version: {want} "
-                               f"({self.store.history_floor})")
+                raise ApiError(
+                    410, "Expired", f"too old resource version: {want} ({self.store.history_floor})"
+                )
         try:
             limit = int(q.get("limit") or 0)
         except ValueError as exc:
             raise bad_request("limit must be an integer") from exc
         items, list_rv, token, remaining = self.store.list_page(
-            rt.key, namespace=ns, label_selector=q.get("labelSelector"),
-            field_selector=q.get("fieldSelector"), limit=max(limit, 0),
-            continue_token=q.get("continue"))
+            rt.key,
+            namespace=ns,
+            label_selector=q.get("labelSelector"),
+            field_selector=q.get("fieldSelector"),
+            limit=max(limit, 0),
+            continue_token=q.get("continue"),
+        )
         if version != rt.version:
             items = [self._render(o, rt, version) for o in items]
         meta: dict[str, Any] = {"resourceVersion": str(list_rv)}
@@ -294,14 +334,22 @@ class ApiServer:
                 meta["remainingItemCount"] = remaining
         if wants_table(request.headers.get("Accept", "")):
             return json_response(to_table(rt, items, meta))
-        api_version = rt.api_version if version == rt.version else (
-            f"{rt.group}/{version}" if rt.group else version)
-        body = {"kind": f"{rt.kind}List", "apiVersion": api_version, "metadata": meta,
-                "items": items}
+        api_version = (
+            rt.api_version
+            if version == rt.version
+            else (f"{rt.group}/{version}" if rt.group else version)
+        )
+        body = {
+            "kind": f"{rt.kind}List",
+            "apiVersion": api_version,
+            "metadata": meta,
+            "items": items,
+        }
         return json_response(body)
 
-    async def _watch(self, request: web.Request, rt: ResourceType,
-                     ns: str | None) -> web.StreamResponse:
+    async def _watch(
+        self, request: web.Request, rt: ResourceType, ns: str | None
+    ) -> web.StreamResponse:
         q = request.query
         lreqs = parse_label_selector(q.get("labelSelector"))
         freqs = parse_field_selector(q.get("fieldSelector"), rt.key, rt.kind)
@@ -311,8 +359,7 @@ class ApiServer:
         except ValueError as exc:
             raise bad_request(f"invalid resourceVersion {rv!r}") from exc
         timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else None
-        resp = web.StreamResponse(headers={"Content-Type": JSON,
-                                           "Transfer-Encoding": "chunked"})
+        resp = web.StreamResponse(headers={"Content-Type": JSON, "Transfer-Encoding": "chunked"})
         resp.enable_chunked_encoding()
         try:
             watcher = self.hub.open(rt, ns, lreqs, freqs, since)
@@ -328,8 +375,14 @@ class ApiServer:
             await resp.prepare(request)
             bookmarks = self.bookmark_interval if _flag(q.get("allowWatchBookmarks")) else None
             after = self.faults.drop_watch_after or None
-            await pump(watcher, resp.write, current_rv=lambda: self.store.resource_version,
-                       timeout=timeout, bookmark_interval=bookmarks, max_events=after)
+            await pump(
+                watcher,
+                resp.write,
+                current_rv=lambda: self.store.resource_version,
+                timeout=timeout,
+                bookmark_interval=bookmarks,
+                max_events=after,
+            )
             await resp.write_eof()
         except (ConnectionResetError, ConnectionError):
             pass
@@ -342,8 +395,9 @@ class ApiServer:
         reg = self.store.resources
         if parts[:1] == ["v3"]:
             if len(parts) == 1:
-                return json_response(discovery.openapi_v3_root(
-                    reg, str(self.store.resource_version)))
+                return json_response(
+                    discovery.openapi_v3_root(reg, str(self.store.resource_version))
+                )
             if parts[1] == "api" and len(parts) == 3:
                 doc = discovery.openapi_v3_doc(reg, "", parts[2])
             elif parts[1] == "apis" and len(parts) == 4:
@@ -362,8 +416,7 @@ class ApiServer:
         verb = (attrs or {}).get("verb") or "get"
         allowed = user.allowed(verb) if attrs is not None else True
         out = dict(body)
-        out.update({"kind": "SelfSubjectAccessReview",
-                    "apiVersion": "authorization.k8s.io/v1"})
+        out.update({"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1"})
         out.setdefault("metadata", {})
         out["status"] = {"allowed": allowed}
         if allowed:

@@ -42,15 +42,17 @@ class Authenticator:
         raise ApiError(401, "Unauthorized", "Unauthorized")
 
 
-def forbidden(user: User, verb: str, plural: str, group: str, namespace: str | None,
-              name: str | None = None) -> ApiError:
+def forbidden(
+    user: User, verb: str, plural: str, group: str, namespace: str | None, name: str | None = None
+) -> ApiError:
     """Return the 403 Kubernetes' RBAC authorizer would give for this request."""
     subject = plural if not group else f"{plural}.{group}"
     if name:
         subject = f'{subject} "{name}"'
     where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
     return ApiError(
-        403, "Forbidden",
+        403,
+        "Forbidden",
         f'{subject} is forbidden: User "{user.name}" cannot {verb} resource "{plural}" in API '
         f'group "{group}" {where}',
         {"name": name or "", "group": group, "kind": plural},

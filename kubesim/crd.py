@@ -34,22 +34,43 @@ def admit_crd(store: Store, crd: dict) -> None:
     if not names.get("kind"):
         causes.append(_cause("spec.names.kind", "Required value", "FieldValueRequired"))
     if group and plural and name != f"{plural}.{group}":
-        causes.append(_cause("metadata.name", f'Invalid value: "{name}": must be spec.names'
-                             f'.plural+"."+spec.group'))
+        causes.append(
+            _cause(
+                "metadata.name",
+                f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group',
+            )
+        )
     if spec.get("scope") not in ("Namespaced", "Cluster"):
-        causes.append(_cause("spec.scope", f'Unsupported value: "{spec.get("scope")}": '
-                             'supported values: "Cluster", "Namespaced"', "FieldValueNotSupported"))
+        causes.append(
+            _cause(
+                "spec.scope",
+                f'Unsupported value: "{spec.get("scope")}": '
+                'supported values: "Cluster", "Namespaced"',
+                "FieldValueNotSupported",
+            )
+        )
     versions = spec.get("versions") or []
     if not any(v.get("storage") for v in versions):
-        causes.append(_cause("spec.versions", "Invalid value: must have exactly one version "
-                             "marked as storage version"))
+        causes.append(
+            _cause(
+                "spec.versions",
+                "Invalid value: must have exactly one version marked as storage version",
+            )
+        )
     if causes:
         raise invalid("CustomResourceDefinition", name, "apiextensions.k8s.io", causes)
     existing = store.resources.get(f"{plural}.{group}")
     if existing is not None and not existing.crd:
-        raise invalid("CustomResourceDefinition", name, "apiextensions.k8s.io", [
-            _cause("metadata.name", f'Invalid value: "{name}": collides with a built-in '
-                   "resource")])
+        raise invalid(
+            "CustomResourceDefinition",
+            name,
+            "apiextensions.k8s.io",
+            [
+                _cause(
+                    "metadata.name", f'Invalid value: "{name}": collides with a built-in resource'
+                )
+            ],
+        )
     accepted = {
         "plural": plural,
         "singular": names.get("singular") or names["kind"].lower(),
@@ -64,10 +85,20 @@ def admit_crd(store: Store, crd: dict) -> None:
         "acceptedNames": accepted,
         "storedVersions": [v["name"] for v in versions if v.get("storage")],
         "conditions": [
-            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
-             "message": "no conflicts found", "lastTransitionTime": stamp},
-            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-             "message": "the initial names have been accepted", "lastTransitionTime": stamp},
+            {
+                "type": "NamesAccepted",
+                "status": "True",
+                "reason": "NoConflicts",
+                "message": "no conflicts found",
+                "lastTransitionTime": stamp,
+            },
+            {
+                "type": "Established",
+                "status": "True",
+                "reason": "InitialNamesAccepted",
+                "message": "the initial names have been accepted",
+                "lastTransitionTime": stamp,
+            },
         ],
     }
 
@@ -77,18 +108,25 @@ def resource_type_for(crd: dict) -> ResourceType:
     spec = crd["spec"]
     names = crd["status"]["acceptedNames"]
     served = [v for v in spec["versions"] if v.get("served", True)]
-    storage = next((v for v in served if v.get("storage")), served[0] if served else
-                   spec["versions"][0])
+    storage = next(
+        (v for v in served if v.get("storage")), served[0] if served else spec["versions"][0]
+    )
     ordered = [storage] + [v for v in served if v is not storage]
     status = bool((storage.get("subresources") or {}).get("status") is not None)
     subs = tuple(s for s in ("status", "scale") if s in (storage.get("subresources") or {}))
     return ResourceType(
-        group=spec["group"], version=storage["name"], plural=names["plural"],
-        singular=names["singular"], kind=names["kind"],
+        group=spec["group"],
+        version=storage["name"],
+        plural=names["plural"],
+        singular=names["singular"],
+        kind=names["kind"],
         namespaced=spec["scope"] == "Namespaced",
-        short_names=tuple(names.get("shortNames") or ()), status_subresource=status,
-        subresources=subs, name_rule="subdomain",
-        categories=tuple(names.get("categories") or ()), crd=True,
+        short_names=tuple(names.get("shortNames") or ()),
+        status_subresource=status,
+        subresources=subs,
+        name_rule="subdomain",
+        categories=tuple(names.get("categories") or ()),
+        crd=True,
         versions=tuple(v["name"] for v in ordered),
     )
 

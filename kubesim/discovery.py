@@ -18,9 +18,14 @@ _SUB_VERBS = {
 def version_info() -> dict:
     """Return the /version document."""
     return {
-        "major": "1", "minor": "32", "gitVersion": GIT_VERSION,
-        "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
-        "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.23.0", "compiler": "gc",
+        "major": "1",
+        "minor": "32",
+        "gitVersion": GIT_VERSION,
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2025-01-01T00:00:00Z",
+        "goVersion": "go1.23.0",
+        "compiler": "gc",
         "platform": "linux/amd64",
     }
 
@@ -28,9 +33,11 @@ def version_info() -> dict:
 def api_versions(server_address: str) -> dict:
     """Return the /api document (core group versions)."""
     return {
-        "kind": "APIVersions", "versions": ["v1"],
-        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
-                                         "serverAddress": server_address}],
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [
+            {"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}
+        ],
     }
 
 
@@ -55,8 +62,11 @@ def api_group(reg: ResourceRegistry, group: str) -> dict | None:
 
 def _entry(rt: ResourceType) -> dict:
     out = {
-        "name": rt.plural, "singularName": rt.singular, "namespaced": rt.namespaced,
-        "kind": rt.kind, "verbs": list(rt.verbs),
+        "name": rt.plural,
+        "singularName": rt.singular,
+        "namespaced": rt.namespaced,
+        "kind": rt.kind,
+        "verbs": list(rt.verbs),
     }
     if rt.short_names:
         out["shortNames"] = list(rt.short_names)
@@ -74,13 +84,18 @@ def resource_list(reg: ResourceRegistry, group: str, version: str) -> dict | Non
     for rt in sorted(types, key=lambda r: r.plural):
         resources.append(_entry(rt))
         for sub in rt.subresources:
-            resources.append({
-                "name": f"{rt.plural}/{sub}", "singularName": "", "namespaced": rt.namespaced,
-                "kind": rt.kind if sub != "log" else "Pod",
-                "verbs": _SUB_VERBS.get(sub, ["get"]),
-            })
+            resources.append(
+                {
+                    "name": f"{rt.plural}/{sub}",
+                    "singularName": "",
+                    "namespaced": rt.namespaced,
+                    "kind": rt.kind if sub != "log" else "Pod",
+                    "verbs": _SUB_VERBS.get(sub, ["get"]),
+                }
+            )
     return {
-        "kind": "APIResourceList", "apiVersion": "v1",
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
         "groupVersion": version if not group else f"{group}/{version}",
         "resources": resources,
     }
@@ -118,8 +133,12 @@ def openapi_v3_doc(reg: ResourceRegistry, group: str, version: str) -> dict | No
         prefix = f"{base}/namespaces/{{namespace}}" if rt.namespaced else base
 
         def op(action: str, gvk: dict = gvk) -> dict:
-            return {"x-kubernetes-action": action, "x-kubernetes-group-version-kind": gvk,
-                    "parameters": param, "responses": {"200": {"description": "OK"}}}
+            return {
+                "x-kubernetes-action": action,
+                "x-kubernetes-group-version-kind": gvk,
+                "parameters": param,
+                "responses": {"200": {"description": "OK"}},
+            }
 
         paths[f"{prefix}/{rt.plural}"] = {"post": op("post")}
         paths[f"{prefix}/{rt.plural}/{{name}}"] = {"put": op("put"), "patch": op("patch")}

@@ -55,7 +55,9 @@ def not_found(resource: str, name: str, group: str = "") -> ApiError:
     """Return the 404 error Kubernetes gives for a missing object (``pods "x" not found``)."""
     kind = resource if not group else f"{resource}.{group}"
     return ApiError(
-        404, "NotFound", f'{kind} "{name}" not found',
+        404,
+        "NotFound",
+        f'{kind} "{name}" not found',
         {"name": name, "group": group, "kind": resource},
     )
 
@@ -69,6 +71,8 @@ def invalid(kind: str, name: str, group: str, causes: list[dict]) -> ApiError:
     """Return a 422 Invalid error listing field ``causes`` like the API server does."""
     detail = "; ".join(f"{c['field']}: {c.get('message', '')}" for c in causes)
     return ApiError(
-        422, "Invalid", f'{kind} "{name}" is invalid: {detail}',
+        422,
+        "Invalid",
+        f'{kind} "{name}" is invalid: {detail}',
         {"name": name, "group": group, "kind": kind, "causes": causes},
     )

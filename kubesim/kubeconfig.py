@@ -20,8 +20,9 @@ def build(url: str, token: str, ca_pem: str | None = None) -> dict:
         "kind": "Config",
         "clusters": [{"name": NAME, "cluster": cluster}],
         "users": [{"name": NAME, "user": {"token": token}}],
-        "contexts": [{"name": NAME, "context": {"cluster": NAME, "user": NAME,
-                                                "namespace": "default"}}],
+        "contexts": [
+            {"name": NAME, "context": {"cluster": NAME, "user": NAME, "namespace": "default"}}
+        ],
         "current-context": NAME,
         "preferences": {},
     }

@@ -61,8 +61,9 @@ class LogBook:
         s.epoch += 1
         s.wake()
 
-    def lines(self, namespace: str, pod: str, container: str, *,
-              previous: bool = False) -> list[Line]:
+    def lines(
+        self, namespace: str, pod: str, container: str, *, previous: bool = False
+    ) -> list[Line]:
         """Return a copy of the current (or previous) lines; empty if none were written."""
         s = self._streams.get((namespace, pod, container))
         if s is None:

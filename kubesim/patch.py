@@ -14,11 +14,21 @@ PATCH_TYPES = (MERGE, JSON_PATCH, STRATEGIC, APPLY)
 
 # Lists that strategic merge patch merges element-wise, and the key that identifies elements.
 _MERGE_KEYS = {
-    "containers": "name", "initContainers": "name", "ephemeralContainers": "name",
-    "env": "name", "volumes": "name", "volumeMounts": "mountPath", "ports": "containerPort",
-    "conditions": "type", "containerStatuses": "name", "initContainerStatuses": "name",
-    "imagePullSecrets": "name", "tolerations": "key", "addresses": "type",
-    "ownerReferences": "uid", "envFrom": None,
+    "containers": "name",
+    "initContainers": "name",
+    "ephemeralContainers": "name",
+    "env": "name",
+    "volumes": "name",
+    "volumeMounts": "mountPath",
+    "ports": "containerPort",
+    "conditions": "type",
+    "containerStatuses": "name",
+    "initContainerStatuses": "name",
+    "imagePullSecrets": "name",
+    "tolerations": "key",
+    "addresses": "type",
+    "ownerReferences": "uid",
+    "envFrom": None,
 }
 
 
@@ -63,14 +73,13 @@ def strategic_merge(target: Any, patch: Any) -> Any:
             continue
         if value is None:
             result.pop(key, None)
-        elif isinstance(value, list) and _MERGE_KEYS.get(key) and isinstance(
-            result.get(key), list
-        ):
+        elif isinstance(value, list) and _MERGE_KEYS.get(key) and isinstance(result.get(key), list):
             result[key] = _merge_list(result[key], value, _MERGE_KEYS[key])
         elif isinstance(value, list):
             result[key] = [
                 _copy({k: v for k, v in item.items() if k != "$patch"})
-                if isinstance(item, dict) else _copy(item)
+                if isinstance(item, dict)
+                else _copy(item)
                 for item in value
                 if not (isinstance(item, dict) and item.get("$patch") == "delete")
             ]
@@ -81,9 +90,7 @@ def strategic_merge(target: Any, patch: Any) -> Any:
 
 def _merge_list(current: list, patch: list, merge_key: str) -> list:
     out = list(current)
-    index = {
-        item.get(merge_key): i for i, item in enumerate(out) if isinstance(item, dict)
-    }
+    index = {item.get(merge_key): i for i, item in enumerate(out) if isinstance(item, dict)}
     removed: set[int] = set()
     for item in patch:
         if not isinstance(item, dict) or merge_key not in item:
@@ -117,7 +124,11 @@ def _resolve(doc: Any, parts: list[str]) -> Any:
         elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
             cur = cur[int(part)]
         else:
-            raise ApiError(422, "Invalid", f"the server rejected our request: path /{'/'.join(parts)} not found")
+            raise ApiError(
+                422,
+                "Invalid",
+                f"the server rejected our request: path /{'/'.join(parts)} not found",
+            )
     return cur
 
 
@@ -172,8 +183,12 @@ def json_patch(target: Any, ops: Any) -> Any:
             doc = _add(doc, parts, _copy(op.get("value")))
         elif kind == "test":
             if _resolve(doc, parts) != op.get("value"):
-                raise ApiError(422, "Invalid", f"the server rejected our request due to an "
-                               f"error in our request: test operation failed at {op['path']}")
+                raise ApiError(
+                    422,
+                    "Invalid",
+                    f"the server rejected our request due to an "
+                    f"error in our request: test operation failed at {op['path']}",
+                )
         elif kind in ("move", "copy"):
             source = _pointer(op.get("from", ""))
             value = _copy(_resolve(doc, source))
@@ -194,5 +209,9 @@ def apply_patch(target: Any, patch: Any, patch_type: str) -> Any:
         return json_patch(target, patch)
     if ptype in (STRATEGIC, APPLY):
         return strategic_merge(target, patch)
-    raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown "
-                   f"format - accepted media types include: {', '.join(PATCH_TYPES)}")
+    raise ApiError(
+        415,
+        "UnsupportedMediaType",
+        f"the body of the request was in an unknown "
+        f"format - accepted media types include: {', '.join(PATCH_TYPES)}",
+    )

@@ -30,16 +30,15 @@ def _int_param(request: web.Request, name: str) -> int | None:
 
 def _container_state(pod: dict, container: str) -> dict | None:
     status = pod.get("status") or {}
-    for cs in (status.get("containerStatuses") or []) + (
-        status.get("initContainerStatuses") or []
-    ):
+    for cs in (status.get("containerStatuses") or []) + (status.get("initContainerStatuses") or []):
         if cs.get("name") == container:
             return cs.get("state") or {}
     return None
 
 
-async def serve_log(request: web.Request, store: Store, namespace: str,
-                    name: str) -> web.StreamResponse:
+async def serve_log(
+    request: web.Request, store: Store, namespace: str, name: str
+) -> web.StreamResponse:
     """Answer a pod log request; with ``follow`` stream lines until the container ends."""
     pod = store.peek("pods", name, namespace=namespace)
     if pod is None:
@@ -51,8 +50,10 @@ async def serve_log(request: web.Request, store: Store, namespace: str,
     container = q.get("container")
     if not container:
         if len(names) != 1:
-            raise bad_request(f"a container name must be specified for pod {name}, choose one "
-                              f"of: [{' '.join(names)}]")
+            raise bad_request(
+                f"a container name must be specified for pod {name}, choose one "
+                f"of: [{' '.join(names)}]"
+            )
         container = names[0]
     elif container not in all_names:
         raise bad_request(f"container {container} is not valid for pod {name}")
@@ -61,14 +62,14 @@ async def serve_log(request: web.Request, store: Store, namespace: str,
     state = _container_state(pod, container)
     if previous:
         if not logs.has_previous(namespace, name, container):
-            raise bad_request(f'previous terminated container "{container}" in pod "{name}" '
-                              "not found")
+            raise bad_request(
+                f'previous terminated container "{container}" in pod "{name}" not found'
+            )
     elif (state is None and not logs.has(namespace, name, container)) or (
         state is not None and "waiting" in state
     ):
         reason = ((state or {}).get("waiting") or {}).get("reason") or "ContainerCreating"
-        raise bad_request(f'container "{container}" in pod "{name}" is waiting to start: '
-                          f"{reason}")
+        raise bad_request(f'container "{container}" in pod "{name}" is waiting to start: {reason}')
     lines = logs.lines(namespace, name, container, previous=previous)
     total = len(lines)
     since = _int_param(request, "sinceSeconds")

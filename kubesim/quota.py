@@ -114,9 +114,13 @@ class QuotaTracker:
             hard = (quota.get("spec") or {}).get("hard") or {}
             missing = self._missing(hard, containers)
             if missing:
-                raise ApiError(403, "Forbidden", f'pods "{pod_name}" is forbidden: failed quota: '
-                               f'{qname}: must specify {"; ".join(missing)}',
-                               {"name": pod_name, "kind": "pods"})
+                raise ApiError(
+                    403,
+                    "Forbidden",
+                    f'pods "{pod_name}" is forbidden: failed quota: '
+                    f"{qname}: must specify {'; '.join(missing)}",
+                    {"name": pod_name, "kind": "pods"},
+                )
             exceeded = []
             for key in sorted(hard):
                 norm = normalize_key(key)
@@ -131,7 +135,8 @@ class QuotaTracker:
                 used_s = ",".join(f"{k}={format_usage(k, u)}" for k, _, u, _ in exceeded)
                 limited_s = ",".join(f"{k}={h}" for k, _, _, h in exceeded)
                 raise ApiError(
-                    403, "Forbidden",
+                    403,
+                    "Forbidden",
                     f'pods "{pod_name}" is forbidden: exceeded quota: {qname}, '
                     f"requested: {requested_s}, used: {used_s}, limited: {limited_s}",
                     {"name": pod_name, "kind": "pods"},
@@ -145,8 +150,11 @@ class QuotaTracker:
             kind, _, resource = norm.partition(".")
             if kind not in ("requests", "limits") or resource not in _MUST_SPECIFY:
                 continue
-            lacking = [c.get("name", "") for c in containers
-                       if resource not in ((c.get("resources") or {}).get(kind) or {})]
+            lacking = [
+                c.get("name", "")
+                for c in containers
+                if resource not in ((c.get("resources") or {}).get(kind) or {})
+            ]
             if lacking:
                 out.append(f"{norm} for: {','.join(lacking)}")
         return out

@@ -53,52 +53,157 @@ def _core(plural: str, singular: str, kind: str, namespaced: bool = True, **kw) 
 
 
 BUILTINS: tuple[ResourceType, ...] = (
-    _core("namespaces", "namespace", "Namespace", False, short_names=("ns",),
-          status_subresource=True, subresources=("status", "finalize"), name_rule="label",
-          verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
-    _core("nodes", "node", "Node", False, short_names=("no",), status_subresource=True,
-          subresources=("status",)),
-    _core("pods", "pod", "Pod", short_names=("po",), status_subresource=True,
-          subresources=("status", "log"), categories=("all",)),
+    _core(
+        "namespaces",
+        "namespace",
+        "Namespace",
+        False,
+        short_names=("ns",),
+        status_subresource=True,
+        subresources=("status", "finalize"),
+        name_rule="label",
+        verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
+    ),
+    _core(
+        "nodes",
+        "node",
+        "Node",
+        False,
+        short_names=("no",),
+        status_subresource=True,
+        subresources=("status",),
+    ),
+    _core(
+        "pods",
+        "pod",
+        "Pod",
+        short_names=("po",),
+        status_subresource=True,
+        subresources=("status", "log"),
+        categories=("all",),
+    ),
     _core("events", "event", "Event", short_names=("ev",), name_rule=""),
-    _core("services", "service", "Service", short_names=("svc",), status_subresource=True,
-          subresources=("status",), name_rule="label", categories=("all",)),
+    _core(
+        "services",
+        "service",
+        "Service",
+        short_names=("svc",),
+        status_subresource=True,
+        subresources=("status",),
+        name_rule="label",
+        categories=("all",),
+    ),
     _core("configmaps", "configmap", "ConfigMap", short_names=("cm",)),
     _core("secrets", "secret", "Secret"),
     _core("serviceaccounts", "serviceaccount", "ServiceAccount", short_names=("sa",)),
-    _core("resourcequotas", "resourcequota", "ResourceQuota", short_names=("quota",),
-          status_subresource=True, subresources=("status",)),
-    ResourceType("batch", "v1", "jobs", "job", "Job", True, status_subresource=True,
-                 subresources=("status",), categories=("all",)),
-    ResourceType("apps", "v1", "deployments", "deployment", "Deployment", True,
-                 short_names=("deploy",), status_subresource=True,
-                 subresources=("status", "scale"), categories=("all",)),
-    ResourceType("apps", "v1", "replicasets", "replicaset", "ReplicaSet", True,
-                 short_names=("rs",), status_subresource=True,
-                 subresources=("status", "scale"), categories=("all",)),
+    _core(
+        "resourcequotas",
+        "resourcequota",
+        "ResourceQuota",
+        short_names=("quota",),
+        status_subresource=True,
+        subresources=("status",),
+    ),
+    ResourceType(
+        "batch",
+        "v1",
+        "jobs",
+        "job",
+        "Job",
+        True,
+        status_subresource=True,
+        subresources=("status",),
+        categories=("all",),
+    ),
+    ResourceType(
+        "apps",
+        "v1",
+        "deployments",
+        "deployment",
+        "Deployment",
+        True,
+        short_names=("deploy",),
+        status_subresource=True,
+        subresources=("status", "scale"),
+        categories=("all",),
+    ),
+    ResourceType(
+        "apps",
+        "v1",
+        "replicasets",
+        "replicaset",
+        "ReplicaSet",
+        True,
+        short_names=("rs",),
+        status_subresource=True,
+        subresources=("status", "scale"),
+        categories=("all",),
+    ),
     ResourceType("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", True, name_rule=""),
-    ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding",
-                 "RoleBinding", True, name_rule=""),
-    ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole",
-                 "ClusterRole", False, name_rule=""),
-    ResourceType("rbac.authorization.k8s.io", "v1", "clusterrolebindings",
-                 "clusterrolebinding", "ClusterRoleBinding", False, name_rule=""),
+    ResourceType(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "rolebindings",
+        "rolebinding",
+        "RoleBinding",
+        True,
+        name_rule="",
+    ),
+    ResourceType(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterroles",
+        "clusterrole",
+        "ClusterRole",
+        False,
+        name_rule="",
+    ),
+    ResourceType(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        "ClusterRoleBinding",
+        False,
+        name_rule="",
+    ),
     ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", True),
-    ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions",
-                 "customresourcedefinition", "CustomResourceDefinition", False,
-                 short_names=("crd", "crds"), status_subresource=True,
-                 subresources=("status",)),
-    ResourceType("authorization.k8s.io", "v1", "selfsubjectaccessreviews",
-                 "selfsubjectaccessreview", "SelfSubjectAccessReview", False,
-                 verbs=("create",), name_rule=""),
+    ResourceType(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "customresourcedefinition",
+        "CustomResourceDefinition",
+        False,
+        short_names=("crd", "crds"),
+        status_subresource=True,
+        subresources=("status",),
+    ),
+    ResourceType(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectaccessreviews",
+        "selfsubjectaccessreview",
+        "SelfSubjectAccessReview",
+        False,
+        verbs=("create",),
+        name_rule="",
+    ),
 )
 
 # Resources answered by a handler instead of being stored.
 VIRTUAL = {"selfsubjectaccessreviews.authorization.k8s.io"}
 
 # The order groups are listed in discovery (core first, then as Kubernetes lists them).
-GROUP_ORDER = ("", "apps", "batch", "rbac.authorization.k8s.io", "coordination.k8s.io",
-               "apiextensions.k8s.io", "authorization.k8s.io")
+GROUP_ORDER = (
+    "",
+    "apps",
+    "batch",
+    "rbac.authorization.k8s.io",
+    "coordination.k8s.io",
+    "apiextensions.k8s.io",
+    "authorization.k8s.io",
+)
 
 
 class ResourceRegistry:
@@ -148,5 +253,8 @@ class ResourceRegistry:
 
     def in_group_version(self, group: str, version: str) -> list[ResourceType]:
         """Return the types served under ``group``/``version``."""
-        return [rt for rt in self._by_key.values()
-                if rt.group == group and version in rt.served_versions]
+        return [
+            rt
+            for rt in self._by_key.values()
+            if rt.group == group and version in rt.served_versions
+        ]

@@ -84,12 +84,28 @@ def labels_match(reqs: Iterable[Requirement], obj: dict) -> bool:
 # Field paths the simulator can filter on, per resource; every resource has the metadata ones.
 _COMMON_FIELDS = ("metadata.name", "metadata.namespace")
 FIELDS_BY_RESOURCE: dict[str, tuple[str, ...]] = {
-    "pods": ("status.phase", "spec.nodeName", "spec.schedulerName", "spec.restartPolicy",
-             "spec.serviceAccountName", "status.podIP", "status.nominatedNodeName"),
-    "events": ("involvedObject.name", "involvedObject.uid", "involvedObject.kind",
-               "involvedObject.namespace", "involvedObject.apiVersion",
-               "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason",
-               "reportingComponent", "source", "type"),
+    "pods": (
+        "status.phase",
+        "spec.nodeName",
+        "spec.schedulerName",
+        "spec.restartPolicy",
+        "spec.serviceAccountName",
+        "status.podIP",
+        "status.nominatedNodeName",
+    ),
+    "events": (
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+    ),
     "namespaces": ("status.phase",),
     "nodes": ("spec.unschedulable",),
     "secrets": ("type",),
@@ -129,10 +145,10 @@ def parse_field_selector(text: str | None, resource: str, kind: str) -> list[tup
         field, op, value = m.groups()
         if field not in allowed:
             raise bad_request(
-                f'field label not supported: {field}'
+                f"field label not supported: {field}"
                 if resource in FIELDS_BY_RESOURCE or field.startswith(("spec.", "status."))
                 else f'"{field}" is not a known field selector: only "metadata.name", '
-                     f'"metadata.namespace"'
+                f'"metadata.namespace"'
             )
         out.append((field, "!=" if op == "!=" else "=", value))
     return out

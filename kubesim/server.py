@@ -43,12 +43,23 @@ class KubeSim:
     ``controllers=False`` serves the API without the simulation controllers.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, nodes: str | None = None,
-                 speed: float = 1.0, tls: bool = False, kubeconfig: str | None = None,
-                 faults: str | None = None, token: str | None = None,
-                 extra_tokens: dict[str, str] | None = None, history_size: int = 10_000,
-                 bookmark_interval: float = 1.0, watch_queue: int = 10_000,
-                 controllers: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        nodes: str | None = None,
+        speed: float = 1.0,
+        tls: bool = False,
+        kubeconfig: str | None = None,
+        faults: str | None = None,
+        token: str | None = None,
+        extra_tokens: dict[str, str] | None = None,
+        history_size: int = 10_000,
+        bookmark_interval: float = 1.0,
+        watch_queue: int = 10_000,
+        controllers: bool = True,
+    ) -> None:
         self.host = host
         self.port = port
         self.nodes = nodes
@@ -82,16 +93,19 @@ class KubeSim:
     # ----------------------------------------------------------------- async core
     async def _start_http(self) -> None:
         self.api = ApiServer(
-            self.store, Authenticator(self.token, self.extra_tokens), self.faults,
-            bookmark_interval=self.bookmark_interval, watch_queue=self.watch_queue,
+            self.store,
+            Authenticator(self.token, self.extra_tokens),
+            self.faults,
+            bookmark_interval=self.bookmark_interval,
+            watch_queue=self.watch_queue,
             address=f"{self.host}:{self.port}",
         )
-        self._runner = web.AppRunner(self.api.make_app(), handle_signals=False,
-                                     access_log=None, shutdown_timeout=0.5)
+        self._runner = web.AppRunner(
+            self.api.make_app(), handle_signals=False, access_log=None, shutdown_timeout=0.5
+        )
         await self._runner.setup()
         ctx = self._tls.server_context() if self._tls else None
-        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=ctx,
-                           reuse_address=True)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=ctx, reuse_address=True)
         await site.start()
         if not self.port:
             self.port = self._runner.addresses[0][1]
@@ -221,13 +235,29 @@ class KubeSim:
         self.stop()
 
 
-async def serve(*, host: str = "127.0.0.1", port: int = 6443, nodes: str | None = None,
-                speed: float = 1.0, tls: bool = False, kubeconfig: str | None = None,
-                faults: str | None = None, token: str | None = None,
-                ready: Callable[[KubeSim], None] | None = None) -> None:
+async def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 6443,
+    nodes: str | None = None,
+    speed: float = 1.0,
+    tls: bool = False,
+    kubeconfig: str | None = None,
+    faults: str | None = None,
+    token: str | None = None,
+    ready: Callable[[KubeSim], None] | None = None,
+) -> None:
     """Serve on the current event loop until cancelled; call ``ready(sim)`` once listening."""
-    sim = KubeSim(host=host, port=port, nodes=nodes, speed=speed, tls=tls,
-                  kubeconfig=kubeconfig, faults=faults, token=token)
+    sim = KubeSim(
+        host=host,
+        port=port,
+        nodes=nodes,
+        speed=speed,
+        tls=tls,
+        kubeconfig=kubeconfig,
+        faults=faults,
+        token=token,
+    )
     await sim.astart()
     if ready is not None:
         ready(sim)

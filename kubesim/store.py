@@ -202,8 +202,9 @@ class Store:
         self._floor = self._rv
 
     # ----------------------------------------------------------------- indexes
-    def _index(self, rt: ResourceType, ns: str, name: str, old: dict | None,
-               new: dict | None) -> None:
+    def _index(
+        self, rt: ResourceType, ns: str, name: str, old: dict | None, new: dict | None
+    ) -> None:
         key = (ns, name)
         idx = self._label_index.setdefault(rt.key, {})
         old_labels = (old or {}).get("metadata", {}).get("labels") or {}
@@ -217,10 +218,12 @@ class Store:
                         del idx[kv]
             for kv in new_labels.items():
                 idx.setdefault(kv, set()).add(key)
-        old_refs = {r.get("uid") for r in (old or {}).get("metadata", {}).get(
-            "ownerReferences") or []}
-        new_refs = {r.get("uid") for r in (new or {}).get("metadata", {}).get(
-            "ownerReferences") or []}
+        old_refs = {
+            r.get("uid") for r in (old or {}).get("metadata", {}).get("ownerReferences") or []
+        }
+        new_refs = {
+            r.get("uid") for r in (new or {}).get("metadata", {}).get("ownerReferences") or []
+        }
         ref = (rt.key, ns, name)
         for uid in old_refs - new_refs:
             deps = self._dependents.get(uid)
@@ -240,25 +243,47 @@ class Store:
     # ----------------------------------------------------------------- create
     def _validate_name(self, rt: ResourceType, name: str) -> None:
         if not name:
-            raise invalid(rt.kind, name, rt.group, [{
-                "reason": "FieldValueRequired", "field": "metadata.name",
-                "message": "Required value: name or generateName is required"}])
+            raise invalid(
+                rt.kind,
+                name,
+                rt.group,
+                [
+                    {
+                        "reason": "FieldValueRequired",
+                        "field": "metadata.name",
+                        "message": "Required value: name or generateName is required",
+                    }
+                ],
+            )
         if rt.name_rule == "label":
             ok = len(name) <= 63 and _DNS_LABEL.match(name)
-            rule = ("a lowercase RFC 1123 label must consist of lower case alphanumeric "
-                    "characters or '-', and must start and end with an alphanumeric character")
+            rule = (
+                "a lowercase RFC 1123 label must consist of lower case alphanumeric "
+                "characters or '-', and must start and end with an alphanumeric character"
+            )
         elif rt.name_rule == "subdomain":
             ok = len(name) <= 253 and _DNS_SUBDOMAIN.match(name)
-            rule = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                    "characters, '-' or '.', and must start and end with an alphanumeric "
-                    "character")
+            rule = (
+                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                "characters, '-' or '.', and must start and end with an alphanumeric "
+                "character"
+            )
         else:
             ok = "/" not in name and name not in (".", "..")
             rule = "may not contain '/'"
         if not ok:
-            raise invalid(rt.kind, name, rt.group, [{
-                "reason": "FieldValueInvalid", "field": "metadata.name",
-                "message": f'Invalid value: "{name}": {rule}'}])
+            raise invalid(
+                rt.kind,
+                name,
+                rt.group,
+                [
+                    {
+                        "reason": "FieldValueInvalid",
+                        "field": "metadata.name",
+                        "message": f'Invalid value: "{name}": {rule}',
+                    }
+                ],
+            )
 
     def create(self, resource: str, obj: dict, *, namespace: str | None = None) -> dict:
         """Store a new object and return a copy of it as stored (uid, rv, timestamps set).
@@ -275,8 +300,10 @@ class Store:
         if rt.namespaced:
             body_ns = meta.get("namespace")
             if namespace and body_ns and body_ns != namespace:
-                raise bad_request("the namespace of the provided object does not match the "
-                                  "namespace sent on the request")
+                raise bad_request(
+                    "the namespace of the provided object does not match the "
+                    "namespace sent on the request"
+                )
             ns = namespace or body_ns or "default"
             if not self.namespace_exists(ns):
                 raise not_found("namespaces", ns)
@@ -293,8 +320,12 @@ class Store:
                     break
         self._validate_name(rt, name)
         if name in bucket:
-            raise ApiError(409, "AlreadyExists", f'{_kind_name(rt)} "{name}" already exists',
-                           {"name": name, "group": rt.group, "kind": rt.plural})
+            raise ApiError(
+                409,
+                "AlreadyExists",
+                f'{_kind_name(rt)} "{name}" already exists',
+                {"name": name, "group": rt.group, "kind": rt.plural},
+            )
         meta["name"] = name
         self._admit_create(rt, obj, name, ns)
         rv = self._next_rv()
@@ -341,8 +372,7 @@ class Store:
 
             admit_crd(self, obj)
 
-    def _after_change(self, rt: ResourceType, ns: str, old: dict | None,
-                      new: dict | None) -> None:
+    def _after_change(self, rt: ResourceType, ns: str, old: dict | None, new: dict | None) -> None:
         """Keep derived state (quota usage, CRD endpoints, logs) in step with a change."""
         if rt.key == "pods":
             if self.quota.on_pod_change(ns, old, new):
@@ -366,8 +396,9 @@ class Store:
         rt = self.type_of(resource)
         return clone(self._find(rt, name, self._ns_key(rt, namespace)))
 
-    def _candidates(self, rt: ResourceType, namespace: str | None,
-                    reqs: list[Requirement]) -> Iterable[dict]:
+    def _candidates(
+        self, rt: ResourceType, namespace: str | None, reqs: list[Requirement]
+    ) -> Iterable[dict]:
         buckets = self._objects.get(rt.key, {})
         terms = equality_terms(reqs)
         if terms:
@@ -386,9 +417,14 @@ class Store:
             return buckets.get(namespace, {}).values()
         return (o for b in list(buckets.values()) for o in b.values())
 
-    def select(self, resource: str, *, namespace: str | None = None,
-               label_selector: str | None = None,
-               field_selector: str | None = None) -> Iterator[dict]:
+    def select(
+        self,
+        resource: str,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> Iterator[dict]:
         """Yield matching stored snapshots (read-only) in no particular order."""
         rt = self.type_of(resource)
         lreqs = parse_label_selector(label_selector)
@@ -400,24 +436,42 @@ class Store:
                 continue
             yield obj
 
-    def list(self, resource: str, *, namespace: str | None = None,
-             label_selector: str | None = None, field_selector: str | None = None,
-             copy: bool = True) -> tuple[list[dict], int]:
+    def list(
+        self,
+        resource: str,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        copy: bool = True,
+    ) -> tuple[list[dict], int]:
         """Return (matching objects sorted by namespace/name, current resourceVersion).
 
         With ``copy=False`` the stored snapshots are returned; they must not be mutated.
         """
-        items = list(self.select(resource, namespace=namespace, label_selector=label_selector,
-                                 field_selector=field_selector))
+        items = list(
+            self.select(
+                resource,
+                namespace=namespace,
+                label_selector=label_selector,
+                field_selector=field_selector,
+            )
+        )
         items.sort(key=_sort_key)
         if copy:
             items = clone(items)
         return items, self._rv
 
-    def list_page(self, resource: str, *, namespace: str | None = None,
-                  label_selector: str | None = None, field_selector: str | None = None,
-                  limit: int = 0, continue_token: str | None = None
-                  ) -> tuple[list[dict], int, str | None, int | None]:
+    def list_page(
+        self,
+        resource: str,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int = 0,
+        continue_token: str | None = None,
+    ) -> tuple[list[dict], int, str | None, int | None]:
         """Return one page: (snapshots, list rv, continue token or None, remaining count).
 
         Pages walk objects in (namespace, name) order from the key after the token's last
@@ -432,11 +486,19 @@ class Store:
                 data = orjson.loads(base64.urlsafe_b64decode(continue_token.encode()))
                 list_rv, start = int(data["rv"]), (str(data["ns"]), str(data["name"]))
             except Exception as exc:
-                raise ApiError(410, "Expired", "the provided continue parameter is invalid or "
-                               "expired; start a new list without it") from exc
+                raise ApiError(
+                    410,
+                    "Expired",
+                    "the provided continue parameter is invalid or "
+                    "expired; start a new list without it",
+                ) from exc
             if list_rv < self._floor:
-                raise ApiError(410, "Expired", "the provided continue parameter is too old to "
-                               "display a consistent list result; start a new list")
+                raise ApiError(
+                    410,
+                    "Expired",
+                    "the provided continue parameter is too old to "
+                    "display a consistent list result; start a new list",
+                )
         lreqs = parse_label_selector(label_selector)
         freqs = parse_field_selector(field_selector, rt.key, rt.kind)
         if lreqs and equality_terms(lreqs):
@@ -461,9 +523,15 @@ class Store:
                 continue
             if limit and len(items) >= limit:
                 last = items[-1]["metadata"]
-                token = base64.urlsafe_b64encode(orjson.dumps({
-                    "rv": list_rv, "ns": last.get("namespace", ""), "name": last["name"],
-                })).decode()
+                token = base64.urlsafe_b64encode(
+                    orjson.dumps(
+                        {
+                            "rv": list_rv,
+                            "ns": last.get("namespace", ""),
+                            "name": last["name"],
+                        }
+                    )
+                ).decode()
                 if not lreqs and not freqs:
                     remaining = len(keys) - i
                 break
@@ -495,8 +563,14 @@ class Store:
             self._remove(rt, new, "Background")
         return new
 
-    def update(self, resource: str, obj: dict, *, namespace: str | None = None,
-               subresource: str | None = None) -> dict:
+    def update(
+        self,
+        resource: str,
+        obj: dict,
+        *,
+        namespace: str | None = None,
+        subresource: str | None = None,
+    ) -> dict:
         """Replace an object (or only its ``status`` with subresource="status"); return a copy.
 
         A set but stale ``metadata.resourceVersion`` raises 409 Conflict. For resources with
@@ -510,13 +584,13 @@ class Store:
         current = self._find(rt, name, ns)
         return clone(self._update(rt, current, clone(obj), subresource))
 
-    def _update(self, rt: ResourceType, current: dict, obj: dict,
-                subresource: str | None) -> dict:
+    def _update(self, rt: ResourceType, current: dict, obj: dict, subresource: str | None) -> dict:
         cur_meta = current["metadata"]
         want_rv = (obj.get("metadata") or {}).get("resourceVersion")
         if want_rv and str(want_rv) != cur_meta["resourceVersion"]:
             raise ApiError(
-                409, "Conflict",
+                409,
+                "Conflict",
                 f'Operation cannot be fulfilled on {_kind_name(rt)} "{cur_meta["name"]}": the '
                 "object has been modified; please apply your changes to the latest version "
                 "and try again",
@@ -534,8 +608,14 @@ class Store:
             new = dict(obj)
             new_meta = dict(obj.get("metadata") or {})
             # Identity and server-managed fields are not changeable by clients.
-            for key in ("name", "uid", "creationTimestamp", "generation", "deletionTimestamp",
-                        "deletionGracePeriodSeconds"):
+            for key in (
+                "name",
+                "uid",
+                "creationTimestamp",
+                "generation",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+            ):
                 if key in cur_meta:
                     new_meta[key] = cur_meta[key]
                 else:
@@ -564,9 +644,16 @@ class Store:
             return current
         return self._replace(rt, current, new)
 
-    def patch(self, resource: str, name: str, patch: Any, *, namespace: str | None = None,
-              patch_type: str = "application/merge-patch+json",
-              subresource: str | None = None) -> dict:
+    def patch(
+        self,
+        resource: str,
+        name: str,
+        patch: Any,
+        *,
+        namespace: str | None = None,
+        patch_type: str = "application/merge-patch+json",
+        subresource: str | None = None,
+    ) -> dict:
         """Apply a merge / JSON / strategic / apply patch and return a copy of the result.
 
         Server-side apply (``application/apply-patch+yaml``) creates the object if missing.
@@ -592,8 +679,14 @@ class Store:
         return clone(self._update(rt, current, patched, subresource))
 
     # ----------------------------------------------------------------- delete
-    def delete(self, resource: str, name: str, *, namespace: str | None = None,
-               propagation: str = "Background") -> dict:
+    def delete(
+        self,
+        resource: str,
+        name: str,
+        *,
+        namespace: str | None = None,
+        propagation: str = "Background",
+    ) -> dict:
         """Delete an object, garbage-collecting dependents; return a copy of its last state.
 
         Objects with finalizers only get a deletionTimestamp until the finalizers are gone.
@@ -607,8 +700,11 @@ class Store:
         if current["metadata"].get("finalizers"):
             if current["metadata"].get("deletionTimestamp"):
                 return clone(current)
-            meta = {**current["metadata"], "deletionTimestamp": now_rfc3339(),
-                    "deletionGracePeriodSeconds": 0}
+            meta = {
+                **current["metadata"],
+                "deletionTimestamp": now_rfc3339(),
+                "deletionGracePeriodSeconds": 0,
+            }
             return clone(self._replace(rt, current, {**current, "metadata": meta}))
         return clone(self._remove(rt, current, propagation))
 
@@ -648,8 +744,7 @@ class Store:
                     meta.pop("ownerReferences")
                 self._replace(rt, dep, {**dep, "metadata": meta})
             else:
-                self._remove(rt, dep, "Foreground" if propagation == "Foreground"
-                             else "Background")
+                self._remove(rt, dep, "Foreground" if propagation == "Foreground" else "Background")
 
     def _empty_namespace(self, namespace: str) -> None:
         """Delete every namespaced object in ``namespace`` (namespace deletion)."""
@@ -660,12 +755,23 @@ class Store:
             for obj in list((bucket or {}).values()):
                 self._remove(rt, obj, "Background")
 
-    def delete_collection(self, resource: str, *, namespace: str | None = None,
-                          label_selector: str | None = None,
-                          field_selector: str | None = None) -> list[dict]:
+    def delete_collection(
+        self,
+        resource: str,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> list[dict]:
         """Delete every matching object; return copies of what was deleted."""
-        objs = list(self.select(resource, namespace=namespace, label_selector=label_selector,
-                                field_selector=field_selector))
+        objs = list(
+            self.select(
+                resource,
+                namespace=namespace,
+                label_selector=label_selector,
+                field_selector=field_selector,
+            )
+        )
         out = []
         for obj in objs:
             meta = obj["metadata"]

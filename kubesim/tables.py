@@ -54,35 +54,65 @@ def _node_cells(node: dict) -> list[Any]:
     if (node.get("spec") or {}).get("unschedulable"):
         state += ",SchedulingDisabled"
     labels = node["metadata"].get("labels") or {}
-    roles = sorted(k.split("/", 1)[1] for k in labels
-                   if k.startswith("node-role.kubernetes.io/")) or ["<none>"]
+    roles = sorted(
+        k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/")
+    ) or ["<none>"]
     version = ((node.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", "")
     return [state, ",".join(roles), version]
 
 
 _EXTRA: dict[str, tuple[list[dict], Any]] = {
-    "pods": ([{"name": "Ready", "type": "string"}, {"name": "Status", "type": "string"},
-              {"name": "Restarts", "type": "integer"}], _pod_cells),
-    "nodes": ([{"name": "Status", "type": "string"}, {"name": "Roles", "type": "string"},
-               {"name": "Version", "type": "string"}], _node_cells),
-    "namespaces": ([{"name": "Status", "type": "string"}],
-                   lambda o: [(o.get("status") or {}).get("phase", "")]),
+    "pods": (
+        [
+            {"name": "Ready", "type": "string"},
+            {"name": "Status", "type": "string"},
+            {"name": "Restarts", "type": "integer"},
+        ],
+        _pod_cells,
+    ),
+    "nodes": (
+        [
+            {"name": "Status", "type": "string"},
+            {"name": "Roles", "type": "string"},
+            {"name": "Version", "type": "string"},
+        ],
+        _node_cells,
+    ),
+    "namespaces": (
+        [{"name": "Status", "type": "string"}],
+        lambda o: [(o.get("status") or {}).get("phase", "")],
+    ),
 }
 
 
 def to_table(rt: ResourceType, items: list[dict], meta: dict) -> dict:
     """Return a Table of ``items`` with NAME, per-kind columns and AGE."""
     extra_cols, cells_fn = _EXTRA.get(rt.key, ([], None))
-    columns = [{"name": "Name", "type": "string", "format": "name",
-                "description": "Name of the object"}]
+    columns = [
+        {"name": "Name", "type": "string", "format": "name", "description": "Name of the object"}
+    ]
     columns += [{**c, "format": "", "description": c["name"]} for c in extra_cols]
-    columns.append({"name": "Age", "type": "string", "format": "",
-                    "description": "Time since creation"})
+    columns.append(
+        {"name": "Age", "type": "string", "format": "", "description": "Time since creation"}
+    )
     rows = []
     for obj in items:
         m = obj["metadata"]
         cells = [m["name"], *(cells_fn(obj) if cells_fn else []), age(m.get("creationTimestamp"))]
-        rows.append({"cells": cells, "object": {
-            "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": m}})
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
-            "columnDefinitions": columns, "rows": rows}
+        rows.append(
+            {
+                "cells": cells,
+                "object": {
+                    "kind": "PartialObjectMetadata",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": m,
+                },
+            }
+        )
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": meta,
+        "columnDefinitions": columns,
+        "rows": rows,
+    }

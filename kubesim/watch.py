@@ -22,8 +22,14 @@ _CLOSE = None
 class Watcher:
     """One open watch: filters events for its resource and buffers them in a bounded queue."""
 
-    def __init__(self, rt: ResourceType, namespace: str | None, lreqs: list[Requirement],
-                 freqs: list[tuple[str, str, str]], queue_size: int) -> None:
+    def __init__(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        lreqs: list[Requirement],
+        freqs: list[tuple[str, str, str]],
+        queue_size: int,
+    ) -> None:
         self.rt = rt
         self.namespace = namespace if rt.namespaced else None
         self.lreqs = lreqs
@@ -98,8 +104,14 @@ class WatchHub:
         for w in list(self._by_resource.get(event.resource, ())):
             w.offer(event)
 
-    def open(self, rt: ResourceType, namespace: str | None, lreqs: list[Requirement],
-             freqs: list[tuple[str, str, str]], since_rv: int | None) -> Watcher:
+    def open(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        lreqs: list[Requirement],
+        freqs: list[tuple[str, str, str]],
+        since_rv: int | None,
+    ) -> Watcher:
         """Register a watcher and queue its initial events.
 
         With ``since_rv`` None every current matching object is queued as ADDED; otherwise
@@ -149,10 +161,16 @@ def encode_event(etype: str, obj: dict) -> bytes:
     return orjson.dumps({"type": etype, "object": obj}) + b"\n"
 
 
-async def pump(w: Watcher, write: Callable[[bytes], Awaitable[None]], *,
-               current_rv: Callable[[], int], timeout: float | None,
-               bookmark_interval: float | None, max_events: int | None,
-               batch: int = 500) -> None:
+async def pump(
+    w: Watcher,
+    write: Callable[[bytes], Awaitable[None]],
+    *,
+    current_rv: Callable[[], int],
+    timeout: float | None,
+    bookmark_interval: float | None,
+    max_events: int | None,
+    batch: int = 500,
+) -> None:
     """Write the watcher's events until timeout, close, or ``max_events`` are sent.
 
     Events already queued are written in batches so one client can receive tens of
@@ -163,10 +181,16 @@ async def pump(w: Watcher, write: Callable[[bytes], Awaitable[None]], *,
     next_bookmark = loop_time() if bookmark_interval else None
 
     async def bookmark() -> None:
-        await write(encode_event("BOOKMARK", {
-            "kind": w.rt.kind, "apiVersion": w.rt.api_version,
-            "metadata": {"resourceVersion": str(current_rv())},
-        }))
+        await write(
+            encode_event(
+                "BOOKMARK",
+                {
+                    "kind": w.rt.kind,
+                    "apiVersion": w.rt.api_version,
+                    "metadata": {"resourceVersion": str(current_rv())},
+                },
+            )
+        )
 
     while not w.closed or not w.queue.empty():
         now = loop_time()

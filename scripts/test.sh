@@ -41,6 +41,7 @@ ensure_services() {
 
 step "ruff"
 "$BIN/ruff" check .
+"$BIN/ruff" format --check .
 
 step "Django checks"
 "$BIN/python" manage.py check

@@ -29,8 +29,13 @@ log = logging.getLogger(__name__)
 class Controllers:
     """Handle on the running simulation; `stop()` cancels its tasks."""
 
-    def __init__(self, cluster: Cluster, controllers: list[Controller],
-                 tasks: list[asyncio.Task[Any]], recorder: EventRecorder) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        controllers: list[Controller],
+        tasks: list[asyncio.Task[Any]],
+        recorder: EventRecorder,
+    ) -> None:
         self.cluster = cluster
         self.controllers = controllers
         self.tasks = tasks

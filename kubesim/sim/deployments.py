@@ -95,22 +95,32 @@ class DeploymentController(Controller):
             return
         uid = deploy["metadata"].get("uid", "")
         spec = deploy.get("spec") or {}
-        owned = [r for r in self._cluster.owned_by("replicasets.apps", uid)
-                 if controller_uid(r) == uid]
+        owned = [
+            r for r in self._cluster.owned_by("replicasets.apps", uid) if controller_uid(r) == uid
+        ]
         template = spec.get("template") or {}
         want_hash = template_hash(template)
-        new_rs = next((r for r in owned if ((r["metadata"].get("labels") or {})
-                                            .get(HASH_LABEL)) == want_hash), None)
-        old_rs = sorted((r for r in owned if r is not new_rs),
-                        key=lambda r: r["metadata"].get("creationTimestamp") or "")
+        new_rs = next(
+            (
+                r
+                for r in owned
+                if ((r["metadata"].get("labels") or {}).get(HASH_LABEL)) == want_hash
+            ),
+            None,
+        )
+        old_rs = sorted(
+            (r for r in owned if r is not new_rs),
+            key=lambda r: r["metadata"].get("creationTimestamp") or "",
+        )
         replicas = _replicas(deploy)
         if spec.get("paused"):
             self._write_status(key, deploy, new_rs, old_rs)
             return
         strategy = spec.get("strategy") or {}
         if new_rs is None:
-            if strategy.get("type") == "Recreate" and any(_replicas(r) or _status(r, "replicas")
-                                                          for r in old_rs):
+            if strategy.get("type") == "Recreate" and any(
+                _replicas(r) or _status(r, "replicas") for r in old_rs
+            ):
                 new_rs = None  # old pods must go first
             else:
                 new_rs = self._create_rs(deploy, want_hash, old_rs, 0)
@@ -127,23 +137,36 @@ class DeploymentController(Controller):
         if rs is None:
             return None
         return self._cluster.objects["replicasets.apps"].get(
-            (rs["metadata"].get("namespace") or "", rs["metadata"]["name"]), rs)
+            (rs["metadata"].get("namespace") or "", rs["metadata"]["name"]), rs
+        )
 
-    def _recreate(self, deploy: dict[str, Any], new_rs: dict[str, Any] | None,
-                  old_rs: list[dict[str, Any]], replicas: int) -> None:
+    def _recreate(
+        self,
+        deploy: dict[str, Any],
+        new_rs: dict[str, Any] | None,
+        old_rs: list[dict[str, Any]],
+        replicas: int,
+    ) -> None:
         for rs in old_rs:
             if _replicas(rs):
                 self._scale(deploy, rs, 0)
         if any(_status(self._fresh(r) or r, "replicas") for r in old_rs):
             return  # wait for old pods to be gone
         if new_rs is None:
-            new_rs = self._create_rs(deploy, template_hash(deploy["spec"]["template"]), old_rs,
-                                     replicas)
+            new_rs = self._create_rs(
+                deploy, template_hash(deploy["spec"]["template"]), old_rs, replicas
+            )
         elif _replicas(new_rs) != replicas:
             self._scale(deploy, new_rs, replicas)
 
-    def _rolling(self, deploy: dict[str, Any], new_rs: dict[str, Any],
-                 old_rs: list[dict[str, Any]], replicas: int, strategy: dict[str, Any]) -> None:
+    def _rolling(
+        self,
+        deploy: dict[str, Any],
+        new_rs: dict[str, Any],
+        old_rs: list[dict[str, Any]],
+        replicas: int,
+        strategy: dict[str, Any],
+    ) -> None:
         params = strategy.get("rollingUpdate") or {}
         surge = resolve_percent(params.get("maxSurge"), replicas, round_up=True)
         unavailable = resolve_percent(params.get("maxUnavailable"), replicas, round_up=False)
@@ -179,7 +202,8 @@ class DeploymentController(Controller):
                 budget -= cut
         active_old = [self._fresh(r) or r for r in active_old]
         available = sum(_status(r, "availableReplicas") for r in active_old) + _status(
-            new_rs, "availableReplicas")
+            new_rs, "availableReplicas"
+        )
         budget = available - min_available
         for rs in active_old:
             if budget <= 0:
@@ -189,16 +213,19 @@ class DeploymentController(Controller):
                 self._scale(deploy, rs, _replicas(rs) - cut)
                 budget -= cut
 
-    def _create_rs(self, deploy: dict[str, Any], pod_hash: str, old_rs: list[dict[str, Any]],
-                   replicas: int) -> dict[str, Any] | None:
+    def _create_rs(
+        self, deploy: dict[str, Any], pod_hash: str, old_rs: list[dict[str, Any]], replicas: int
+    ) -> dict[str, Any] | None:
         meta = deploy["metadata"]
         namespace = meta.get("namespace") or "default"
         template = copy.deepcopy(deploy["spec"].get("template") or {})
         template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = pod_hash
         selector = copy.deepcopy(deploy["spec"].get("selector") or {})
         selector.setdefault("matchLabels", {})[HASH_LABEL] = pod_hash
-        revision = 1 + max((int((r["metadata"].get("annotations") or {}).get(REVISION, 0) or 0)
-                            for r in old_rs), default=0)
+        revision = 1 + max(
+            (int((r["metadata"].get("annotations") or {}).get(REVISION, 0) or 0) for r in old_rs),
+            default=0,
+        )
         name = f"{meta['name']}-{pod_hash}"
         rs = {
             "apiVersion": "apps/v1",
@@ -229,14 +256,23 @@ class DeploymentController(Controller):
             raise
         self._progress[meta.get("uid", "")] = self._loop.time()
         try:
-            self._store.patch("deployments.apps", meta["name"],
-                              {"metadata": {"annotations": {REVISION: str(revision)}}},
-                              namespace=namespace)
+            self._store.patch(
+                "deployments.apps",
+                meta["name"],
+                {"metadata": {"annotations": {REVISION: str(revision)}}},
+                namespace=namespace,
+            )
         except Exception as exc:
             log.debug("revision annotation not written: %s", exc)
         if replicas:
-            self._events.record(deploy, "Deployment", "Normal", "ScalingReplicaSet",
-                                f"Scaled up replica set {name} from 0 to {replicas}", COMPONENT)
+            self._events.record(
+                deploy,
+                "Deployment",
+                "Normal",
+                "ScalingReplicaSet",
+                f"Scaled up replica set {name} from 0 to {replicas}",
+                COMPONENT,
+            )
         return created
 
     def _scale(self, deploy: dict[str, Any], rs: dict[str, Any], replicas: int) -> None:
@@ -244,14 +280,26 @@ class DeploymentController(Controller):
         if current == replicas:
             return
         meta = rs["metadata"]
-        self._store.patch("replicasets.apps", meta["name"], {
-            "metadata": {"annotations": {
-                "deployment.kubernetes.io/desired-replicas": str(_replicas(deploy))}},
-            "spec": {"replicas": replicas}}, namespace=meta.get("namespace"))
+        self._store.patch(
+            "replicasets.apps",
+            meta["name"],
+            {
+                "metadata": {
+                    "annotations": {
+                        "deployment.kubernetes.io/desired-replicas": str(_replicas(deploy))
+                    }
+                },
+                "spec": {"replicas": replicas},
+            },
+            namespace=meta.get("namespace"),
+        )
         self._progress[deploy["metadata"].get("uid", "")] = self._loop.time()
         direction = "up" if replicas > current else "down"
         self._events.record(
-            deploy, "Deployment", "Normal", "ScalingReplicaSet",
+            deploy,
+            "Deployment",
+            "Normal",
+            "ScalingReplicaSet",
             f"Scaled {direction} replica set {meta['name']} from {current} to {replicas}",
             COMPONENT,
         )
@@ -261,13 +309,21 @@ class DeploymentController(Controller):
         idle = [r for r in old_rs if _replicas(r) == 0 and _status(r, "replicas") == 0]
         for rs in idle[: max(0, len(idle) - int(limit))]:
             try:
-                self._store.delete("replicasets.apps", rs["metadata"]["name"],
-                                   namespace=rs["metadata"].get("namespace"))
+                self._store.delete(
+                    "replicasets.apps",
+                    rs["metadata"]["name"],
+                    namespace=rs["metadata"].get("namespace"),
+                )
             except Exception as exc:
                 log.debug("cleanup of %s failed: %s", rs["metadata"]["name"], exc)
 
-    def _write_status(self, key: Key, deploy: dict[str, Any], new_rs: dict[str, Any] | None,
-                      old_rs: list[dict[str, Any]]) -> None:
+    def _write_status(
+        self,
+        key: Key,
+        deploy: dict[str, Any],
+        new_rs: dict[str, Any] | None,
+        old_rs: list[dict[str, Any]],
+    ) -> None:
         spec = deploy.get("spec") or {}
         replicas = _replicas(deploy)
         every = [r for r in [new_rs, *old_rs] if r is not None]
@@ -276,20 +332,43 @@ class DeploymentController(Controller):
         available = sum(_status(r, "availableReplicas") for r in every)
         updated = _status(new_rs, "replicas") if new_rs else 0
         strategy = spec.get("strategy") or {}
-        unavailable_budget = 0 if strategy.get("type") == "Recreate" else resolve_percent(
-            (strategy.get("rollingUpdate") or {}).get("maxUnavailable"), replicas, round_up=False)
+        unavailable_budget = (
+            0
+            if strategy.get("type") == "Recreate"
+            else resolve_percent(
+                (strategy.get("rollingUpdate") or {}).get("maxUnavailable"),
+                replicas,
+                round_up=False,
+            )
+        )
         old = deploy.get("status") or {}
         conditions = copy.deepcopy(old.get("conditions") or [])
         stamp = now_iso()
         if available >= replicas - unavailable_budget:
-            _cond(conditions, "Available", "True", "MinimumReplicasAvailable",
-                  "Deployment has minimum availability.", stamp)
+            _cond(
+                conditions,
+                "Available",
+                "True",
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.",
+                stamp,
+            )
         else:
-            _cond(conditions, "Available", "False", "MinimumReplicasUnavailable",
-                  "Deployment does not have minimum availability.", stamp)
+            _cond(
+                conditions,
+                "Available",
+                "False",
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.",
+                stamp,
+            )
         name = new_rs["metadata"]["name"] if new_rs else ""
-        complete = (new_rs is not None and updated == replicas and
-                    _status(new_rs, "availableReplicas") == replicas and total == replicas)
+        complete = (
+            new_rs is not None
+            and updated == replicas
+            and _status(new_rs, "availableReplicas") == replicas
+            and total == replicas
+        )
         uid = deploy["metadata"].get("uid", "")
         if self._seen.get(uid) != (updated, available):
             # Any new pod coming up or becoming available counts as progress.
@@ -297,21 +376,43 @@ class DeploymentController(Controller):
             self._progress[uid] = self._loop.time()
         deadline = spec.get("progressDeadlineSeconds", 600)
         if complete:
-            _cond(conditions, "Progressing", "True", "NewReplicaSetAvailable",
-                  f'ReplicaSet "{name}" has successfully progressed.', stamp)
+            _cond(
+                conditions,
+                "Progressing",
+                "True",
+                "NewReplicaSetAvailable",
+                f'ReplicaSet "{name}" has successfully progressed.',
+                stamp,
+            )
         else:
             started = self._progress.setdefault(uid, self._loop.time())
             elapsed = (self._loop.time() - started) * self._speed
             if deadline is not None and elapsed >= float(deadline):
-                if _cond(conditions, "Progressing", "False", "ProgressDeadlineExceeded",
-                         f'ReplicaSet "{name}" has timed out progressing.', stamp):
-                    self._events.record(deploy, "Deployment", "Warning",
-                                        "ProgressDeadlineExceeded",
-                                        f'Deployment "{deploy["metadata"]["name"]}" has timed '
-                                        "out progressing.", COMPONENT)
+                if _cond(
+                    conditions,
+                    "Progressing",
+                    "False",
+                    "ProgressDeadlineExceeded",
+                    f'ReplicaSet "{name}" has timed out progressing.',
+                    stamp,
+                ):
+                    self._events.record(
+                        deploy,
+                        "Deployment",
+                        "Warning",
+                        "ProgressDeadlineExceeded",
+                        f'Deployment "{deploy["metadata"]["name"]}" has timed out progressing.',
+                        COMPONENT,
+                    )
             else:
-                _cond(conditions, "Progressing", "True", "ReplicaSetUpdated",
-                      f'ReplicaSet "{name}" is progressing.', stamp)
+                _cond(
+                    conditions,
+                    "Progressing",
+                    "True",
+                    "ReplicaSetUpdated",
+                    f'ReplicaSet "{name}" is progressing.',
+                    stamp,
+                )
                 if deadline is not None:
                     self.enqueue_after(key, (float(deadline) - elapsed) / self._speed + 0.01)
         status: dict[str, Any] = {
@@ -327,24 +428,41 @@ class DeploymentController(Controller):
         else:
             status["unavailableReplicas"] = None  # merge patch: remove the field
         if any(old.get(k) != v for k, v in status.items()):
-            self._store.patch("deployments.apps", key[1], {"status": status}, namespace=key[0],
-                              subresource="status")
+            self._store.patch(
+                "deployments.apps",
+                key[1],
+                {"status": status},
+                namespace=key[0],
+                subresource="status",
+            )
 
 
-def _cond(conditions: list[dict[str, Any]], ctype: str, status: str, reason: str,
-          message: str, stamp: str) -> bool:
+def _cond(
+    conditions: list[dict[str, Any]], ctype: str, status: str, reason: str, message: str, stamp: str
+) -> bool:
     """Set a Deployment condition; lastUpdateTime moves on any change, lastTransitionTime only
     when the status flips.  Returns True if anything changed."""
     for cond in conditions:
         if cond.get("type") != ctype:
             continue
-        if (cond.get("status"), cond.get("reason"), cond.get("message")) == (status, reason,
-                                                                            message):
+        if (cond.get("status"), cond.get("reason"), cond.get("message")) == (
+            status,
+            reason,
+            message,
+        ):
             return False
         if cond.get("status") != status:
             cond["lastTransitionTime"] = stamp
         cond.update(status=status, reason=reason, message=message, lastUpdateTime=stamp)
         return True
-    conditions.append({"type": ctype, "status": status, "reason": reason, "message": message,
-                       "lastUpdateTime": stamp, "lastTransitionTime": stamp})
+    conditions.append(
+        {
+            "type": ctype,
+            "status": status,
+            "reason": reason,
+            "message": message,
+            "lastUpdateTime": stamp,
+            "lastTransitionTime": stamp,
+        }
+    )
     return True

@@ -21,8 +21,16 @@ _MAX_TRACKED = 200_000
 class _EventStore(Protocol):
     def create(self, resource: str, obj: dict, *, namespace: str | None = None) -> dict: ...
 
-    def patch(self, resource: str, name: str, patch: Any, *, namespace: str | None = None,
-              patch_type: str = ..., subresource: str | None = None) -> dict: ...
+    def patch(
+        self,
+        resource: str,
+        name: str,
+        patch: Any,
+        *,
+        namespace: str | None = None,
+        patch_type: str = ...,
+        subresource: str | None = None,
+    ) -> dict: ...
 
 
 _API_VERSIONS = {

@@ -97,8 +97,10 @@ class JobController(Controller):
             return
         status = copy.deepcopy(job.get("status") or {})
         conditions: list[dict[str, Any]] = status.setdefault("conditions", [])
-        if any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
-               for c in conditions):
+        if any(
+            c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+            for c in conditions
+        ):
             return  # finished jobs are immutable in outcome
         meta = job["metadata"]
         uid = meta.get("uid", "")
@@ -108,8 +110,9 @@ class JobController(Controller):
         succeeded_seen = self._succeeded.setdefault(uid, {})
         active: list[dict[str, Any]] = []
         restarts = 0
-        on_failure = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy") == \
-            "OnFailure"
+        on_failure = ((spec.get("template") or {}).get("spec") or {}).get(
+            "restartPolicy"
+        ) == "OnFailure"
         for pod in pods:
             phase = (pod.get("status") or {}).get("phase")
             pod_uid = pod["metadata"].get("uid", "")
@@ -120,8 +123,10 @@ class JobController(Controller):
             elif not pod["metadata"].get("deletionTimestamp"):
                 active.append(pod)
                 if on_failure:
-                    restarts += sum(cs.get("restartCount", 0) for cs in
-                                    (pod.get("status") or {}).get("containerStatuses") or [])
+                    restarts += sum(
+                        cs.get("restartCount", 0)
+                        for cs in (pod.get("status") or {}).get("containerStatuses") or []
+                    )
         indexed = spec.get("completionMode") == "Indexed"
         parallelism = int(spec.get("parallelism", 1) if spec.get("parallelism") is not None else 1)
         completions = spec.get("completions")
@@ -147,8 +152,7 @@ class JobController(Controller):
             status.pop("startTime", None)
             self._started.pop(uid, None)
         else:
-            if any(c.get("type") == "Suspended" and c.get("status") == "True"
-                   for c in conditions):
+            if any(c.get("type") == "Suspended" and c.get("status") == "True" for c in conditions):
                 _set(conditions, "Suspended", "False", "JobResumed", "Job resumed", stamp)
                 events.append(("Normal", "Resumed", "Job resumed"))
             if "startTime" not in status:
@@ -160,27 +164,39 @@ class JobController(Controller):
         finished = None  # (condition, reason, message)
         backoff_limit = spec.get("backoffLimit", 6)
         deadline = spec.get("activeDeadlineSeconds")
-        complete = (succeeded >= completions) if completions is not None else (
-            succeeded > 0 and not active
+        complete = (
+            (succeeded >= completions)
+            if completions is not None
+            else (succeeded > 0 and not active)
         )
         if not suspended and complete:
             finished = ("Complete", None, None)
         elif not suspended and backoff_limit is not None and failed + restarts > backoff_limit:
-            finished = ("Failed", "BackoffLimitExceeded",
-                        "Job has reached the specified backoff limit")
+            finished = (
+                "Failed",
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit",
+            )
         elif not suspended and deadline is not None:
             elapsed = (self._loop.time() - self._started.get(uid, self._loop.time())) * self._speed
             if elapsed >= float(deadline):
-                finished = ("Failed", "DeadlineExceeded",
-                            "Job was active longer than specified deadline")
+                finished = (
+                    "Failed",
+                    "DeadlineExceeded",
+                    "Job was active longer than specified deadline",
+                )
             else:
                 self.enqueue_after(key, self._sec(float(deadline) - elapsed) + 0.01)
 
         if finished is None and not suspended:
-            self._scale(job, key, active, indexed, parallelism, completions, succeeded,
-                        done_indexes, failed)
-            active = [p for p in self._cluster.owned_by("pods", uid)
-                      if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+            self._scale(
+                job, key, active, indexed, parallelism, completions, succeeded, done_indexes, failed
+            )
+            active = [
+                p
+                for p in self._cluster.owned_by("pods", uid)
+                if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+            ]
         elif finished is not None:
             if finished[0] == "Failed":
                 for pod in active:
@@ -190,10 +206,22 @@ class JobController(Controller):
                 _set(conditions, "Failed", "True", finished[1], finished[2], stamp)
                 events.append(("Warning", finished[1] or "Failed", finished[2] or ""))
             else:
-                _set(conditions, "SuccessCriteriaMet", "True", "CompletionsReached",
-                     "Reached expected number of succeeded pods", stamp)
-                _set(conditions, "Complete", "True", "CompletionsReached",
-                     "Reached expected number of succeeded pods", stamp)
+                _set(
+                    conditions,
+                    "SuccessCriteriaMet",
+                    "True",
+                    "CompletionsReached",
+                    "Reached expected number of succeeded pods",
+                    stamp,
+                )
+                _set(
+                    conditions,
+                    "Complete",
+                    "True",
+                    "CompletionsReached",
+                    "Reached expected number of succeeded pods",
+                    stamp,
+                )
                 status["completionTime"] = stamp
                 events.append(("Normal", "Completed", "Job completed"))
 
@@ -211,14 +239,24 @@ class JobController(Controller):
         if not conditions:
             del status["conditions"]
         if status != (job.get("status") or {}):
-            self._store.patch("jobs.batch", key[1], {"status": status}, namespace=key[0],
-                              subresource="status")
+            self._store.patch(
+                "jobs.batch", key[1], {"status": status}, namespace=key[0], subresource="status"
+            )
         for etype, reason, message in events:
             self._events.record(job, "Job", etype, reason, message, COMPONENT)
 
-    def _scale(self, job: dict[str, Any], key: Key, active: list[dict[str, Any]], indexed: bool,
-               parallelism: int, completions: int | None, succeeded: int,
-               done_indexes: set[int], failed: int) -> None:
+    def _scale(
+        self,
+        job: dict[str, Any],
+        key: Key,
+        active: list[dict[str, Any]],
+        indexed: bool,
+        parallelism: int,
+        completions: int | None,
+        succeeded: int,
+        done_indexes: set[int],
+        failed: int,
+    ) -> None:
         if indexed:
             assert completions is not None
             running = {_pod_index(p) for p in active}
@@ -232,7 +270,7 @@ class JobController(Controller):
                 want = min(parallelism, completions - succeeded)
             wanted = [None] * max(0, want - len(active))
             # Too many active pods (parallelism lowered): remove the newest extras.
-            for pod in active[max(0, want):] if len(active) > want else []:
+            for pod in active[max(0, want) :] if len(active) > want else []:
                 self._delete_pod(job, pod)
         if not wanted:
             return
@@ -263,12 +301,14 @@ class JobController(Controller):
         template = copy.deepcopy((job.get("spec") or {}).get("template") or {})
         pod_meta = template.setdefault("metadata", {})
         labels = pod_meta.setdefault("labels", {})
-        labels.update({
-            "batch.kubernetes.io/controller-uid": uid,
-            "batch.kubernetes.io/job-name": name,
-            "controller-uid": uid,
-            "job-name": name,
-        })
+        labels.update(
+            {
+                "batch.kubernetes.io/controller-uid": uid,
+                "batch.kubernetes.io/job-name": name,
+                "controller-uid": uid,
+                "job-name": name,
+            }
+        )
         spec = template.setdefault("spec", {})
         if index is not None:
             pod_meta.setdefault("annotations", {})[INDEX_KEY] = str(index)
@@ -277,8 +317,14 @@ class JobController(Controller):
             for container in spec.get("containers") or []:
                 env = container.setdefault("env", [])
                 if not any(e.get("name") == "JOB_COMPLETION_INDEX" for e in env):
-                    env.append({"name": "JOB_COMPLETION_INDEX", "valueFrom": {"fieldRef": {
-                        "fieldPath": f"metadata.annotations['{INDEX_KEY}']"}}})
+                    env.append(
+                        {
+                            "name": "JOB_COMPLETION_INDEX",
+                            "valueFrom": {
+                                "fieldRef": {"fieldPath": f"metadata.annotations['{INDEX_KEY}']"}
+                            },
+                        }
+                    )
             prefix = f"{name}-{index}-"
         else:
             prefix = f"{name}-"
@@ -294,11 +340,18 @@ class JobController(Controller):
             except Exception as exc:
                 if getattr(exc, "code", None) == 409:
                     continue  # name collision: draw another suffix
-                self._events.record(job, "Job", "Warning", "FailedCreate",
-                                    f"Error creating: {exc}", COMPONENT)
+                self._events.record(
+                    job, "Job", "Warning", "FailedCreate", f"Error creating: {exc}", COMPONENT
+                )
                 return
-            self._events.record(job, "Job", "Normal", "SuccessfulCreate",
-                                f"Created pod: {pod_meta['name']}", COMPONENT)
+            self._events.record(
+                job,
+                "Job",
+                "Normal",
+                "SuccessfulCreate",
+                f"Created pod: {pod_meta['name']}",
+                COMPONENT,
+            )
             return
 
     def _delete_pod(self, job: dict[str, Any], pod: dict[str, Any]) -> None:
@@ -308,20 +361,40 @@ class JobController(Controller):
         except Exception as exc:
             log.debug("delete pod %s failed: %s", meta.get("name"), exc)
             return
-        self._events.record(job, "Job", "Normal", "SuccessfulDelete",
-                            f"Deleted pod: {meta['name']}", COMPONENT)
+        self._events.record(
+            job, "Job", "Normal", "SuccessfulDelete", f"Deleted pod: {meta['name']}", COMPONENT
+        )
 
 
-def _set(conditions: list[dict[str, Any]], ctype: str, status: str, reason: str | None,
-         message: str | None, stamp: str) -> bool:
+def _set(
+    conditions: list[dict[str, Any]],
+    ctype: str,
+    status: str,
+    reason: str | None,
+    message: str | None,
+    stamp: str,
+) -> bool:
     """Set a Job condition (with lastProbeTime and lastTransitionTime); True if changed."""
     for cond in conditions:
         if cond.get("type") == ctype:
             if cond.get("status") == status and cond.get("reason") == reason:
                 return False
-            cond.update(status=status, reason=reason, message=message,
-                        lastProbeTime=stamp, lastTransitionTime=stamp)
+            cond.update(
+                status=status,
+                reason=reason,
+                message=message,
+                lastProbeTime=stamp,
+                lastTransitionTime=stamp,
+            )
             return True
-    conditions.append({"type": ctype, "status": status, "reason": reason, "message": message,
-                       "lastProbeTime": stamp, "lastTransitionTime": stamp})
+    conditions.append(
+        {
+            "type": ctype,
+            "status": status,
+            "reason": reason,
+            "message": message,
+            "lastProbeTime": stamp,
+            "lastTransitionTime": stamp,
+        }
+    )
     return True

@@ -214,8 +214,11 @@ class Kubelet(Controller):
         main_reason = "PodInitializing" if init_specs else "ContainerCreating"
         node_obj = self._cluster.objects["nodes"].get(("", node)) or {}
         host_ip = next(
-            (a.get("address", "") for a in (node_obj.get("status") or {}).get("addresses") or []
-             if a.get("type") == "InternalIP"),
+            (
+                a.get("address", "")
+                for a in (node_obj.get("status") or {}).get("addresses") or []
+                if a.get("type") == "InternalIP"
+            ),
             "",
         )
         return PodSim(
@@ -243,10 +246,22 @@ class Kubelet(Controller):
         if sim.alive and sim.phase is None:
             fn(*args)
 
-    def _event(self, sim: PodSim, etype: str, reason: str, message: str,
-               container: ContainerSim | None = None) -> None:
+    def _event(
+        self,
+        sim: PodSim,
+        etype: str,
+        reason: str,
+        message: str,
+        container: ContainerSim | None = None,
+    ) -> None:
         self._events.record(
-            sim.meta(), "Pod", etype, reason, message, COMPONENT, host=sim.node,
+            sim.meta(),
+            "Pod",
+            etype,
+            reason,
+            message,
+            COMPONENT,
+            host=sim.node,
             field_path=container.field_path if container else None,
         )
 
@@ -273,8 +288,13 @@ class Kubelet(Controller):
     def _prepare(self, sim: PodSim, c: ContainerSim) -> None:
         present = c.image in self._images.get(sim.node, ())
         if c.pull_policy == "Never" or (present and c.pull_policy == "IfNotPresent"):
-            self._event(sim, "Normal", "Pulled",
-                        f'Container image "{c.image}" already present on machine', c)
+            self._event(
+                sim,
+                "Normal",
+                "Pulled",
+                f'Container image "{c.image}" already present on machine',
+                c,
+            )
             self._later(sim, CREATE_SECONDS, self._start, sim, c)
             return
         self._event(sim, "Normal", "Pulling", f'Pulling image "{c.image}"', c)
@@ -287,7 +307,9 @@ class Kubelet(Controller):
         self._images.setdefault(sim.node, set()).add(c.image)
         took = PULL_SECONDS
         self._event(
-            sim, "Normal", "Pulled",
+            sim,
+            "Normal",
+            "Pulled",
             f'Successfully pulled image "{c.image}" in {took:.3f}s ({took:.3f}s including '
             f"waiting). Image size: {1_000_000 + zlib.crc32(c.image.encode()) % 900_000_000} "
             "bytes.",
@@ -363,8 +385,9 @@ class Kubelet(Controller):
             self._store.logs.write(namespace, pod, c.name, c.lines[c.next_line])
             c.next_line += 1
 
-    def _terminate(self, sim: PodSim, c: ContainerSim, code: int, reason: str,
-                   message: str | None = None) -> None:
+    def _terminate(
+        self, sim: PodSim, c: ContainerSim, code: int, reason: str, message: str | None = None
+    ) -> None:
         c.running, c.ready = False, False
         c.terminated = {
             "exitCode": code,
@@ -382,8 +405,11 @@ class Kubelet(Controller):
             return
         self._flush_logs(sim, c)
         b = c.behaviour
-        code, reason = (137, "OOMKilled") if b.oom else (b.exit_code, "Completed" if
-                                                         b.exit_code == 0 else "Error")
+        code, reason = (
+            (137, "OOMKilled")
+            if b.oom
+            else (b.exit_code, "Completed" if b.exit_code == 0 else "Error")
+        )
         self._terminate(sim, c, code, reason)
         restart = sim.restart_policy == "Always" or (
             sim.restart_policy == "OnFailure" and code != 0
@@ -411,7 +437,7 @@ class Kubelet(Controller):
         self.enqueue(sim.key)
 
     def _crash_backoff(self, sim: PodSim, c: ContainerSim) -> None:
-        delay = min(BACKOFF_BASE * 2 ** c.restart_count, BACKOFF_MAX)
+        delay = min(BACKOFF_BASE * 2**c.restart_count, BACKOFF_MAX)
         namespace, pod = sim.key
         c.last_state = {"terminated": c.terminated}
         c.terminated = None
@@ -421,17 +447,22 @@ class Kubelet(Controller):
             f"back-off {int(delay)}s restarting failed container={c.name} "
             f"pod={pod}_{namespace}({sim.uid})"
         )
-        self._event(sim, "Warning", "BackOff",
-                    f"Back-off restarting failed container {c.name} in pod "
-                    f"{pod}_{namespace}({sim.uid})", c)
+        self._event(
+            sim,
+            "Warning",
+            "BackOff",
+            f"Back-off restarting failed container {c.name} in pod {pod}_{namespace}({sim.uid})",
+            c,
+        )
         self._later(sim, delay, self._restart, sim, c)
 
     def _restart(self, sim: PodSim, c: ContainerSim) -> None:
         self._store.logs.restart(sim.key[0], sim.key[1], c.name)
         self._prepare(sim, c)
 
-    def _finish(self, sim: PodSim, phase: str, reason: str | None = None,
-                message: str | None = None) -> None:
+    def _finish(
+        self, sim: PodSim, phase: str, reason: str | None = None, message: str | None = None
+    ) -> None:
         sim.phase, sim.reason, sim.message = phase, reason, message
         sim.cancel_timers()
 
@@ -455,14 +486,24 @@ class Kubelet(Controller):
 
     # ----- status -----
 
-    def _condition(self, sim: PodSim, ctype: str, status: str, reason: str | None = None,
-                   message: str | None = None) -> dict[str, Any]:
+    def _condition(
+        self,
+        sim: PodSim,
+        ctype: str,
+        status: str,
+        reason: str | None = None,
+        message: str | None = None,
+    ) -> dict[str, Any]:
         previous = sim.transitions.get(ctype)
         if previous is None or previous[0] != status:
             previous = (status, now_iso())
             sim.transitions[ctype] = previous
-        cond: dict[str, Any] = {"type": ctype, "status": status, "lastProbeTime": None,
-                                "lastTransitionTime": previous[1]}
+        cond: dict[str, Any] = {
+            "type": ctype,
+            "status": status,
+            "lastProbeTime": None,
+            "lastTransitionTime": previous[1],
+        }
         if reason:
             cond["reason"] = reason
         if message:
@@ -478,15 +519,24 @@ class Kubelet(Controller):
         initialized = sim.init_done >= len(sim.init)
         unready = [c.name for c in sim.main if not c.ready]
         terminal = sim.phase is not None
-        conditions = [self._condition(sim, "PodReadyToStartContainers",
-                                      "True" if sim.sandbox_ready else "False")]
+        conditions = [
+            self._condition(
+                sim, "PodReadyToStartContainers", "True" if sim.sandbox_ready else "False"
+            )
+        ]
         if initialized:
             conditions.append(self._condition(sim, "Initialized", "True"))
         else:
-            pending = " ".join(c.name for c in sim.init[sim.init_done:])
-            conditions.append(self._condition(sim, "Initialized", "False",
-                                              "ContainersNotInitialized",
-                                              f"containers with incomplete status: [{pending}]"))
+            pending = " ".join(c.name for c in sim.init[sim.init_done :])
+            conditions.append(
+                self._condition(
+                    sim,
+                    "Initialized",
+                    "False",
+                    "ContainersNotInitialized",
+                    f"containers with incomplete status: [{pending}]",
+                )
+            )
         if terminal:
             why = "PodCompleted" if phase == "Succeeded" else "PodFailed"
             conditions.append(self._condition(sim, "Ready", "False", why))
@@ -494,13 +544,20 @@ class Kubelet(Controller):
         elif unready:
             msg = f"containers with unready status: [{' '.join(unready)}]"
             conditions.append(self._condition(sim, "Ready", "False", "ContainersNotReady", msg))
-            conditions.append(self._condition(sim, "ContainersReady", "False",
-                                              "ContainersNotReady", msg))
+            conditions.append(
+                self._condition(sim, "ContainersReady", "False", "ContainersNotReady", msg)
+            )
         else:
             conditions.append(self._condition(sim, "Ready", "True"))
             conditions.append(self._condition(sim, "ContainersReady", "True"))
-        scheduled = next((c for c in (pod.get("status") or {}).get("conditions") or []
-                          if c.get("type") == "PodScheduled"), None)
+        scheduled = next(
+            (
+                c
+                for c in (pod.get("status") or {}).get("conditions") or []
+                if c.get("type") == "PodScheduled"
+            ),
+            None,
+        )
         conditions.append(scheduled or self._condition(sim, "PodScheduled", "True"))
         status: dict[str, Any] = {
             "phase": phase,
@@ -528,8 +585,9 @@ class Kubelet(Controller):
             return
         status = self.build_status(sim, pod)
         try:
-            self._store.patch("pods", key[1], {"status": status}, namespace=key[0],
-                              subresource="status")
+            self._store.patch(
+                "pods", key[1], {"status": status}, namespace=key[0], subresource="status"
+            )
         except Exception as exc:
             code = getattr(exc, "code", None)
             if code == 404:

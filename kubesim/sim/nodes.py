@@ -61,12 +61,23 @@ async def heartbeat_loop(store: Any, names: list[str], speed: float) -> None:
                 continue  # deleted by a user: nothing to heartbeat
             conditions = (current.get("status") or {}).get("conditions") or []
             if not transition.get(name):
-                transition[name] = next(
-                    (c.get("lastTransitionTime") for c in conditions if c.get("type") == "Ready"),
-                    stamp,
-                ) or stamp
+                transition[name] = (
+                    next(
+                        (
+                            c.get("lastTransitionTime")
+                            for c in conditions
+                            if c.get("type") == "Ready"
+                        ),
+                        stamp,
+                    )
+                    or stamp
+                )
             try:
-                store.patch("nodes", name, {"status": {"conditions": node_conditions(
-                    stamp, transition[name])}}, subresource="status")
+                store.patch(
+                    "nodes",
+                    name,
+                    {"status": {"conditions": node_conditions(stamp, transition[name])}},
+                    subresource="status",
+                )
             except Exception as exc:
                 log.debug("heartbeat for %s failed: %s", name, exc)

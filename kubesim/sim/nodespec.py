@@ -237,8 +237,12 @@ def build_nodes(pools: list[Pool]) -> list[dict[str, Any]]:
 def node_conditions(heartbeat: str, transition: str) -> list[dict[str, str]]:
     """Return a healthy node's conditions with the given heartbeat/transition times."""
     specs = (
-        ("MemoryPressure", "False", "KubeletHasSufficientMemory",
-         "kubelet has sufficient memory available"),
+        (
+            "MemoryPressure",
+            "False",
+            "KubeletHasSufficientMemory",
+            "kubelet has sufficient memory available",
+        ),
         ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
         ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
         ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),

@@ -110,9 +110,11 @@ class ReplicaSetController(Controller):
             self.enqueue_after(key, min_ready / self._speed)
         template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
         labelled = sum(
-            1 for p in pods
-            if all((p["metadata"].get("labels") or {}).get(k) == v
-                   for k, v in template_labels.items())
+            1
+            for p in pods
+            if all(
+                (p["metadata"].get("labels") or {}).get(k) == v for k, v in template_labels.items()
+            )
         )
         old = rs.get("status") or {}
         status = {
@@ -125,8 +127,13 @@ class ReplicaSetController(Controller):
         if old.get("conditions"):
             status["conditions"] = old["conditions"]
         if any(old.get(k) != v for k, v in status.items()):
-            self._store.patch("replicasets.apps", key[1], {"status": status},
-                              namespace=key[0], subresource="status")
+            self._store.patch(
+                "replicasets.apps",
+                key[1],
+                {"status": status},
+                namespace=key[0],
+                subresource="status",
+            )
 
     def _create_pod(self, rs: dict[str, Any]) -> None:
         meta = rs["metadata"]
@@ -137,8 +144,12 @@ class ReplicaSetController(Controller):
         pod_meta["generateName"] = f"{meta['name']}-"
         pod_meta["namespace"] = namespace
         pod_meta["ownerReferences"] = [owner_reference(rs, "apps/v1", "ReplicaSet")]
-        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta,
-               "spec": template.get("spec") or {}}
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": pod_meta,
+            "spec": template.get("spec") or {},
+        }
         for _ in range(5):
             pod_meta["name"] = f"{meta['name']}-{rand_suffix()}"
             try:
@@ -146,11 +157,18 @@ class ReplicaSetController(Controller):
             except Exception as exc:
                 if getattr(exc, "code", None) == 409:
                     continue
-                self._events.record(rs, "ReplicaSet", "Warning", "FailedCreate",
-                                    f"Error creating: {exc}", COMPONENT)
+                self._events.record(
+                    rs, "ReplicaSet", "Warning", "FailedCreate", f"Error creating: {exc}", COMPONENT
+                )
                 return
-            self._events.record(rs, "ReplicaSet", "Normal", "SuccessfulCreate",
-                                f"Created pod: {pod_meta['name']}", COMPONENT)
+            self._events.record(
+                rs,
+                "ReplicaSet",
+                "Normal",
+                "SuccessfulCreate",
+                f"Created pod: {pod_meta['name']}",
+                COMPONENT,
+            )
             return
 
     def _delete_pod(self, rs: dict[str, Any], pod: dict[str, Any]) -> None:
@@ -160,5 +178,6 @@ class ReplicaSetController(Controller):
         except Exception as exc:
             log.debug("delete pod %s failed: %s", name, exc)
             return
-        self._events.record(rs, "ReplicaSet", "Normal", "SuccessfulDelete",
-                            f"Deleted pod: {name}", COMPONENT)
+        self._events.record(
+            rs, "ReplicaSet", "Normal", "SuccessfulDelete", f"Deleted pod: {name}", COMPONENT
+        )

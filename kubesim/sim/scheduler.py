@@ -121,7 +121,10 @@ class Scheduler(Controller):
         fresh = node_state(obj)
         if current is not None:
             if (fresh.labels, fresh.taints, fresh.unschedulable, fresh.allocatable) == (
-                current.labels, current.taints, current.unschedulable, current.allocatable
+                current.labels,
+                current.taints,
+                current.unschedulable,
+                current.allocatable,
             ):
                 return  # a heartbeat: nothing the scheduler cares about
             fresh.requested = current.requested
@@ -262,8 +265,12 @@ class Scheduler(Controller):
             if not group.nodes:
                 continue
             first = group.nodes[0]
-            group_reason = None if per_node else static_failure(
-                spec, first.labels, first.taints, first.unschedulable, first.name
+            group_reason = (
+                None
+                if per_node
+                else static_failure(
+                    spec, first.labels, first.taints, first.unschedulable, first.name
+                )
             )
             if group_reason is not None:
                 reasons[group_reason] += len(group.nodes)
@@ -294,23 +301,35 @@ class Scheduler(Controller):
         self._unschedulable.pop(key, None)
         self.bound_total += 1
         conditions = [
-            c for c in (pod.get("status") or {}).get("conditions") or []
+            c
+            for c in (pod.get("status") or {}).get("conditions") or []
             if c.get("type") != "PodScheduled"
         ]
         conditions.append(
-            {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-             "lastTransitionTime": now_iso()}
+            {
+                "type": "PodScheduled",
+                "status": "True",
+                "lastProbeTime": None,
+                "lastTransitionTime": now_iso(),
+            }
         )
         try:
             self._store.patch(
-                "pods", name, {"status": {"conditions": conditions}},
-                namespace=namespace, subresource="status",
+                "pods",
+                name,
+                {"status": {"conditions": conditions}},
+                namespace=namespace,
+                subresource="status",
             )
         except Exception as exc:
             log.debug("PodScheduled for %s/%s not written: %s", namespace, name, exc)
         self._events.record(
-            pod, "Pod", "Normal", "Scheduled",
-            f"Successfully assigned {namespace}/{name} to {node.name}", COMPONENT,
+            pod,
+            "Pod",
+            "Normal",
+            "Scheduled",
+            f"Successfully assigned {namespace}/{name} to {node.name}",
+            COMPONENT,
         )
 
     def _mark_unschedulable(self, key: Key, pod: dict[str, Any], message: str) -> None:
@@ -318,24 +337,37 @@ class Scheduler(Controller):
         attempts = self._unschedulable.get(key, 0) + 1
         self._unschedulable[key] = attempts
         current = next(
-            (c for c in (pod.get("status") or {}).get("conditions") or []
-             if c.get("type") == "PodScheduled"),
+            (
+                c
+                for c in (pod.get("status") or {}).get("conditions") or []
+                if c.get("type") == "PodScheduled"
+            ),
             None,
         )
         if current is not None and current.get("message") == message:
             return  # same verdict as last time: no status write, no repeated event
         conditions = [
-            c for c in (pod.get("status") or {}).get("conditions") or []
+            c
+            for c in (pod.get("status") or {}).get("conditions") or []
             if c.get("type") != "PodScheduled"
         ]
         conditions.append(
-            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-             "message": message, "lastProbeTime": None, "lastTransitionTime": now_iso()}
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": message,
+                "lastProbeTime": None,
+                "lastTransitionTime": now_iso(),
+            }
         )
         try:
             self._store.patch(
-                "pods", name, {"status": {"phase": "Pending", "conditions": conditions}},
-                namespace=namespace, subresource="status",
+                "pods",
+                name,
+                {"status": {"phase": "Pending", "conditions": conditions}},
+                namespace=namespace,
+                subresource="status",
             )
         except Exception as exc:
             log.debug("unschedulable status for %s/%s not written: %s", namespace, name, exc)

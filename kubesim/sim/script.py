@@ -136,8 +136,9 @@ def script_lines(pod_name: str, container: str, behaviour: Behaviour) -> list[st
     if behaviour.oom:
         lines.append("RuntimeError: CUDA out of memory while allocating batch")
     elif behaviour.exit_code != 0:
-        lines.append(f"Traceback (most recent call last): training failed "
-                     f"(exit {behaviour.exit_code})")
+        lines.append(
+            f"Traceback (most recent call last): training failed (exit {behaviour.exit_code})"
+        )
     else:
         lines.append(f"training finished: final loss={loss:.3f}, checkpoint saved")
     return lines

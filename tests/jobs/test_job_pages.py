@@ -335,7 +335,9 @@ def test_instances_table_escapes_what_the_cluster_says():
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<td>p&lt;0&gt;</td><td>–</td><td>Failed</td>" in html
     assert "terminated (&lt;script&gt;alert(1)&lt;/script&gt;) exit 137</td><td>2</td>" in html
-    assert "No pods yet." in instances_table(job, []) and "hx-swap-oob" not in instances_table(job, [])
+    assert "No pods yet." in instances_table(job, []) and "hx-swap-oob" not in instances_table(
+        job, []
+    )
 
 
 def test_a_page_following_many_jobs_is_checked_and_caught_up_in_a_few_queries(

@@ -224,7 +224,11 @@ def test_a_watch_batch_costs_as_many_queries_for_many_jobs_as_for_few(
             for index in range(2):
                 name = f"{job.object_name}-{index}"
                 pod = {
-                    "metadata": {**meta, "name": name, "annotations": {INDEX_ANNOTATION: str(index)}},
+                    "metadata": {
+                        **meta,
+                        "name": name,
+                        "annotations": {INDEX_ANNOTATION: str(index)},
+                    },
                     "spec": {"nodeName": "node-1"},
                     "status": {
                         "phase": "Running",

@@ -175,7 +175,9 @@ async def test_a_page_follows_up_to_fifty_groups_and_is_told_of_the_rest(persona
     assert f"at most {MAX_GROUPS} live groups; 1 more" in notice
     layer = get_channel_layer()
     # The fiftieth is joined (the user's own group does not count), the fifty-first is not.
-    await layer.group_send(groups[MAX_GROUPS - 1], live.message(groups[MAX_GROUPS - 1], "<p>50</p>"))
+    await layer.group_send(
+        groups[MAX_GROUPS - 1], live.message(groups[MAX_GROUPS - 1], "<p>50</p>")
+    )
     assert await communicator.receive_from(timeout=5) == "<p>50</p>"
     await layer.group_send(groups[MAX_GROUPS], live.message(groups[MAX_GROUPS], "<p>51</p>"))
     assert await communicator.receive_nothing(timeout=0.3)
@@ -408,9 +410,7 @@ def shout(args: list) -> dict:
     return {arg: f"<p>{arg.upper()}</p>" for arg in args}
 
 
-def test_watch_clusters_sends_from_a_child_process_when_the_layer_reaches_it(
-    settings, monkeypatch
-):
+def test_watch_clusters_sends_from_a_child_process_when_the_layer_reaches_it(settings, monkeypatch):
     """``manage.py watch_clusters`` renders and sends from a child process (its own GIL):
     fragments travel to it by name, closures are rendered before they leave. With the
     in-process layer nothing outside the process would hear it, so the thread stays."""
@@ -437,6 +437,7 @@ def test_watch_clusters_sends_from_a_child_process_when_the_layer_reaches_it(
             live.broadcast(group, lambda: "<p>rendered here</p>")
         assert live._sender_child is not None and live._sender_child.is_alive()
         live.flush()  # the child took and sent both
+
         async def receive() -> dict:
             return await asyncio.wait_for(layer.receive(channel), 10)
 
