@@ -235,8 +235,9 @@ class SimDriver:
 
 def kubesim_process(conn) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the bench process stops it
-    from kubesim.server import KubeSim
+    from kubesim.server import KubeSim, quiet_collector
 
+    quiet_collector()  # as python -m kubesim does
     sim = KubeSim(controllers=False, history_size=100_000, watch_queue=200_000).start()
     conn.send((sim.url, sim.token))
     driver = SimDriver(sim)

@@ -9,7 +9,7 @@ import logging
 import signal
 import sys
 
-from kubesim.server import KubeSim, serve
+from kubesim.server import KubeSim, quiet_collector, serve
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -30,6 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the server until SIGINT/SIGTERM; return the exit status."""
     args = parse_args(argv)
+    quiet_collector()
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

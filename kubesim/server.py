@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import secrets
 import threading
@@ -20,6 +21,20 @@ from kubesim.store import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+# Young collections between two full ones (CPython's default is 10).
+FULL_COLLECTION_EVERY = 1000
+
+
+def quiet_collector() -> None:
+    """For a process whose main work is serving kubesim: full collections a hundred times
+    rarer. The store holds every object as parsed JSON; under a thousand writes a second,
+    CPython's default ran a full collection every 12 s or so, each stopping the server for
+    95-190 ms (with 10,000 pods), which a real API server does not do. Its objects hold no
+    cycles, so reference counting frees them at once either way."""
+    gen0, gen1, _ = gc.get_threshold()
+    gc.set_threshold(gen0, gen1, FULL_COLLECTION_EVERY)
 
 
 def _start_controllers(store: Store, nodes: str | None, speed: float) -> Any:

@@ -226,3 +226,21 @@ def test_small_helpers() -> None:
     t = {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"image": "a"}]}}
     assert template_hash(t) == template_hash(t)
     assert template_hash(t) != template_hash({**t, "spec": {"containers": [{"image": "b"}]}})
+
+
+def test_a_kubesim_process_runs_full_collections_rarely():
+    """``python -m kubesim`` (and the benchmark's kubesim process) collect the oldest
+    generation a hundred times less often than CPython's default: full collections over
+    the store stopped the server for up to 190 ms every 12 s under load."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import gc; before = gc.get_threshold()[2]\n"
+        "from kubesim.server import quiet_collector\n"
+        "quiet_collector(); print(before, gc.get_threshold()[2])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["10", "1000"]
