@@ -1,0 +1,109 @@
+"""The periodic repair pass (``reconcile_jobs``) against kubesim over HTTP, with no watcher
+running: what it finds is what the events it stands in for would have said."""
+
+import pytest
+
+from jobs import tasks
+from jobs.models import InstanceLog, Job, Status
+from tests.helpers import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+HELLO = """
+type: command
+name: hello
+command: echo "hello world"
+environment:
+  image: python:3.11-slim
+compute: azureml:cpu-target
+environment_variables:
+  KUBESIM_LOG_LINES: "hello from the pod"
+"""
+FOREVER = {"environment_variables.KUBESIM_RUN_FOREVER": "true"}
+
+
+def submit(client, name: str, **overrides) -> Job:
+    response = client.post(
+        "/api/v1/workspaces/team-a/jobs/",
+        {"yaml": HELLO, "overrides": {"name": name, **overrides}},
+        content_type="application/json",
+    )
+    assert response.status_code == 202, response.content
+    return Job.objects.get(name=name)
+
+
+def pod_phases(sim, job: Job) -> list[str]:
+    pods, _ = sim.call(
+        lambda: sim.store.list(
+            "pods", namespace="team-a", label_selector=f"kubeportal.io/job-id={job.pk}"
+        )
+    )
+    return [(p.get("status") or {}).get("phase") for p in pods]
+
+
+def reads(sim) -> int:
+    return sim.stats()["requests"].get("GET", 0)
+
+
+def test_a_pass_repairs_many_jobs_from_a_few_lists(compute_ready, client_for, sim, monkeypatch):
+    monkeypatch.setattr(tasks, "RECONCILE_CHUNK", 2)
+    client = client_for("scientist")
+    running = [submit(client, f"forever-{n}", **FOREVER) for n in range(4)]
+    done = submit(client, "done")
+    deleted = submit(client, "deleted", **FOREVER)
+    wait_for(
+        lambda: (
+            all(pod_phases(sim, job) == ["Running"] for job in [*running, deleted])
+            and pod_phases(sim, done) == ["Succeeded"]
+        ),
+        what="kubesim to run the pods",
+    )
+    sim.call(lambda: sim.store.delete("jobs.batch", deleted.object_name, namespace="team-a"))
+    assert {j.status for j in Job.objects.all()} == {Status.QUEUED}  # nobody watched
+
+    before = reads(sim)
+    tasks.reconcile_jobs()
+    # Six jobs in chunks of two: a Job list and a pod list per chunk, and the log of each
+    # started pod of a job the pass repaired (each of these has one).
+    assert reads(sim) - before <= 3 * 2 + 6
+
+    for job in running:
+        job.refresh_from_db()
+        assert job.status == Status.RUNNING
+        assert [t.to_status for t in job.transitions.all()] == [
+            "NotStarted",
+            "Queued",
+            "Preparing",
+            "Running",
+        ]
+    done.refresh_from_db()
+    assert done.status == Status.COMPLETED, done.status_reason
+    # A job the pass brought to its end has its logs stored, as the watcher would have.
+    assert "hello from the pod" in InstanceLog.objects.get(job=done, container="main").text
+    deleted.refresh_from_db()
+    assert deleted.status == Status.FAILED and "outside the portal" in deleted.status_reason
+
+    # Nothing changed since: the next pass records nothing and copies no logs.
+    transitions = {job.pk: job.transitions.count() for job in Job.objects.all()}
+    logs = InstanceLog.objects.count()
+    before = reads(sim)
+    tasks.reconcile_jobs()
+    assert {job.pk: job.transitions.count() for job in Job.objects.all()} == transitions
+    assert InstanceLog.objects.count() == logs
+    # Four jobs still live, in chunks of two: two lists per chunk, nothing per job.
+    assert reads(sim) - before == 2 * 2
+
+
+def test_a_cluster_that_refuses_leaves_its_jobs_as_they_were(compute_ready, client_for, sim):
+    job = submit(client_for("scientist"), "refused", **FOREVER)
+    wait_for(lambda: pod_phases(sim, job) == ["Running"], what="kubesim to run the pod")
+    sim.faults.update({"error_rate": 1.0, "error_code": 500})
+    try:
+        tasks.reconcile_jobs()  # logged, not raised
+    finally:
+        sim.faults.reset()
+    job.refresh_from_db()
+    assert job.status == Status.QUEUED
+    tasks.reconcile_jobs()
+    job.refresh_from_db()
+    assert job.status == Status.RUNNING
