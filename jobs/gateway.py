@@ -170,6 +170,33 @@ def read_events(cluster, namespace: str, object_name: str) -> list[dict]:
     ).get("items", [])
 
 
+def read_log_since(cluster, namespace: str, pod: str, *, container: str, since_ns: int) -> str:
+    """The log of ``container`` in ``pod`` with each line's timestamp, from the second of
+    ``since_ns`` (nanoseconds since the epoch) on, or whole when it is 0. The client's typed
+    method has no ``sinceTime``, so the request is made through its generic ``call_api``."""
+    from jobs.logcopy import since_time
+
+    query = [("container", container), ("timestamps", "true")]
+    if since_ns:
+        query.append(("sinceTime", since_time(since_ns)))
+    api = client_for(cluster)
+    response = _call(
+        f"reading the log of {pod}",
+        api.call_api,
+        "/api/v1/namespaces/{namespace}/pods/{name}/log",
+        "GET",
+        path_params={"namespace": namespace, "name": pod},
+        query_params=query,
+        header_params={"Accept": "text/plain"},
+        auth_settings=["BearerToken"],
+        _preload_content=False,
+    )
+    try:
+        return response.data.decode(errors="replace")
+    finally:
+        response.release_conn()
+
+
 def read_log(
     cluster,
     namespace: str,

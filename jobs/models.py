@@ -199,6 +199,11 @@ class InstanceLog(models.Model):
     container = models.CharField(max_length=63, default="main")
     text = models.TextField(blank=True)
     truncated = models.BooleanField(default=False)
+    # Where the copy ends in the cluster's log: the timestamp of its last line (nanoseconds
+    # since the epoch, 0 before the first copy) and how many of its lines carry exactly
+    # that timestamp. The next copy asks for what came since and skips those.
+    cursor_ns = models.BigIntegerField(default=0)
+    cursor_lines = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 
 from compute.gateway import ClusterError
-from jobs import gateway
+from jobs import gateway, logcopy
 from jobs import status as statusmod
 from jobs.models import LIVE, Instance, Job, Status
 
@@ -274,41 +274,39 @@ def containers_of(job: Job) -> list[str]:
 
 
 def _store_logs(job: Job, views) -> bool:
-    """Copies the logs of every started instance's containers into the portal (capped,
-    keeping the end). Returns True when any stored log changed."""
+    """Copies what is new in the logs of every started instance's containers into the portal
+    (capped, keeping the end). Returns True when any stored log changed.
+
+    Each copy asks the cluster only for what came since its last line (``sinceTime``, with
+    timestamps), so following a long, chatty job costs its new lines, not its whole log
+    every time, and lines the node has rotated away stay in the portal's copy."""
     from jobs.models import InstanceLog
 
     cap = settings.JOB_LOG_MAX_BYTES
     changed = False
-    stored = {
-        (log.index, log.container): log.text
-        for log in InstanceLog.objects.filter(job=job).only("index", "container", "text")
-    }
+    stored = {(log.index, log.container): log for log in InstanceLog.objects.filter(job=job)}
     for view in views:
         if view.state not in {"running", "terminated", "initializing"}:
             continue
         for container in containers_of(job):
             if container == "main" and view.state == "initializing":
                 continue
+            copy = stored.get((view.index, container)) or InstanceLog(
+                job=job, index=view.index, container=container
+            )
             try:
-                text = gateway.read_log(
-                    job.compute.cluster, job.compute.namespace, view.pod, container=container
+                raw = gateway.read_log_since(
+                    job.compute.cluster,
+                    job.compute.namespace,
+                    view.pod,
+                    container=container,
+                    since_ns=copy.cursor_ns,
                 )
             except ClusterError:
                 continue  # not started yet, or the pod is gone: the stored copy stands
-            truncated = len(text.encode()) > cap
-            if truncated:
-                text = text.encode()[-cap:].decode(errors="ignore")
-                text = text[text.find("\n") + 1 :]
-            if stored.get((view.index, container)) == text:
-                continue
-            changed = True
-            InstanceLog.objects.update_or_create(
-                job=job,
-                index=view.index,
-                container=container,
-                defaults={"text": text, "truncated": truncated},
-            )
+            if logcopy.extend(copy, raw, cap):
+                copy.save()
+                changed = True
     return changed
 
 

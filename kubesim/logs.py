@@ -53,6 +53,15 @@ class LogBook:
             del s.current[: len(s.current) - self._max_lines]
         s.wake()
 
+    def rotate(self, namespace: str, pod: str, container: str, keep: int = 0) -> None:
+        """Drop all but the last ``keep`` lines of the current log, as a node does when it
+        rotates a container's log file (the API serves only the current file). Followers
+        end, as their position no longer holds."""
+        s = self._stream(namespace, pod, container)
+        del s.current[: max(0, len(s.current) - keep)]
+        s.epoch += 1
+        s.wake()
+
     def restart(self, namespace: str, pod: str, container: str) -> None:
         """Move the current log to "previous" and start an empty one (container restart)."""
         s = self._stream(namespace, pod, container)

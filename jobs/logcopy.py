@@ -1,0 +1,80 @@
+"""The portal's copy of a container's log, extended with what the cluster logged since.
+
+The cluster is asked for the lines since the copy's last one, each with its timestamp
+(``timestamps=true``); ``sinceTime`` counts in whole seconds, so the answer starts at that
+second and the lines already copied are recognised by timestamp and skipped: those before
+the copy's last timestamp, and as many as the copy holds at exactly that timestamp.
+"""
+
+from datetime import UTC, datetime
+
+NS = 1_000_000_000
+
+
+def stamp_ns(stamp: str) -> int | None:
+    """Nanoseconds since the epoch of an RFC 3339 timestamp as the kubelet writes them
+    (``2026-11-29T10:00:00.123456789Z``); None when ``stamp`` is not one."""
+    if not stamp.endswith("Z"):
+        return None
+    whole, _, fraction = stamp[:-1].partition(".")
+    if fraction and not fraction.isdigit():
+        return None
+    try:
+        seconds = datetime.fromisoformat(whole).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+    return int(seconds) * NS + int((fraction + "000000000")[:9])
+
+
+def since_time(cursor_ns: int) -> str:
+    """The ``sinceTime`` that returns every line from ``cursor_ns`` on (its whole second)."""
+    return datetime.fromtimestamp(cursor_ns // NS, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def extend(copy, raw: str, cap: int) -> bool:
+    """Adds to ``copy`` (an ``InstanceLog``) the lines of ``raw`` it does not hold yet and
+    moves its cursor; keeps the last ``cap`` bytes (whole lines) and marks the copy
+    truncated when it cut. Returns True when the copy changed (save it then).
+
+    A copy without a cursor (the first one, or one made before copies had cursors) is
+    replaced by what ``raw`` holds, which is then the container's whole log."""
+    lines = raw.splitlines()
+    if lines and stamp_ns(lines[0].partition(" ")[0]) is None:
+        # An answer without timestamps: the whole log as it stands, as copies once were.
+        return _replace(copy, raw, cap, cursor=(0, 0))
+    cursor, same = copy.cursor_ns, copy.cursor_lines
+    skip = same
+    fresh: list[str] = []
+    for line in lines:
+        stamp, _, text = line.partition(" ")
+        at = stamp_ns(stamp)
+        if at is None or at < copy.cursor_ns:
+            continue
+        if at == copy.cursor_ns and skip:
+            skip -= 1
+            continue
+        fresh.append(text)
+        cursor, same = (at, same + 1) if at == cursor else (at, 1)
+    if not fresh:
+        return False
+    body = "".join(f"{text}\n" for text in fresh)
+    if copy.cursor_ns:
+        body = copy.text + body
+    return _replace(copy, body, cap, cursor=(cursor, same))
+
+
+def _replace(copy, text: str, cap: int, *, cursor: tuple[int, int]) -> bool:
+    data = text.encode()
+    truncated = copy.truncated if copy.cursor_ns else False
+    if len(data) > cap:
+        text = data[-cap:].decode(errors="ignore")
+        text = text[text.find("\n") + 1 :]
+        truncated = True
+    changed = (text, truncated, cursor) != (
+        copy.text,
+        copy.truncated,
+        (copy.cursor_ns, copy.cursor_lines),
+    )
+    copy.text, copy.truncated = text, truncated
+    copy.cursor_ns, copy.cursor_lines = cursor
+    return changed

@@ -1,0 +1,125 @@
+"""The portal's copies of container logs: only what is new is asked for and added, nothing
+twice, and what the node rotated away stays."""
+
+import pytest
+
+from jobs import logcopy, tasks
+from jobs.models import InstanceLog, Job, Status
+from tests.helpers import wait_for
+
+S = logcopy.NS
+
+
+def stamped(*lines: tuple[int, str]) -> str:
+    """Log text as the API gives it with timestamps: (nanoseconds since the epoch, text)."""
+    from datetime import UTC, datetime
+
+    out = []
+    for at, text in lines:
+        whole = datetime.fromtimestamp(at // S, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        out.append(f"{whole}.{at % S:09d}Z {text}\n")
+    return "".join(out)
+
+
+BASE = 1_800_000_000 * S  # a whole second
+
+
+def fresh() -> InstanceLog:
+    return InstanceLog(index=0, container="main")
+
+
+def test_stamps_parse_as_the_kubelet_writes_them():
+    assert logcopy.stamp_ns("2027-01-15T08:00:00.000000001Z") == BASE + 1
+    assert logcopy.stamp_ns("2027-01-15T08:00:00.5Z") == BASE + S // 2  # Go trims zeros
+    assert logcopy.stamp_ns("2027-01-15T08:00:00Z") == BASE
+    for bad in ("hello", "2027-01-15T08:00:00", "2027-01-15T08:00:00.x1Z", ""):
+        assert logcopy.stamp_ns(bad) is None
+    assert logcopy.since_time(BASE + 999_999_999) == "2027-01-15T08:00:00Z"
+
+
+def test_a_copy_takes_each_line_once_however_the_reads_overlap():
+    copy = fresh()
+    assert logcopy.extend(copy, stamped((BASE + 1, "a"), (BASE + 1, "b")), cap=1000)
+    assert (copy.text, copy.cursor_ns, copy.cursor_lines) == ("a\nb\n", BASE + 1, 2)
+    # The next read starts at the whole second: both lines again, a third with the same
+    # timestamp, and one later.
+    again = stamped((BASE, "older"), (BASE + 1, "a"), (BASE + 1, "b"), (BASE + 1, "c"))
+    assert logcopy.extend(copy, again + stamped((BASE + 7, "d")), cap=1000)
+    assert copy.text == "a\nb\nc\nd\n"
+    assert (copy.cursor_ns, copy.cursor_lines) == (BASE + 7, 1)
+    assert not logcopy.extend(copy, stamped((BASE + 7, "d")), cap=1000)  # nothing new
+    assert not logcopy.extend(copy, "", cap=1000)
+
+
+def test_lines_rotated_away_in_the_cluster_stay_in_the_copy():
+    copy = fresh()
+    logcopy.extend(copy, stamped((BASE, "one"), (BASE + S, "two")), cap=1000)
+    # The node rotated the file: the API now has only what came after.
+    assert logcopy.extend(copy, stamped((BASE + 3 * S, "three")), cap=1000)
+    assert copy.text == "one\ntwo\nthree\n"
+
+
+def test_a_copy_keeps_the_end_within_the_cap_and_says_it_cut():
+    copy = fresh()
+    logcopy.extend(copy, stamped(*[(BASE + n, f"line {n:03d}") for n in range(10)]), cap=45)
+    assert copy.truncated
+    assert copy.text.endswith("line 009\n") and len(copy.text.encode()) <= 45
+    assert copy.text.startswith("line ")  # whole lines only
+    logcopy.extend(copy, stamped((BASE + 20, "line 020")), cap=45)
+    assert copy.truncated and copy.text.endswith("line 009\nline 020\n")
+
+
+def test_a_copy_made_before_cursors_or_an_answer_without_timestamps_is_replaced():
+    legacy = InstanceLog(index=0, container="main", text="old whole log\n")
+    assert logcopy.extend(legacy, stamped((BASE, "old whole log"), (BASE + 1, "more")), 1000)
+    assert legacy.text == "old whole log\nmore\n" and legacy.cursor_ns == BASE + 1
+    plain = fresh()
+    assert logcopy.extend(plain, "no stamps\nat all\n", cap=1000)
+    assert plain.text == "no stamps\nat all\n" and plain.cursor_ns == 0
+    assert not logcopy.extend(plain, "no stamps\nat all\n", cap=1000)
+
+
+HELLO = """
+type: command
+name: hello
+command: python train.py
+environment:
+  image: python:3.11-slim
+compute: azureml:cpu-target
+environment_variables:
+  KUBESIM_LOG_LINES: "first"
+  KUBESIM_RUN_FOREVER: "true"
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_following_a_running_job_survives_the_node_rotating_its_log(compute_ready, client_for, sim):
+    response = client_for("scientist").post(
+        "/api/v1/workspaces/team-a/jobs/",
+        {"yaml": HELLO, "overrides": {"name": "chatty"}},
+        content_type="application/json",
+    )
+    assert response.status_code == 202, response.content
+    job = Job.objects.get(name="chatty")
+
+    def running() -> bool:
+        tasks.job_sync(job.pk)
+        return Job.objects.get(pk=job.pk).status == Status.RUNNING
+
+    wait_for(running, what="the job to run")
+    pod = job.instances.get(index=0).pod
+
+    def write(*lines: str) -> None:
+        sim.call(lambda: [sim.store.logs.write("team-a", pod, "main", line) for line in lines])
+
+    def copied() -> str:
+        tasks.follow_logs()
+        return InstanceLog.objects.get(job=job, index=0, container="main").text
+
+    assert wait_for(lambda: copied() == "first\n", what="the first copy")
+    write("second", "third")  # within the same second as each other, most likely
+    assert copied() == "first\nsecond\nthird\n"
+    assert copied() == "first\nsecond\nthird\n"  # read again: nothing twice
+    sim.call(lambda: sim.store.logs.rotate("team-a", pod, "main", keep=1))
+    write("fourth")
+    assert copied() == "first\nsecond\nthird\nfourth\n"
