@@ -6,6 +6,7 @@ second and the lines already copied are recognised by timestamp and skipped: tho
 the copy's last timestamp, and as many as the copy holds at exactly that timestamp.
 """
 
+import functools
 from datetime import UTC, datetime
 
 NS = 1_000_000_000
@@ -19,11 +20,20 @@ def stamp_ns(stamp: str) -> int | None:
     whole, _, fraction = stamp[:-1].partition(".")
     if fraction and not fraction.isdigit():
         return None
+    seconds = _seconds(whole)
+    if seconds is None:
+        return None
+    return seconds * NS + int((fraction + "000000000")[:9])
+
+
+@functools.lru_cache(maxsize=1024)
+def _seconds(whole: str) -> int | None:
+    """Seconds since the epoch of ``2026-11-29T10:00:00`` (UTC); a log's lines share few
+    seconds, and parsing each line's was most of a large first copy's time."""
     try:
-        seconds = datetime.fromisoformat(whole).replace(tzinfo=UTC).timestamp()
+        return int(datetime.fromisoformat(whole).replace(tzinfo=UTC).timestamp())
     except ValueError:
         return None
-    return int(seconds) * NS + int((fraction + "000000000")[:9])
 
 
 def since_time(cursor_ns: int) -> str:
