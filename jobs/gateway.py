@@ -170,13 +170,18 @@ def read_events(cluster, namespace: str, object_name: str) -> list[dict]:
     ).get("items", [])
 
 
-def read_log_since(cluster, namespace: str, pod: str, *, container: str, since_ns: int) -> str:
-    """The log of ``container`` in ``pod`` with each line's timestamp, from the second of
-    ``since_ns`` (nanoseconds since the epoch) on, or whole when it is 0. The client's typed
-    method has no ``sinceTime``, so the request is made through its generic ``call_api``."""
+def read_log_since(
+    cluster, namespace: str, pod: str, *, container: str, since_ns: int, previous: bool = False
+) -> str:
+    """The log of ``container`` in ``pod`` (of its ``previous`` instance, when it restarted)
+    with each line's timestamp, from the second of ``since_ns`` (nanoseconds since the epoch)
+    on, or whole when it is 0. The client's typed method has no ``sinceTime``, so the
+    request is made through its generic ``call_api``."""
     from jobs.logcopy import since_time
 
     query = [("container", container), ("timestamps", "true")]
+    if previous:
+        query.append(("previous", "true"))
     if since_ns:
         query.append(("sinceTime", since_time(since_ns)))
     api = client_for(cluster)

@@ -204,6 +204,9 @@ class InstanceLog(models.Model):
     # that timestamp. The next copy asks for what came since and skips those.
     cursor_ns = models.BigIntegerField(default=0)
     cursor_lines = models.PositiveIntegerField(default=0)
+    # The instance's restarts at the last copy: more now, and the previous container's
+    # last lines are fetched before the current one's.
+    restarts = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -1,5 +1,6 @@
 """Celery tasks of the jobs app: start (with bounded retries), cancel, reconcile."""
 
+import functools
 import logging
 import operator
 
@@ -294,19 +295,27 @@ def _store_logs(job: Job, views) -> bool:
             copy = stored.get((view.index, container)) or InstanceLog(
                 job=job, index=view.index, container=container
             )
-            try:
-                raw = gateway.read_log_since(
-                    job.compute.cluster,
-                    job.compute.namespace,
-                    view.pod,
-                    container=container,
-                    since_ns=copy.cursor_ns,
-                )
+            read = functools.partial(
+                gateway.read_log_since,
+                job.compute.cluster,
+                job.compute.namespace,
+                view.pod,
+                container=container,
+            )
+            grew = restarted = False
+            if container == "main" and view.restarts > copy.restarts:
+                try:  # what the crashed instance wrote after the last copy: its last words
+                    grew = logcopy.extend(copy, read(since_ns=copy.cursor_ns, previous=True), cap)
+                except ClusterError:
+                    pass  # none kept by the node
+                copy.restarts, restarted = view.restarts, True
+            try:  # not started yet, or the pod is gone: the stored copy stands
+                grew = logcopy.extend(copy, read(since_ns=copy.cursor_ns), cap) or grew
             except ClusterError:
-                continue  # not started yet, or the pod is gone: the stored copy stands
-            if logcopy.extend(copy, raw, cap):
+                pass
+            if grew or restarted:
                 copy.save()
-                changed = True
+            changed = changed or grew
     return changed
 
 

@@ -123,3 +123,37 @@ def test_following_a_running_job_survives_the_node_rotating_its_log(compute_read
     sim.call(lambda: sim.store.logs.rotate("team-a", pod, "main", keep=1))
     write("fourth")
     assert copied() == "first\nsecond\nthird\nfourth\n"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_restarted_containers_last_lines_are_kept(compute_ready, client_for, sim):
+    """What a container wrote after the last copy and before it crashed is fetched from its
+    previous instance, then the new instance's lines follow."""
+    import dataclasses
+
+    from jobs import gateway, status
+
+    response = client_for("scientist").post(
+        "/api/v1/workspaces/team-a/jobs/",
+        {"yaml": HELLO, "overrides": {"name": "crashy"}},
+        content_type="application/json",
+    )
+    assert response.status_code == 202, response.content
+    job = Job.objects.get(name="crashy")
+
+    def views() -> list[status.InstanceView]:
+        state = gateway.read_state(job.compute.cluster, "team-a", job.pk, job.object_name)
+        return status.derive(*state)[2]
+
+    wait_for(lambda: views() and views()[0].state == "running", what="the pod to run")
+    (view,) = views()
+    assert tasks._store_logs(job, [view])
+    sim.call(lambda: sim.store.logs.write("team-a", view.pod, "main", "last words"))
+    sim.call(lambda: sim.store.logs.restart("team-a", view.pod, "main"))
+    sim.call(lambda: sim.store.logs.write("team-a", view.pod, "main", "started again"))
+    restarted = dataclasses.replace(view, restarts=view.restarts + 1)
+    assert tasks._store_logs(job, [restarted])
+    copy = InstanceLog.objects.get(job=job, index=0, container="main")
+    assert copy.text == "first\nlast words\nstarted again\n"
+    assert copy.restarts == view.restarts + 1
+    assert not tasks._store_logs(job, [restarted])  # nothing new, nothing twice
