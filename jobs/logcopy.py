@@ -41,10 +41,17 @@ def since_time(cursor_ns: int) -> str:
     return datetime.fromtimestamp(cursor_ns // NS, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def extend(copy, raw: str, cap: int) -> bool:
+# Bytes of new lines kept apart (the copy's ``tail``) before they are folded into its
+# ``text``: a chatty job's copy is rewritten whole once per this much output, not per pass.
+FOLD_AT = 256 * 1024
+
+
+def extend(copy, raw: str, cap: int, *, fold_at: int = FOLD_AT) -> list[str]:
     """Adds to ``copy`` (an ``InstanceLog``) the lines of ``raw`` it does not hold yet and
-    moves its cursor; keeps the last ``cap`` bytes (whole lines) and marks the copy
-    truncated when it cut. Returns True when the copy changed (save it then).
+    moves its cursor. New lines go to its ``tail``; once that holds ``fold_at`` bytes it is
+    folded into ``text``, keeping the last ``cap`` bytes (whole lines, the copy marked
+    truncated when it cut), so a copy holds at most ``cap`` + ``fold_at`` bytes. Returns
+    the fields that changed (save those).
 
     A copy without a cursor (the first one, or one made before copies had cursors) is
     replaced by what ``raw`` holds, which is then the container's whole log."""
@@ -66,25 +73,29 @@ def extend(copy, raw: str, cap: int) -> bool:
         fresh.append(text)
         cursor, same = (at, same + 1) if at == cursor else (at, 1)
     if not fresh:
-        return False
+        return []
     body = "".join(f"{text}\n" for text in fresh)
-    if copy.cursor_ns:
-        body = copy.text + body
-    return _replace(copy, body, cap, cursor=(cursor, same))
+    if not copy.cursor_ns:
+        return _replace(copy, body, cap, cursor=(cursor, same))
+    copy.tail += body
+    copy.cursor_ns, copy.cursor_lines = cursor, same
+    if len(copy.tail.encode()) < fold_at:
+        return ["tail", "cursor_ns", "cursor_lines"]
+    return _replace(copy, copy.text + copy.tail, cap, cursor=(cursor, same))
 
 
-def _replace(copy, text: str, cap: int, *, cursor: tuple[int, int]) -> bool:
+def _replace(copy, text: str, cap: int, *, cursor: tuple[int, int]) -> list[str]:
+    """Makes ``text`` (capped) the whole copy."""
     data = text.encode()
     truncated = copy.truncated if copy.cursor_ns else False
     if len(data) > cap:
-        text = data[-cap:].decode(errors="ignore")
-        text = text[text.find("\n") + 1 :]
+        data = data[-cap:]
+        data = data[data.find(b"\n") + 1 :]
+        text = data.decode(errors="ignore")
         truncated = True
-    changed = (text, truncated, cursor) != (
-        copy.text,
-        copy.truncated,
-        (copy.cursor_ns, copy.cursor_lines),
-    )
-    copy.text, copy.truncated = text, truncated
+    before = (copy.text, copy.tail, copy.truncated, copy.cursor_ns, copy.cursor_lines)
+    copy.text, copy.tail, copy.text_bytes, copy.truncated = text, "", len(data), truncated
     copy.cursor_ns, copy.cursor_lines = cursor
-    return changed
+    if before == (text, "", truncated, *cursor):
+        return []
+    return ["text", "tail", "text_bytes", "truncated", "cursor_ns", "cursor_lines"]

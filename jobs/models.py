@@ -197,7 +197,12 @@ class InstanceLog(models.Model):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="logs")
     index = models.PositiveIntegerField()
     container = models.CharField(max_length=63, default="main")
+    # The copy is ``text`` then ``tail``: new lines go to the short ``tail``, folded into
+    # ``text`` (and the cap applied) once it holds FOLD_AT bytes, so following a chatty job
+    # rewrites a few hundred kB a pass rather than the whole log (``jobs/logcopy.py``).
     text = models.TextField(blank=True)
+    tail = models.TextField(blank=True, default="")
+    text_bytes = models.PositiveIntegerField(default=0)
     truncated = models.BooleanField(default=False)
     # Where the copy ends in the cluster's log: the timestamp of its last line (nanoseconds
     # since the epoch, 0 before the first copy) and how many of its lines carry exactly
@@ -217,6 +222,10 @@ class InstanceLog(models.Model):
 
     def __str__(self) -> str:
         return f"log of {self.job} #{self.index} {self.container}"
+
+    @property
+    def full_text(self) -> str:
+        return self.text + self.tail
 
 
 class JobEvent(models.Model):

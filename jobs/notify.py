@@ -118,7 +118,7 @@ def log_tails(job, logs=None) -> list[dict]:
 
     tails = []
     for log in logs if logs is not None else job.logs.order_by("index", "container"):
-        lines = log.text.splitlines()
+        lines = log.full_text.splitlines()
         cut = len(lines) > LOG_TAIL_LINES
         tails.append(
             {

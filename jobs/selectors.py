@@ -23,7 +23,7 @@ def log_lines(*, job: Job, index: int = 0, container: str = "main") -> list[str]
     log = InstanceLog.objects.filter(job=job, index=index, container=container).first()
     if log is None:
         return []
-    lines = log.text.splitlines()
+    lines = log.full_text.splitlines()
     if log.truncated:
         lines.insert(0, TRUNCATION_MARK.format(cap=settings.JOB_LOG_MAX_BYTES))
     return lines

@@ -285,7 +285,11 @@ def _store_logs(job: Job, views) -> bool:
 
     cap = settings.JOB_LOG_MAX_BYTES
     changed = False
-    stored = {(log.index, log.container): log for log in InstanceLog.objects.filter(job=job)}
+    # The copies without their text: appending touches only the tail (the text loads when
+    # a fold needs it).
+    stored = {
+        (log.index, log.container): log for log in InstanceLog.objects.filter(job=job).defer("text")
+    }
     for view in views:
         if view.state not in {"running", "terminated", "initializing"}:
             continue
@@ -302,20 +306,26 @@ def _store_logs(job: Job, views) -> bool:
                 view.pod,
                 container=container,
             )
-            grew = restarted = False
+            fields: set[str] = set()
+            restarted = False
             if container == "main" and view.restarts > copy.restarts:
                 try:  # what the crashed instance wrote after the last copy: its last words
-                    grew = logcopy.extend(copy, read(since_ns=copy.cursor_ns, previous=True), cap)
+                    fields.update(
+                        logcopy.extend(copy, read(since_ns=copy.cursor_ns, previous=True), cap)
+                    )
                 except ClusterError:
                     pass  # none kept by the node
                 copy.restarts, restarted = view.restarts, True
             try:  # not started yet, or the pod is gone: the stored copy stands
-                grew = logcopy.extend(copy, read(since_ns=copy.cursor_ns), cap) or grew
+                fields.update(logcopy.extend(copy, read(since_ns=copy.cursor_ns), cap))
             except ClusterError:
                 pass
-            if grew or restarted:
-                copy.save()
-            changed = changed or grew
+            changed = changed or bool(fields)
+            if copy.pk is None:
+                if fields:
+                    copy.save()
+            elif fields or restarted:
+                copy.save(update_fields=[*fields, "restarts", "updated_at"])
     return changed
 
 

@@ -40,12 +40,12 @@ def test_stamps_parse_as_the_kubelet_writes_them():
 def test_a_copy_takes_each_line_once_however_the_reads_overlap():
     copy = fresh()
     assert logcopy.extend(copy, stamped((BASE + 1, "a"), (BASE + 1, "b")), cap=1000)
-    assert (copy.text, copy.cursor_ns, copy.cursor_lines) == ("a\nb\n", BASE + 1, 2)
+    assert (copy.full_text, copy.cursor_ns, copy.cursor_lines) == ("a\nb\n", BASE + 1, 2)
     # The next read starts at the whole second: both lines again, a third with the same
     # timestamp, and one later.
     again = stamped((BASE, "older"), (BASE + 1, "a"), (BASE + 1, "b"), (BASE + 1, "c"))
     assert logcopy.extend(copy, again + stamped((BASE + 7, "d")), cap=1000)
-    assert copy.text == "a\nb\nc\nd\n"
+    assert copy.full_text == "a\nb\nc\nd\n"
     assert (copy.cursor_ns, copy.cursor_lines) == (BASE + 7, 1)
     assert not logcopy.extend(copy, stamped((BASE + 7, "d")), cap=1000)  # nothing new
     assert not logcopy.extend(copy, "", cap=1000)
@@ -56,26 +56,39 @@ def test_lines_rotated_away_in_the_cluster_stay_in_the_copy():
     logcopy.extend(copy, stamped((BASE, "one"), (BASE + S, "two")), cap=1000)
     # The node rotated the file: the API now has only what came after.
     assert logcopy.extend(copy, stamped((BASE + 3 * S, "three")), cap=1000)
-    assert copy.text == "one\ntwo\nthree\n"
+    assert copy.full_text == "one\ntwo\nthree\n"
 
 
 def test_a_copy_keeps_the_end_within_the_cap_and_says_it_cut():
     copy = fresh()
     logcopy.extend(copy, stamped(*[(BASE + n, f"line {n:03d}") for n in range(10)]), cap=45)
     assert copy.truncated
-    assert copy.text.endswith("line 009\n") and len(copy.text.encode()) <= 45
-    assert copy.text.startswith("line ")  # whole lines only
-    logcopy.extend(copy, stamped((BASE + 20, "line 020")), cap=45)
-    assert copy.truncated and copy.text.endswith("line 009\nline 020\n")
+    assert copy.full_text.endswith("line 009\n") and len(copy.full_text.encode()) <= 45
+    assert copy.full_text.startswith("line ")  # whole lines only
+    assert copy.text_bytes == len(copy.text.encode())
+    logcopy.extend(copy, stamped((BASE + 20, "line 020")), cap=45, fold_at=0)
+    assert copy.truncated and copy.full_text.endswith("line 009\nline 020\n")
+    assert len(copy.full_text.encode()) <= 45 and copy.tail == ""
+
+
+def test_new_lines_wait_in_the_tail_until_there_are_enough_to_fold():
+    copy = fresh()
+    logcopy.extend(copy, stamped((BASE, "head")), cap=1000, fold_at=20)
+    fields = logcopy.extend(copy, stamped((BASE + 1, "one")), cap=1000, fold_at=20)
+    # Only the short tail and the cursor are written; the text stays as it is.
+    assert set(fields) == {"tail", "cursor_ns", "cursor_lines"}
+    assert (copy.text, copy.tail) == ("head\n", "one\n")
+    fields = logcopy.extend(copy, stamped((BASE + 2, "two three four five")), 1000, fold_at=20)
+    assert "text" in fields and (copy.text, copy.tail) == ("head\none\ntwo three four five\n", "")
 
 
 def test_a_copy_made_before_cursors_or_an_answer_without_timestamps_is_replaced():
     legacy = InstanceLog(index=0, container="main", text="old whole log\n")
     assert logcopy.extend(legacy, stamped((BASE, "old whole log"), (BASE + 1, "more")), 1000)
-    assert legacy.text == "old whole log\nmore\n" and legacy.cursor_ns == BASE + 1
+    assert legacy.full_text == "old whole log\nmore\n" and legacy.cursor_ns == BASE + 1
     plain = fresh()
     assert logcopy.extend(plain, "no stamps\nat all\n", cap=1000)
-    assert plain.text == "no stamps\nat all\n" and plain.cursor_ns == 0
+    assert plain.full_text == "no stamps\nat all\n" and plain.cursor_ns == 0
     assert not logcopy.extend(plain, "no stamps\nat all\n", cap=1000)
 
 
@@ -114,7 +127,7 @@ def test_following_a_running_job_survives_the_node_rotating_its_log(compute_read
 
     def copied() -> str:
         tasks.follow_logs()
-        return InstanceLog.objects.get(job=job, index=0, container="main").text
+        return InstanceLog.objects.get(job=job, index=0, container="main").full_text
 
     assert wait_for(lambda: copied() == "first\n", what="the first copy")
     write("second", "third")  # within the same second as each other, most likely
@@ -154,6 +167,6 @@ def test_a_restarted_containers_last_lines_are_kept(compute_ready, client_for, s
     restarted = dataclasses.replace(view, restarts=view.restarts + 1)
     assert tasks._store_logs(job, [restarted])
     copy = InstanceLog.objects.get(job=job, index=0, container="main")
-    assert copy.text == "first\nlast words\nstarted again\n"
+    assert copy.full_text == "first\nlast words\nstarted again\n"
     assert copy.restarts == view.restarts + 1
     assert not tasks._store_logs(job, [restarted])  # nothing new, nothing twice
