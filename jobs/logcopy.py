@@ -9,6 +9,9 @@ the copy's last timestamp, and as many as the copy holds at exactly that timesta
 import functools
 from datetime import UTC, datetime
 
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
 NS = 1_000_000_000
 
 
@@ -99,3 +102,27 @@ def _replace(copy, text: str, cap: int, *, cursor: tuple[int, int]) -> list[str]
     if before == (text, "", truncated, *cursor):
         return []
     return ["text", "tail", "text_bytes", "truncated", "cursor_ns", "cursor_lines"]
+
+
+def save(copy, base: tuple[int, int], fields: list[str]) -> bool:
+    """Stores ``fields`` of ``copy`` unless another pass moved the stored copy on since it
+    was read at cursor ``base`` (passes can overlap: a follow pass running long, a job's
+    final copy, the repair pass). The copy is written as a whole value, never appended to
+    in SQL, so the pass that loses writes nothing and the next one carries on from the
+    cursor that was stored. Returns whether this pass's copy was stored."""
+    from jobs.models import InstanceLog
+
+    if copy.pk is None:
+        try:
+            with transaction.atomic():
+                copy.save()
+        except IntegrityError:  # another pass made the first copy
+            return False
+        return True
+    values = {name: getattr(copy, name) for name in fields}
+    values["updated_at"] = timezone.now()
+    cursor_ns, cursor_lines = base
+    stored = InstanceLog.objects.filter(
+        pk=copy.pk, cursor_ns=cursor_ns, cursor_lines=cursor_lines
+    ).update(**values)
+    return stored == 1

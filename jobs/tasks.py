@@ -306,6 +306,7 @@ def _store_logs(job: Job, views) -> bool:
                 view.pod,
                 container=container,
             )
+            base = (copy.cursor_ns, copy.cursor_lines)
             fields: set[str] = set()
             restarted = False
             if container == "main" and view.restarts > copy.restarts:
@@ -320,12 +321,8 @@ def _store_logs(job: Job, views) -> bool:
                 fields.update(logcopy.extend(copy, read(since_ns=copy.cursor_ns), cap))
             except ClusterError:
                 pass
-            changed = changed or bool(fields)
-            if copy.pk is None:
-                if fields:
-                    copy.save()
-            elif fields or restarted:
-                copy.save(update_fields=[*fields, "restarts", "updated_at"])
+            if (fields or restarted) and logcopy.save(copy, base, [*fields, "restarts"]):
+                changed = changed or bool(fields)
     return changed
 
 

@@ -170,3 +170,38 @@ def test_a_restarted_containers_last_lines_are_kept(compute_ready, client_for, s
     assert copy.full_text == "first\nlast words\nstarted again\n"
     assert copy.restarts == view.restarts + 1
     assert not tasks._store_logs(job, [restarted])  # nothing new, nothing twice
+
+
+@pytest.mark.django_db(transaction=True)
+def test_of_two_passes_copying_at_once_only_the_first_stores_and_nothing_doubles(
+    compute_ready, personas
+):
+    """A follow pass that runs long, a job's final copy and the repair pass can copy the
+    same log at once: the copy that lost writes nothing, and the next pass goes on from
+    the stored cursor."""
+    from compute.models import ComputeTarget
+    from tests.helpers import make_jobs
+
+    target = ComputeTarget.objects.get(name="cpu-target")
+    (job,) = make_jobs(target, 1, created_by=personas["scientist"])
+    first = InstanceLog(job=job, index=0, container="main")
+    assert logcopy.save(first, (0, 0), logcopy.extend(first, stamped((BASE, "one")), 1000))
+    twin = InstanceLog(job=job, index=0, container="main")  # made at the same time
+    assert not logcopy.save(twin, (0, 0), logcopy.extend(twin, stamped((BASE, "one")), 1000))
+
+    a = InstanceLog.objects.defer("text").get(pk=first.pk)
+    b = InstanceLog.objects.defer("text").get(pk=first.pk)
+    base = (a.cursor_ns, a.cursor_lines)
+    # Both read the cluster from the same cursor; a folds (its fold point is low), b
+    # only appends to the tail it read, which a has just folded into the text.
+    fields = logcopy.extend(a, stamped((BASE + 1, "two")), 1000, fold_at=0)
+    assert logcopy.save(a, base, fields)
+    fields = logcopy.extend(b, stamped((BASE + 1, "two"), (BASE + 2, "three")), 1000)
+    assert not logcopy.save(b, base, fields)
+    stored = InstanceLog.objects.get(pk=first.pk)
+    assert stored.full_text == "one\ntwo\n"
+    # The next pass starts from what was stored and takes what b could not.
+    base = (stored.cursor_ns, stored.cursor_lines)
+    fields = logcopy.extend(stored, stamped((BASE + 1, "two"), (BASE + 2, "three")), 1000)
+    assert logcopy.save(stored, base, fields)
+    assert InstanceLog.objects.get(pk=first.pk).full_text == "one\ntwo\nthree\n"
