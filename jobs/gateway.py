@@ -200,33 +200,3 @@ def read_log_since(
         return response.data.decode(errors="replace")
     finally:
         response.release_conn()
-
-
-def read_log(
-    cluster,
-    namespace: str,
-    pod: str,
-    *,
-    container: str = "main",
-    tail_lines: int | None = None,
-    limit_bytes: int | None = None,
-) -> str:
-    """Returns the log text of ``container`` in ``pod``."""
-    api = client_for(cluster)
-    kwargs = {"container": container}
-    if tail_lines:
-        kwargs["tail_lines"] = tail_lines
-    if limit_bytes:
-        kwargs["limit_bytes"] = limit_bytes
-    response = _call(
-        f"reading the log of {pod}",
-        client.CoreV1Api(api).read_namespaced_pod_log,
-        pod,
-        namespace,
-        _preload_content=False,
-        **kwargs,
-    )
-    try:
-        return response.data.decode(errors="replace")
-    finally:
-        response.release_conn()

@@ -97,11 +97,11 @@ def _replace(copy, text: str, cap: int, *, cursor: tuple[int, int]) -> list[str]
         text = data.decode(errors="ignore")
         truncated = True
     before = (copy.text, copy.tail, copy.truncated, copy.cursor_ns, copy.cursor_lines)
-    copy.text, copy.tail, copy.text_bytes, copy.truncated = text, "", len(data), truncated
+    copy.text, copy.tail, copy.truncated = text, "", truncated
     copy.cursor_ns, copy.cursor_lines = cursor
     if before == (text, "", truncated, *cursor):
         return []
-    return ["text", "tail", "text_bytes", "truncated", "cursor_ns", "cursor_lines"]
+    return ["text", "tail", "truncated", "cursor_ns", "cursor_lines"]
 
 
 def save(copy, base: tuple[int, int], fields: list[str]) -> bool:

@@ -202,7 +202,6 @@ class InstanceLog(models.Model):
     # rewrites a few hundred kB a pass rather than the whole log (``jobs/logcopy.py``).
     text = models.TextField(blank=True)
     tail = models.TextField(blank=True, default="")
-    text_bytes = models.PositiveIntegerField(default=0)
     truncated = models.BooleanField(default=False)
     # Where the copy ends in the cluster's log: the timestamp of its last line (nanoseconds
     # since the epoch, 0 before the first copy) and how many of its lines carry exactly

@@ -360,8 +360,6 @@ def reconcile_jobs() -> None:
     watcher recorded meanwhile and this pass undid is put right by the next pass. Logs are
     copied here only for a job this pass repaired: ``follow_logs`` keeps running jobs'
     logs, and a job's final logs are stored when it ends."""
-    from jobs.notify import broadcast_log
-
     live = (
         Job.objects.filter(status__in=LIVE)
         .exclude(status=Status.NOT_STARTED)
@@ -384,12 +382,15 @@ def reconcile_jobs() -> None:
                 break
             for job in chunk:
                 try:
-                    _reconcile_one(job, objects, pods, broadcast_log)
+                    _reconcile_one(job, objects, pods)
                 except Exception:  # one job's failure must not stop the pass
                     log.exception("reconciling job %s failed", job.name)
 
 
-def _reconcile_one(job: Job, objects: dict, pods: dict, broadcast_log) -> None:
+def _reconcile_one(job: Job, objects: dict, pods: dict) -> None:
+    """Repairs ``job`` from the ``objects`` and ``pods`` a chunk's lists read."""
+    from jobs.notify import broadcast_log
+
     if job.status == Status.CANCEL_REQUESTED:
         job_cancel(job.pk)
         return

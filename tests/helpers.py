@@ -43,3 +43,17 @@ def make_jobs(target, count: int, *, created_by, prefix: str = "bulk", start: in
         )
         for i in range(start, start + count)
     )
+
+
+def submit_job(client, text: str, name: str, **overrides):
+    """Submits the job spec ``text`` to team-a through the API as ``name`` (``overrides``
+    as the API takes them); asserts it was accepted and returns its row."""
+    from jobs.models import Job
+
+    response = client.post(
+        "/api/v1/workspaces/team-a/jobs/",
+        {"yaml": text, "overrides": {"name": name, **overrides}},
+        content_type="application/json",
+    )
+    assert response.status_code == 202, response.content
+    return Job.objects.get(name=name)

@@ -5,7 +5,7 @@ import pytest
 
 from jobs import tasks
 from jobs.models import InstanceLog, Job, Status
-from tests.helpers import wait_for
+from tests.helpers import submit_job, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,13 +23,7 @@ FOREVER = {"environment_variables.KUBESIM_RUN_FOREVER": "true"}
 
 
 def submit(client, name: str, **overrides) -> Job:
-    response = client.post(
-        "/api/v1/workspaces/team-a/jobs/",
-        {"yaml": HELLO, "overrides": {"name": name, **overrides}},
-        content_type="application/json",
-    )
-    assert response.status_code == 202, response.content
-    return Job.objects.get(name=name)
+    return submit_job(client, HELLO, name, **overrides)
 
 
 def pod_phases(sim, job: Job) -> list[str]:

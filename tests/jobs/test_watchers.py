@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from compute.watching import WatchSupervisor
 from jobs.models import Job, JobEvent, Status
-from tests.helpers import make_jobs, wait_for
+from tests.helpers import make_jobs, submit_job, wait_for
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -46,13 +46,7 @@ def watching(sim, **options):
 
 
 def submit(client, name: str, **overrides) -> Job:
-    response = client.post(
-        "/api/v1/workspaces/team-a/jobs/",
-        {"yaml": HELLO, "overrides": {"name": name, **overrides}},
-        content_type="application/json",
-    )
-    assert response.status_code == 202, response.content
-    return Job.objects.get(name=name)
+    return submit_job(client, HELLO, name, **overrides)
 
 
 def terminal(job_id: int, timeout: float = 15.0) -> Job:
