@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 
 from compute import quantity
-from portal.models import Action, Workspace, dns_label
+from portal.models import AccessQuerySet, Action, Workspace, dns_label
 
 TRACKED = ("cpu", "memory", "nvidia.com/gpu")
 
@@ -32,12 +32,11 @@ class ExtensionStatus(models.TextChoices):
     FAILED = "Failed", "Failed"
 
 
-class ClusterQuerySet(models.QuerySet):
-    def visible_to(self, user, action: str = Action.VIEW):
-        """Clusters are IT operations' business: only they see them (other roles see targets)."""
-        if user is None or not user.is_authenticated or not user.is_itops:
-            return self.none()
-        return self.all()
+class ClusterQuerySet(AccessQuerySet):
+    """Clusters are IT operations' business: only they see them (other roles see targets)."""
+
+    workspace_path = "targets__workspace"
+    member_actions = frozenset()
 
 
 class Cluster(models.Model):
@@ -98,12 +97,8 @@ class TargetStatus(models.TextChoices):
     DELETING = "Deleting", "Deleting"
 
 
-class ComputeTargetQuerySet(models.QuerySet):
-    def visible_to(self, user, action: str = Action.VIEW):
-        """Targets of the workspaces where ``user`` may perform ``action``; IT ops see and manage all."""
-        if user is not None and user.is_authenticated and user.is_itops:
-            return self.all()
-        return self.filter(workspace__in=Workspace.objects.visible_to(user, action))
+class ComputeTargetQuerySet(AccessQuerySet):
+    """Targets of the workspaces where the user may act; IT operations see and manage all."""
 
 
 class ComputeTarget(models.Model):
@@ -210,17 +205,11 @@ class ComputeTarget(models.Model):
         return self.cluster.instance_types.all()
 
 
-class InstanceTypeQuerySet(models.QuerySet):
-    def visible_to(self, user, action: str = Action.VIEW):
-        """IT ops see every instance type; members see those of their workspaces' targets."""
-        if user is None or not user.is_authenticated:
-            return self.none()
-        if user.is_itops:
-            return self.all()
-        if action != Action.VIEW:
-            return self.none()
-        targets = ComputeTarget.objects.visible_to(user)
-        return self.filter(cluster__targets__in=targets).distinct()
+class InstanceTypeQuerySet(AccessQuerySet):
+    """IT ops see every instance type; members see those of their workspaces' targets."""
+
+    workspace_path = "cluster__targets__workspace"
+    member_actions = frozenset({Action.VIEW})
 
 
 class InstanceType(models.Model):
@@ -331,11 +320,8 @@ class RequestStatus(models.TextChoices):
     DECLINED = "Declined", "Declined"
 
 
-class ComputeRequestQuerySet(models.QuerySet):
-    def visible_to(self, user, action: str = Action.VIEW):
-        if user is not None and user.is_authenticated and user.is_itops:
-            return self.all()
-        return self.filter(workspace__in=Workspace.objects.visible_to(user, action))
+class ComputeRequestQuerySet(AccessQuerySet):
+    """Requests of the workspaces where the user may act; IT operations review them all."""
 
 
 class ComputeRequest(models.Model):

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from jobs.models import Environment, Job, Transition
+from jobs.models import Job, Transition
 
 
 class TransitionInline(admin.TabularInline):
@@ -33,8 +33,3 @@ class JobAdmin(admin.ModelAdmin):
         "code_token_hash",
     )
     inlines = [TransitionInline]
-
-
-@admin.register(Environment)
-class EnvironmentAdmin(admin.ModelAdmin):
-    list_display = ("name", "version", "image", "workspace")

@@ -4,13 +4,19 @@ The cluster is asked for the lines since the copy's last one, each with its time
 (``timestamps=true``); ``sinceTime`` counts in whole seconds, so the answer starts at that
 second and the lines already copied are recognised by timestamp and skipped: those before
 the copy's last timestamp, and as many as the copy holds at exactly that timestamp.
+``store_logs`` copies what is new for every started instance of a job.
 """
 
 import functools
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+
+from compute.gateway import ClusterError
+from jobs import gateway
+from jobs.models import InstanceLog, Job
 
 NS = 1_000_000_000
 
@@ -110,8 +116,6 @@ def save(copy, base: tuple[int, int], fields: list[str]) -> bool:
     final copy, the repair pass). The copy is written as a whole value, never appended to
     in SQL, so the pass that loses writes nothing and the next one carries on from the
     cursor that was stored. Returns whether this pass's copy was stored."""
-    from jobs.models import InstanceLog
-
     if copy.pk is None:
         try:
             with transaction.atomic():
@@ -126,3 +130,75 @@ def save(copy, base: tuple[int, int], fields: list[str]) -> bool:
         pk=copy.pk, cursor_ns=cursor_ns, cursor_lines=cursor_lines
     ).update(**values)
     return stored == 1
+
+
+def containers_of(job: Job) -> list[str]:
+    """The containers of the job's pods that write logs: init steps first, then main."""
+    names = []
+    if job.spec.get("code"):
+        names.append("fetch-code")
+    inputs = (job.spec.get("inputs") or {}).values()
+    if any(
+        i.get("source") == "url" and i.get("mode") != "direct"
+        for i in inputs
+        if isinstance(i, dict)
+    ):
+        names.append("fetch-inputs")
+    return [*names, "main"]
+
+
+LOGGING_STATES = frozenset({"running", "terminated", "initializing"})
+
+
+def store_logs(job: Job, views) -> bool:
+    """Copies what is new in the logs of every started instance's containers into the portal
+    (capped, keeping the end). Returns True when any stored log changed.
+
+    Each copy asks the cluster only for what came since its last line (``sinceTime``, with
+    timestamps), so following a long, chatty job costs its new lines, not its whole log
+    every time, and lines the node has rotated away stay in the portal's copy."""
+    # The copies without their text: appending touches only the tail (the text loads when
+    # a fold needs it).
+    stored = {
+        (log.index, log.container): log for log in InstanceLog.objects.filter(job=job).defer("text")
+    }
+    changed = False
+    for view in views:
+        if view.state not in LOGGING_STATES:
+            continue
+        for container in containers_of(job):
+            if container == "main" and view.state == "initializing":
+                continue
+            copy = stored.get((view.index, container)) or InstanceLog(
+                job=job, index=view.index, container=container
+            )
+            changed = _copy_container(job, view, copy) or changed
+    return changed
+
+
+def _copy_container(job: Job, view, copy: InstanceLog) -> bool:
+    """Extends one container's copy; True when new lines were stored."""
+    cap = settings.JOB_LOG_MAX_BYTES
+    read = functools.partial(
+        gateway.read_log_since,
+        job.compute.cluster,
+        job.compute.namespace,
+        view.pod,
+        container=copy.container,
+    )
+    base = (copy.cursor_ns, copy.cursor_lines)
+    fields: set[str] = set()
+    restarted = False
+    if copy.container == "main" and view.restarts > copy.restarts:
+        try:  # what the crashed instance wrote after the last copy: its last words
+            fields.update(extend(copy, read(since_ns=copy.cursor_ns, previous=True), cap))
+        except ClusterError:
+            pass  # none kept by the node
+        copy.restarts, restarted = view.restarts, True
+    try:  # not started yet, or the pod is gone: the stored copy stands
+        fields.update(extend(copy, read(since_ns=copy.cursor_ns), cap))
+    except ClusterError:
+        pass
+    if not (fields or restarted):
+        return False
+    return save(copy, base, [*fields, "restarts"]) and bool(fields)

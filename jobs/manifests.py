@@ -33,18 +33,15 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from django.conf import settings
+from django.urls import reverse
+
+from compute.admission import Admission
+from jobs.models import Job, object_name
 from jobs.spec import scalar_text, substitute_command
 
 LABEL_PREFIX = "kubeportal.io"
 FETCH_IMAGE = "curlimages/curl:8.11.1"
-DEFAULT_INSTANCE_TYPE: dict[str, Any] = {
-    "name": "defaultinstancetype",
-    "nodeSelector": {},
-    "resources": {
-        "requests": {"cpu": "100m", "memory": "2Gi"},
-        "limits": {"cpu": "2", "memory": "2Gi"},
-    },
-}
 INDEX_FIELD_PATH = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
 PORTS = {"pytorch": ("rendezvous", 29500), "tensorflow": ("grpc", 2222), "mpi": ("ssh", 22)}
 MPI_HOSTFILE = "/tmp/hostfile"
@@ -54,11 +51,6 @@ _INIT_RESOURCES = {
     "limits": {"cpu": "1", "memory": "256Mi"},
 }
 _SAFE_FILE = re.compile(r"[^A-Za-z0-9._-]")
-
-
-def object_name(job_id: int) -> str:
-    """Returns the DNS-safe name shared by the Job, its Service and (with "-code") its Secret."""
-    return f"kp-job-{job_id}"
 
 
 def code_secret_name(job_id: int) -> str:
@@ -168,6 +160,31 @@ def _priority_class(priority_class: str | Mapping[str, str] | None, priority: st
     return priority_class.get(priority)
 
 
+def job_code_url(job_id: int) -> str:
+    """Where the job's pods fetch its code from (with the job-scoped token)."""
+    return settings.PUBLIC_URL + reverse("api:job-code", args=[job_id])
+
+
+def render_for(job: Job, *, code_token: str | None) -> list[dict]:
+    """The objects of ``job`` as stored: its spec, image and what it was admitted with (the
+    one rendering the start task and the IT-ops preview share). ``code_token``: the
+    job-scoped token for its code, or a placeholder for display."""
+    code = None
+    if job.spec["code"] is not None:
+        code = {"url": job_code_url(job.pk), "token": code_token or ""}
+    return render_job(
+        spec=job.spec,
+        job_id=job.pk,
+        workspace=job.workspace.slug,
+        target=job.compute.name,
+        namespace=job.compute.namespace,
+        instance_type=Admission.from_dict(job.admission).instance_type_manifest(),
+        image=job.image,
+        priority_class=settings.JOB_PRIORITY_CLASSES,
+        code=code,
+    )
+
+
 def render_job(
     *,
     spec: dict,
@@ -186,7 +203,7 @@ def render_job(
 
     ``spec`` is a normalised spec from ``jobs.spec.validate_job_spec``; ``image`` the resolved
     container image; ``instance_type`` {"name", "nodeSelector", "resources", optional
-    "tolerations"} (``DEFAULT_INSTANCE_TYPE`` when none is named). ``priority_class`` is the
+    "tolerations"} (what the job was admitted with). ``priority_class`` is the
     priorityClassName itself, or a mapping from the spec's priority (low/medium/high) to one;
     None or an unmapped priority sets no class. ``code`` is {"url", "token", optional
     "secret_name"} for the uploaded code archive. Raises ValueError when the spec has code but
@@ -196,7 +213,6 @@ def render_job(
         raise ValueError("the spec has code; upload it and pass code={'url', 'token'}")
     name = object_name(job_id)
     count = spec["resources"]["instance_count"]
-    dist = spec["distribution"]
     labels = {
         f"{LABEL_PREFIX}/managed-by": "kubeportal",
         f"{LABEL_PREFIX}/job-id": str(job_id),
@@ -217,16 +233,8 @@ def render_job(
             "annotations": dict(annotations),
         }
 
-    volumes: list[dict] = [
-        {
-            "name": "shm",
-            "emptyDir": {"medium": "Memory", "sizeLimit": spec["resources"]["shm_size"]},
-        }
-    ]
-    mounts: list[dict] = [{"name": "shm", "mountPath": "/dev/shm"}]
-    init_containers: list[dict] = []
+    pod = _Pod(spec, job_id)
     objects: list[dict] = []
-
     if code is not None:
         secret_name = code.get("secret_name") or code_secret_name(job_id)
         objects.append(
@@ -238,98 +246,14 @@ def render_job(
                 "stringData": {"token": code["token"]},
             }
         )
-        volumes.append({"name": "code", "emptyDir": {}})
-        mounts.append({"name": "code", "mountPath": "/code"})
-        init_containers.append(_fetch_code(code["url"], secret_name))
-
-    claims = _claim_volumes(spec, output_claim)
-    volumes.extend(
-        {"name": vol, "persistentVolumeClaim": {"claimName": claim}}
-        for claim, vol in claims.items()
-    )
-    downloads: list[tuple[str, str]] = []  # (file path, url) for fetch-inputs
-    download_mounts: list[dict] = []
-    for index, (input_name, entry) in enumerate(spec["inputs"].items()):
-        if entry["kind"] != "uri":
-            continue
-        target_path = input_value(input_name, entry)
-        if entry["source"] == "pvc":
-            mount = {"name": claims[entry["claim"]], "mountPath": target_path, "readOnly": True}
-            if entry["sub_path"]:
-                mount["subPath"] = entry["sub_path"]
-            mounts.append(mount)
-        elif entry["mode"] != "direct":
-            volume = f"input-{index}"
-            volumes.append({"name": volume, "emptyDir": {}})
-            folder = f"/inputs/{input_name}"
-            download_mounts.append({"name": volume, "mountPath": folder})
-            # ro_mount promises read-only data; download gives the command its own copy.
-            mounts.append(
-                {"name": volume, "mountPath": folder, "readOnly": entry["mode"] == "ro_mount"}
-            )
-            downloads.append((f"{folder}/{_url_file_name(entry['url'])}", entry["url"]))
-    if downloads:
-        init_containers.append(_fetch_inputs(downloads, download_mounts))
-
-    for output_name, entry in spec["outputs"].items():
-        if entry["source"] == "pvc":
-            claim, sub_path = entry["claim"], entry["sub_path"] or ""
-        else:
-            claim, sub_path = output_claim, f"jobs/{job_id}/{output_name}"
-        if entry["type"] == "uri_file" and entry["source"] == "pvc":
-            # A subPath that does not exist yet becomes a directory; mount the file's folder.
-            sub_path = posixpath.dirname(sub_path)
-        mount = {"name": claims[claim], "mountPath": f"/outputs/{output_name}"}
-        if sub_path:
-            mount["subPath"] = sub_path
-        mounts.append(mount)
-
-    framework_env, prefix = _framework(dist, name, count)
-    env = [
-        _env("KP_JOB_ID", str(job_id)),
-        _env("KP_WORKSPACE", workspace),
-        _env("KP_NUM_NODES", str(count)),
-        _index_env("KP_NODE_RANK") if count > 1 else _env("KP_NODE_RANK", "0"),
-    ]
-    input_values = {key: input_value(key, entry) for key, entry in spec["inputs"].items()}
-    output_values = {key: output_value(key, entry) for key, entry in spec["outputs"].items()}
-    env += [_env(f"KP_INPUT_{key.upper()}", value) for key, value in input_values.items()]
-    env += [_env(f"KP_OUTPUT_{key.upper()}", value) for key, value in output_values.items()]
-    # Portal variables come first so user values may refer to them as $(KP_JOB_ID).
-    env += framework_env
-    env += [_env(key, value) for key, value in spec["environment_variables"].items()]
-
-    command = substitute_command(spec["command"], inputs=input_values, outputs=output_values)
-    main: dict[str, Any] = {
-        "name": "main",
-        "image": image,
-        "command": ["/bin/sh", "-c", "\n".join([*prefix, command])],
-        "env": env,
-        "resources": copy.deepcopy(instance_type.get("resources") or {}),
-        "volumeMounts": mounts,
-    }
+        pod.add_code(code["url"], secret_name)
+    pod.add_data(output_claim)
+    main = _main_container(spec, job_id, workspace, image, instance_type, pod.mounts)
     if code is not None:
         main["workingDir"] = "/code"
-
-    pod_spec: dict[str, Any] = {"restartPolicy": "Never"}
+    pod_spec = _pod_spec(spec, name, instance_type, priority_class, pod, main)
     if count > 1:
-        pod_spec["subdomain"] = name
-    if instance_type.get("nodeSelector"):
-        pod_spec["nodeSelector"] = dict(instance_type["nodeSelector"])
-    if instance_type.get("tolerations"):
-        pod_spec["tolerations"] = copy.deepcopy(instance_type["tolerations"])
-    class_name = _priority_class(priority_class, spec["queue_settings"]["priority"])
-    if class_name:
-        pod_spec["priorityClassName"] = class_name
-    # Service links would add variables for every Service in the namespace to the environment.
-    pod_spec["enableServiceLinks"] = False
-    if init_containers:
-        pod_spec["initContainers"] = init_containers
-    pod_spec["containers"] = [main]
-    pod_spec["volumes"] = volumes
-
-    if count > 1:
-        objects.append(_service(name, metadata(name), labels, dist))
+        objects.append(_service(name, metadata(name), labels, spec["distribution"]))
     job_spec: dict[str, Any] = {
         # Training jobs are not retried by Kubernetes: the portal reports the failure.
         "backoffLimit": 0,
@@ -346,6 +270,134 @@ def render_job(
         {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata(name), "spec": job_spec}
     )
     return objects
+
+
+class _Pod:
+    """The volumes, main container mounts and init containers of a job's pod, as they are
+    added."""
+
+    def __init__(self, spec: dict, job_id: int) -> None:
+        self.spec, self.job_id = spec, job_id
+        self.volumes: list[dict] = [
+            {
+                "name": "shm",
+                "emptyDir": {"medium": "Memory", "sizeLimit": spec["resources"]["shm_size"]},
+            }
+        ]
+        self.mounts: list[dict] = [{"name": "shm", "mountPath": "/dev/shm"}]
+        self.init_containers: list[dict] = []
+
+    def add_code(self, url: str, secret_name: str) -> None:
+        self.volumes.append({"name": "code", "emptyDir": {}})
+        self.mounts.append({"name": "code", "mountPath": "/code"})
+        self.init_containers.append(_fetch_code(url, secret_name))
+
+    def add_data(self, output_claim: str) -> None:
+        """Inputs (mounted claims, or downloads by ``fetch-inputs``) and outputs."""
+        claims = _claim_volumes(self.spec, output_claim)
+        self.volumes.extend(
+            {"name": vol, "persistentVolumeClaim": {"claimName": claim}}
+            for claim, vol in claims.items()
+        )
+        downloads: list[tuple[str, str]] = []  # (file path, url) for fetch-inputs
+        download_mounts: list[dict] = []
+        for index, (input_name, entry) in enumerate(self.spec["inputs"].items()):
+            if entry["kind"] != "uri":
+                continue
+            if entry["source"] == "pvc":
+                mount = {
+                    "name": claims[entry["claim"]],
+                    "mountPath": input_value(input_name, entry),
+                    "readOnly": True,
+                }
+                if entry["sub_path"]:
+                    mount["subPath"] = entry["sub_path"]
+                self.mounts.append(mount)
+            elif entry["mode"] != "direct":
+                volume, folder = f"input-{index}", f"/inputs/{input_name}"
+                self.volumes.append({"name": volume, "emptyDir": {}})
+                download_mounts.append({"name": volume, "mountPath": folder})
+                # ro_mount promises read-only data; download gives the command its own copy.
+                self.mounts.append(
+                    {"name": volume, "mountPath": folder, "readOnly": entry["mode"] == "ro_mount"}
+                )
+                downloads.append((f"{folder}/{_url_file_name(entry['url'])}", entry["url"]))
+        if downloads:
+            self.init_containers.append(_fetch_inputs(downloads, download_mounts))
+        self.mounts.extend(_output_mounts(self.spec, self.job_id, claims, output_claim))
+
+
+def _output_mounts(spec: dict, job_id: int, claims: dict, output_claim: str) -> list[dict]:
+    mounts = []
+    for output_name, entry in spec["outputs"].items():
+        if entry["source"] == "pvc":
+            claim, sub_path = entry["claim"], entry["sub_path"] or ""
+        else:
+            claim, sub_path = output_claim, f"jobs/{job_id}/{output_name}"
+        if entry["type"] == "uri_file" and entry["source"] == "pvc":
+            # A subPath that does not exist yet becomes a directory; mount the file's folder.
+            sub_path = posixpath.dirname(sub_path)
+        mount = {"name": claims[claim], "mountPath": f"/outputs/{output_name}"}
+        if sub_path:
+            mount["subPath"] = sub_path
+        mounts.append(mount)
+    return mounts
+
+
+def _main_container(
+    spec: dict, job_id: int, workspace: str, image: str, instance_type: dict, mounts: list[dict]
+) -> dict[str, Any]:
+    count = spec["resources"]["instance_count"]
+    framework_env, prefix = _framework(spec["distribution"], object_name(job_id), count)
+    env = [
+        _env("KP_JOB_ID", str(job_id)),
+        _env("KP_WORKSPACE", workspace),
+        _env("KP_NUM_NODES", str(count)),
+        _index_env("KP_NODE_RANK") if count > 1 else _env("KP_NODE_RANK", "0"),
+    ]
+    input_values = {key: input_value(key, entry) for key, entry in spec["inputs"].items()}
+    output_values = {key: output_value(key, entry) for key, entry in spec["outputs"].items()}
+    env += [_env(f"KP_INPUT_{key.upper()}", value) for key, value in input_values.items()]
+    env += [_env(f"KP_OUTPUT_{key.upper()}", value) for key, value in output_values.items()]
+    # Portal variables come first so user values may refer to them as $(KP_JOB_ID).
+    env += framework_env
+    env += [_env(key, value) for key, value in spec["environment_variables"].items()]
+    command = substitute_command(spec["command"], inputs=input_values, outputs=output_values)
+    return {
+        "name": "main",
+        "image": image,
+        "command": ["/bin/sh", "-c", "\n".join([*prefix, command])],
+        "env": env,
+        "resources": copy.deepcopy(instance_type.get("resources") or {}),
+        "volumeMounts": mounts,
+    }
+
+
+def _pod_spec(
+    spec: dict,
+    name: str,
+    instance_type: dict,
+    priority_class: str | Mapping[str, str] | None,
+    pod: _Pod,
+    main: dict,
+) -> dict[str, Any]:
+    pod_spec: dict[str, Any] = {"restartPolicy": "Never"}
+    if spec["resources"]["instance_count"] > 1:
+        pod_spec["subdomain"] = name
+    if instance_type.get("nodeSelector"):
+        pod_spec["nodeSelector"] = dict(instance_type["nodeSelector"])
+    if instance_type.get("tolerations"):
+        pod_spec["tolerations"] = copy.deepcopy(instance_type["tolerations"])
+    class_name = _priority_class(priority_class, spec["queue_settings"]["priority"])
+    if class_name:
+        pod_spec["priorityClassName"] = class_name
+    # Service links would add variables for every Service in the namespace to the environment.
+    pod_spec["enableServiceLinks"] = False
+    if pod.init_containers:
+        pod_spec["initContainers"] = pod.init_containers
+    pod_spec["containers"] = [main]
+    pod_spec["volumes"] = pod.volumes
+    return pod_spec
 
 
 def _claim_volumes(spec: dict, output_claim: str) -> dict[str, str]:

@@ -1,10 +1,10 @@
-"""Jobs (training and batch), their transitions and instances, environments, code archives."""
+"""Jobs (training and batch), their transitions, instances, logs and events."""
 
 from django.conf import settings
 from django.db import models
 
 from compute.models import ComputeTarget
-from portal.models import Action, Workspace
+from portal.models import AccessQuerySet, Workspace
 
 
 class Status(models.TextChoices):
@@ -19,67 +19,16 @@ class Status(models.TextChoices):
     CANCELED = "Canceled"
 
 
+def object_name(job_id: int) -> str:
+    """Returns the DNS-safe name shared by the Job, its Service and (with "-code") its Secret."""
+    return f"kp-job-{job_id}"
+
+
 TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELED})
 LIVE = frozenset(set(Status.values) - TERMINAL)
 
 
-class WorkspaceScopedQuerySet(models.QuerySet):
-    def visible_to(self, user, action: str = Action.VIEW):
-        """Rows of the workspaces on which ``user`` may perform ``action``."""
-        return self.filter(workspace__in=Workspace.objects.visible_to(user, action))
-
-
-class Environment(models.Model):
-    """A named, versioned container image registered in a workspace."""
-
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="environments")
-    name = models.CharField(max_length=255)
-    version = models.CharField(max_length=64)
-    image = models.CharField(max_length=500)
-    description = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    objects = WorkspaceScopedQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["name", "-created_at"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["workspace", "name", "version"], name="environment_version"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.name}:{self.version}"
-
-
-class CodeArchive(models.Model):
-    """An uploaded code folder, stored once by content (sha256) and shared within a workspace."""
-
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="code_archives")
-    sha256 = models.CharField(max_length=64)
-    size = models.PositiveBigIntegerField()
-    files = models.PositiveIntegerField()
-    uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    objects = WorkspaceScopedQuerySet.as_manager()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["workspace", "sha256"], name="code_per_workspace")
-        ]
-
-    def __str__(self) -> str:
-        return self.sha256[:12]
-
-
-class JobQuerySet(WorkspaceScopedQuerySet):
+class JobQuerySet(AccessQuerySet):
     def live(self):
         return self.filter(status__in=LIVE)
 
@@ -99,6 +48,10 @@ class Job(models.Model):
     compute = models.ForeignKey(ComputeTarget, on_delete=models.PROTECT, related_name="jobs")
     instance_type = models.CharField(max_length=253)
     instance_count = models.PositiveIntegerField(default=1)
+    # What compute admitted it with (``compute.admission.Admission``): the instance type's
+    # name, requests, limits, node selector and tolerations as they were at submission; its
+    # objects are rendered from this, never from the instance type as it is later.
+    admission = models.JSONField(default=dict)
     priority = models.CharField(max_length=10, default="medium")
     spec_yaml = models.TextField(help_text="The spec exactly as submitted.")
     spec = models.JSONField(help_text="The normalised spec the manifests are rendered from.")
@@ -146,8 +99,6 @@ class Job(models.Model):
 
     @property
     def object_name(self) -> str:
-        from jobs.manifests import object_name
-
         return object_name(self.pk)
 
 

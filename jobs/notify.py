@@ -2,9 +2,14 @@
 
 from typing import NamedTuple
 
-from django.template.loader import render_to_string
+from django.conf import settings
+from django.template.loader import get_template, render_to_string
 
+from jobs.instances import INSTANCE_FIELDS
+from jobs.models import Instance, InstanceLog, Job, JobEvent, Transition
+from jobs.selectors import TRUNCATION_MARK
 from portal import live
+from portal.db import values_in
 
 DETAIL_PARTS = ("status", "timeline", "instances", "events", "log")
 # What a status change repaints (logs are pushed on their own by broadcast_log).
@@ -34,10 +39,7 @@ def render_job_snapshots(job_ids: list[int]) -> dict[int, str]:
 def render_job_details(wanted: list[tuple[int, tuple[str, ...]]]) -> dict:
     """Renders the ``(job id, parts)`` in ``wanted`` with one query per related table for all
     of them; returns ``{(job id, parts): html}`` (a job that no longer exists renders "")."""
-    from django.template.loader import get_template
 
-    from jobs.models import InstanceLog, Job
-    from portal.db import values_in
 
     needed = {part for _pk, parts in wanted for part in parts}
     pks = {pk for pk, _ in wanted}
@@ -88,9 +90,6 @@ def render_job_details(wanted: list[tuple[int, tuple[str, ...]]]) -> dict:
 def _related():
     """(part, context name, model, fields read: all when empty) of the related rows each
     part shows."""
-    from jobs.models import Instance, JobEvent, Transition
-    from jobs.tasks import INSTANCE_FIELDS
-
     return (
         ("timeline", "transitions", Transition, ()),
         ("instances", "instances", Instance, ("job_id", "index", *INSTANCE_FIELDS)),
@@ -100,9 +99,7 @@ def _related():
 
 def render_job_rows(job_ids: list[int]) -> dict:
     """The job list rows of ``job_ids`` (``{id: html}``), for out-of-band swaps."""
-    from django.template.loader import get_template
 
-    from jobs.models import Job
 
     template = get_template("jobs/job_list.html#job-row")
     found = Job.objects.select_related("compute", "created_by").in_bulk(job_ids)
@@ -112,9 +109,7 @@ def render_job_rows(job_ids: list[int]) -> dict:
 def log_tails(job, logs=None) -> list[dict]:
     """The last lines of each instance's stored log, with a mark when lines were cut
     (``logs``: the job's InstanceLog rows in index, container order, when already read)."""
-    from django.conf import settings
 
-    from jobs.selectors import TRUNCATION_MARK
 
     tails = []
     for log in logs if logs is not None else job.logs.order_by("index", "container"):
@@ -138,7 +133,6 @@ def broadcast_log(job) -> None:
     """Pushes the job's log part (tails of every instance) to its page."""
 
     def render() -> str:
-        from jobs.models import Job
 
         fresh = Job.objects.filter(pk=job.pk).first()
         if fresh is None:
@@ -165,7 +159,6 @@ def broadcast_job(
     if ended:
 
         def render_notice() -> str:
-            from jobs.models import Job
 
             fresh = Job.objects.get(pk=job.pk)
             return render_to_string("jobs/job_notice.html", {"job": fresh})

@@ -1,6 +1,8 @@
 """Reads of the jobs app for pages and the API."""
 
-from jobs.models import Job
+from django.conf import settings
+
+from jobs.models import InstanceLog, Job
 
 
 def jobs_for(*, user, workspace):
@@ -16,10 +18,6 @@ TRUNCATION_MARK = "[log truncated by the portal: only the last {cap} bytes are k
 
 def log_lines(*, job: Job, index: int = 0, container: str = "main") -> list[str]:
     """The stored log lines of ``container`` in instance ``index`` (kept current by the tasks)."""
-    from django.conf import settings
-
-    from jobs.models import InstanceLog
-
     log = InstanceLog.objects.filter(job=job, index=index, container=container).first()
     if log is None:
         return []

@@ -10,11 +10,12 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
-from jobs import codearchive, selectors, services
-from jobs import spec as specmod
+from assets import archives
+from assets import services as assets
+from jobs import manifests, selectors, services
 from jobs.filters import JobFilter
-from jobs.forms import EnvironmentForm, JobForm
-from jobs.models import Environment, Job, Status
+from jobs.forms import JobForm
+from jobs.models import Job, Status
 from jobs.notify import log_tails
 from portal import live
 from portal.access import get_for, is_htmx
@@ -112,13 +113,13 @@ def job_new(request, slug):
             raw = form.to_spec()
             upload = form.cleaned_data.get("code")
             if upload:
-                archive = services.code_upload(
+                archive = assets.code_upload(
                     workspace=workspace,
                     user=request.user,
                     fileobj=upload,
                     max_bytes=settings.CODE_UPLOAD_MAX_BYTES,
                 )
-                raw["code"] = f"portal:code/{archive.sha256}"
+                raw["code"] = archive.reference
             job, warnings = services.job_submit(workspace=workspace, user=request.user, raw=raw)
     except ValidationError as exc:
         errors = (
@@ -137,7 +138,7 @@ def job_new(request, slug):
             errors=errors if mode == "yaml" else None,
             status=400,
         )
-    except codearchive.ArchiveError as exc:
+    except archives.ArchiveError as exc:
         form.add_error("code", str(exc))
         return _form_page(request, workspace, form, status=400)
     for warning in warnings:
@@ -154,10 +155,7 @@ def job_validate(request, slug):
     text = request.POST.get("yaml", "")
     errors = []
     try:
-        normal = specmod.validate_job_spec(specmod.parse_job_yaml(text), source=text)
-        services.check_submission(workspace=workspace, normal=normal)
-    except specmod.SpecError as exc:
-        errors = [f"{e.path or 'spec'}: {e}" for e in exc.errors]
+        services.job_prepare(workspace=workspace, text=text)
     except ValidationError as exc:
         errors = (
             [f"{f}: {m}" for f, ms in exc.message_dict.items() for m in ms]
@@ -173,37 +171,14 @@ def job_validate(request, slug):
 def job_detail(request, slug, name):
     workspace = _workspace(request, slug)
     job = get_for(
-        Job.objects.select_related("compute__cluster", "created_by"),
+        Job.objects.select_related("compute__cluster", "created_by", "workspace"),
         request.user,
         workspace=workspace,
         name=name,
     )
     manifests_yaml = None
     if request.user.is_itops:
-        from jobs import manifests
-
-        instance = job.compute.cluster.instance_types.filter(name=job.instance_type).first()
-        code = (
-            {
-                "url": f"{settings.PUBLIC_URL}/api/v1/job-code/{job.pk}/",
-                "token": "<job-scoped token>",
-            }
-            if job.spec.get("code")
-            else None
-        )
-        objects = manifests.render_job(
-            spec=job.spec,
-            job_id=job.pk,
-            workspace=workspace.slug,
-            target=job.compute.name,
-            namespace=job.compute.namespace,
-            instance_type=instance.as_manifest_dict()
-            if instance
-            else manifests.DEFAULT_INSTANCE_TYPE,
-            image=job.image,
-            priority_class=settings.JOB_PRIORITY_CLASSES,
-            code=code,
-        )
+        objects = manifests.render_for(job, code_token="<job-scoped token>")
         manifests_yaml = yaml.safe_dump_all(objects, sort_keys=False)
     context = {
         "workspace": workspace,
@@ -258,47 +233,3 @@ def job_delete(request, slug, name):
         messages.error(request, str(exc))
         return redirect("job-detail", slug=slug, name=name)
     return redirect("job-list", slug=slug)
-
-
-@login_required
-def environment_list(request, slug):
-    workspace = _workspace(request, slug)
-    can_submit = workspace.allows(request.user, Action.SUBMIT)
-    form = EnvironmentForm(request.POST or None)
-    status = 200
-    if request.method == "POST":
-        if not can_submit:
-            raise PermissionDenied("Your role does not allow you to register environments.")
-        if form.is_valid():
-            try:
-                services.environment_create(
-                    workspace=workspace, user=request.user, **form.cleaned_data
-                )
-                messages.success(
-                    request,
-                    f"Environment {form.cleaned_data['name']}:{form.cleaned_data['version']} registered.",
-                )
-                return redirect("environment-list", slug=slug)
-            except (services.Conflict, ValidationError) as exc:
-                form.add_error(
-                    None,
-                    str(exc) if isinstance(exc, services.Conflict) else "; ".join(exc.messages),
-                )
-        status = 400
-    return TemplateResponse(
-        request,
-        "jobs/environment_list.html",
-        {
-            "workspace": workspace,
-            "environments": Environment.objects.filter(workspace=workspace),
-            "form": form if can_submit else None,
-        },
-        status=status,
-    )
-
-
-@login_required
-def environment_list_current(request):
-    if request.workspace is None:
-        raise PermissionDenied("You are not a member of any workspace yet.")
-    return redirect("environment-list", slug=request.workspace.slug)

@@ -12,8 +12,8 @@ cluster (any mix of Job, pod and event changes) becomes one transaction:
   other namespaces, dropped after one dictionary lookup.
 
 For every portal job a batch touches, its status is derived from the caches (the latest
-Job object and all its pods) with ``jobs.status.derive`` and applied with
-``jobs.tasks.job_apply_state``, exactly as the periodic ``job_sync`` repair pass does.
+Job object and all its pods) with ``jobs.state.derive`` and applied with
+``jobs.state.apply_observed``, exactly as the periodic repair pass does.
 """
 
 from __future__ import annotations
@@ -23,11 +23,14 @@ import logging
 from django.db import router, transaction
 from django.utils.dateparse import parse_datetime
 
+from compute.models import ComputeTarget
 from compute.watching import Batch, Event, Kind, register
-from jobs import status as statusmod
-from jobs import tasks
+from jobs import state, tasks
 from jobs.gateway import LABEL_JOB
+from jobs.instances import InstanceRow, save_instances
 from jobs.models import LIVE, TERMINAL, Job, JobEvent, Status, Transition
+from jobs.notify import broadcast_job
+from portal.background import enqueue
 from portal.db import commit_without_waiting_for_disk, values_in
 
 log = logging.getLogger(__name__)
@@ -129,9 +132,9 @@ def handle(batch: Batch) -> None:
     jobs = _jobs(ids, namespaces)
     if not jobs:
         return
-    instances = tasks.InstanceRow.of_jobs([job.pk for job in jobs])
+    instances = InstanceRow.of_jobs([job.pk for job in jobs])
     # Changed instance rows, written at the end in one statement.
-    deferred: list[tasks.InstanceRow] = []
+    deferred: list[InstanceRow] = []
     with transaction.atomic():
         commit_without_waiting_for_disk()  # status the cluster can give again (re-list)
         for job in jobs:
@@ -150,7 +153,7 @@ def handle(batch: Batch) -> None:
             rows = instances.get(job.pk, {})
             namespace = namespaces[job.compute_id]
             _apply(batch, job, namespace, rows, deferred, job.pk in deleted, stored, attempt)
-        tasks.save_instances(deferred)
+        save_instances(deferred)
 
 
 # What a status needs of a job (not the spec, its YAML or the rest); other fields load when
@@ -163,8 +166,6 @@ JOB_FIELDS = {
 
 def _namespaces(cluster_id: int) -> dict[int, str]:
     """The namespace of each compute target of the cluster, by target id."""
-    from compute.models import ComputeTarget
-
     return dict(values_in(ComputeTarget, ("id", "namespace"), "cluster_id", [cluster_id]))
 
 
@@ -199,14 +200,12 @@ def _apply(
     batch: Batch,
     job: Job,
     namespace: str,
-    instances: dict[int, tasks.InstanceRow],
-    deferred: list[tasks.InstanceRow],
+    instances: dict[int, InstanceRow],
+    deferred: list[InstanceRow],
     deleted: bool,
     stored: bool,
     attempt: int = 0,
 ) -> None:
-    from portal.background import enqueue
-
     key = f"{namespace}/{job.object_name}"
     obj = batch.cache("jobs").get(key)
     if obj is None and not deleted and not _listed_after_accepted(batch, job):
@@ -223,7 +222,7 @@ def _apply(
         if p["metadata"].get("namespace") == namespace
     ]
     events = batch.cache("events").indexed(key)
-    new_status, reason, views = statusmod.derive(obj, pods, events)
+    new_status, reason, views = state.derive(obj, pods, events)
     if new_status in TERMINAL and obj is not None and _pods_behind(obj, pods):
         # The final state is stored once and for good: let the pods' last updates arrive so
         # its reason names the instance and exit code rather than the Job's summary.
@@ -233,7 +232,7 @@ def _apply(
             if stored:
                 _broadcast(job)
             return
-    changed, moved = tasks.job_apply_state(
+    changed, moved = state.apply_observed(
         job, new_status, reason, views, instances=instances, deferred=deferred
     )
     if (changed or stored) and not moved:
@@ -301,7 +300,6 @@ def _broadcast(job: Job, *, instances: bool = False, events: bool = True) -> Non
     """Repaints what a watch batch changed without a status change: the events table when
     events were stored, the instances table when pods moved (the status line and the list
     row stay as they are)."""
-    from jobs.notify import broadcast_job
 
     parts = (("instances",) if instances else ()) + (("events",) if events else ())
     if parts:

@@ -1,8 +1,8 @@
 """Users, workspaces, memberships and personal API tokens.
 
-Who may do what is decided by ``Workspace.objects.visible_to(user, action)`` and
-the ``visible_to`` methods built on it in the other apps; pages, the API and the
-websocket consumer all ask these, never their own rules.
+Who may do what is decided by one rule, ``AccessQuerySet.visible_to(user, action)``,
+which the querysets of every workspace-owned model are built on; pages, the API and
+the websocket consumer all ask it, never their own rules.
 """
 
 import hashlib
@@ -48,10 +48,6 @@ class User(AbstractUser):
         help_text="Manages clusters, compute targets, instance types, quotas and all workspaces.",
     )
 
-    @property
-    def role_label(self) -> str:
-        return "IT operations" if self.is_itops else "member"
-
 
 dns_label = RegexValidator(
     r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
@@ -59,17 +55,34 @@ dns_label = RegexValidator(
 )
 
 
-class WorkspaceQuerySet(models.QuerySet):
-    def visible_to(self, user, action: str = Action.VIEW) -> "WorkspaceQuerySet":
-        """Returns the workspaces on which ``user`` may perform ``action``; none for anonymous."""
+class AccessQuerySet(models.QuerySet):
+    """The one access rule, which every model's ``visible_to`` is: rows of the workspaces on
+    which ``user`` may perform ``action``.
+
+    Anonymous and deactivated users get nothing; IT operations may perform ``itops_actions``
+    on every row; anyone else acts through a membership whose role allows ``action`` (and only
+    ``member_actions``, where a model narrows them). ``workspace_path`` leads from a row to
+    its workspace ("pk" for a workspace itself).
+    """
+
+    workspace_path = "workspace"
+    itops_actions: frozenset[str] = ITOPS_ACTIONS
+    member_actions: frozenset[str] | None = None
+
+    def visible_to(self, user, action: str = Action.VIEW):
         if user is None or not user.is_authenticated or not user.is_active:
             return self.none()
-        if user.is_itops and action in ITOPS_ACTIONS:
+        if user.is_itops and action in self.itops_actions:
             return self.all()
-        ids = Membership.objects.filter(user=user, role__in=roles_allowing(action)).values(
-            "workspace_id"
-        )
-        return self.filter(pk__in=ids)
+        if self.member_actions is not None and action not in self.member_actions:
+            return self.none()
+        workspaces = Membership.objects.filter(user=user, role__in=roles_allowing(action))
+        rows = self.filter(**{f"{self.workspace_path}__in": workspaces.values("workspace_id")})
+        return rows.distinct() if "__" in self.workspace_path else rows
+
+
+class WorkspaceQuerySet(AccessQuerySet):
+    workspace_path = "pk"
 
 
 class Workspace(models.Model):

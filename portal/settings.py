@@ -72,6 +72,7 @@ CSRF_TRUSTED_ORIGINS = env_list("PORTAL_CSRF_TRUSTED_ORIGINS", [])
 INSTALLED_APPS = [
     "portal.apps.PortalConfig",
     "compute.apps.ComputeConfig",
+    "assets.apps.AssetsConfig",
     "jobs.apps.JobsConfig",
     "portal.apps.PortalAdminConfig",
     "django.contrib.auth",

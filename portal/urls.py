@@ -8,6 +8,7 @@ from portal import views
 api_patterns = [
     path("", include("portal.api.urls")),
     path("", include("compute.api.urls")),
+    path("", include("assets.api.urls")),
     path("", include("jobs.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:api-schema"), name="api-docs"),
@@ -31,6 +32,7 @@ urlpatterns = [
     path("account/tokens/new", views.token_create, name="token-create"),
     path("account/tokens/<int:token_id>/revoke", views.token_revoke, name="token-revoke"),
     path("", include("compute.urls")),
+    path("", include("assets.urls")),
     path("", include("jobs.urls")),
     path("api/v1/", include((api_patterns, "api"), namespace="api")),
     path("admin/", admin.site.urls),

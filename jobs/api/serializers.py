@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from jobs.models import Environment, Job
+from jobs.models import Job
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -100,10 +100,3 @@ class CloneSerializer(serializers.Serializer):
     overrides = serializers.DictField(
         child=serializers.CharField(allow_blank=True), required=False, default=dict
     )
-
-
-class EnvironmentSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Environment
-        fields = ["name", "version", "image", "description", "created_at"]
-        read_only_fields = ["created_at"]

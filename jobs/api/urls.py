@@ -5,14 +5,8 @@ from jobs.api import views
 
 router = SimpleRouter()
 router.register(r"workspaces/(?P<slug>[-a-z0-9]+)/jobs", views.JobViewSet, basename="job")
-router.register(
-    r"workspaces/(?P<slug>[-a-z0-9]+)/environments",
-    views.EnvironmentViewSet,
-    basename="environment",
-)
 
 urlpatterns = [
-    path("workspaces/<slug:slug>/code/", views.code_upload, name="code-upload"),
     path("job-code/<int:job_id>/", views.job_code, name="job-code"),
     *router.urls,
 ]

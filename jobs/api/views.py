@@ -2,7 +2,6 @@
 
 import hashlib
 
-from django.conf import settings
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -13,19 +12,19 @@ from rest_framework.decorators import (
     action,
     api_view,
     authentication_classes,
-    parser_classes,
     permission_classes,
 )
 from rest_framework.exceptions import APIException, NotFound
-from rest_framework.parsers import BaseParser
+from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
-from jobs import codearchive, selectors, services
+from assets import services as assets
+from jobs import selectors, services
 from jobs.api import serializers as s
 from jobs.filters import JobFilter
-from jobs.models import Environment, Job
+from jobs.models import Job
 from portal.access import get_for
 from portal.models import Action, Workspace
 
@@ -80,8 +79,6 @@ class JobViewSet(viewsets.GenericViewSet):
         return selectors.jobs_for(user=self.request.user, workspace=workspace)
 
     def get_parsers(self):
-        from rest_framework.parsers import JSONParser
-
         return [JSONParser(), YamlParser()]
 
     def list(self, request, slug):
@@ -172,65 +169,6 @@ class JobViewSet(viewsets.GenericViewSet):
         return response
 
 
-class EnvironmentViewSet(viewsets.GenericViewSet):
-    serializer_class = s.EnvironmentSerializer
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Environment.objects.none()
-        return Environment.objects.filter(workspace=_workspace(self.request, self.kwargs["slug"]))
-
-    def list(self, request, slug):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(s.EnvironmentSerializer(page, many=True).data)
-
-    def create(self, request, slug):
-        workspace = _workspace(request, slug, Action.SUBMIT)
-        data = s.EnvironmentSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            env = services.environment_create(
-                workspace=workspace, user=request.user, **data.validated_data
-            )
-        except services.Conflict as exc:
-            raise ConflictError(str(exc)) from None
-        return Response(s.EnvironmentSerializer(env).data, status=status.HTTP_201_CREATED)
-
-
-@extend_schema(request={"application/gzip": bytes}, responses={201: dict})
-@api_view(["POST"])
-@parser_classes([RawParser])
-def code_upload(request, slug):
-    """Uploads a code folder as .tar.gz; answers its content reference portal:code/<sha256>."""
-    workspace = _workspace(request, slug, Action.SUBMIT)
-    limit = settings.CODE_UPLOAD_MAX_BYTES
-    declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    if declared > limit:
-        raise TooLarge(
-            f"The code archive is {declared // (1 << 20)} MiB, over the limit of {limit // (1 << 20)} MiB; leave data out of the code folder."
-        )
-    try:
-        archive = services.code_upload(
-            workspace=workspace,
-            user=request.user,
-            fileobj=request.stream or request,
-            max_bytes=limit,
-        )
-    except codearchive.ArchiveError as exc:
-        if "larger than" in str(exc) or "limit" in str(exc):
-            raise TooLarge(str(exc)) from None
-        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-    return Response(
-        {
-            "ref": f"portal:code/{archive.sha256}",
-            "sha256": archive.sha256,
-            "size": archive.size,
-            "files": archive.files,
-        },
-        status=201,
-    )
-
-
 @extend_schema(exclude=True)
 @api_view(["GET"])
 @authentication_classes([])
@@ -252,5 +190,5 @@ def job_code(request, job_id):
         return Response(
             {"detail": "Invalid or expired job code token."}, status=status.HTTP_403_FORBIDDEN
         )
-    path = services.code_path(job.spec["code"]["sha256"])
+    path = assets.code_path(job.spec["code"]["sha256"])
     return FileResponse(open(path, "rb"), content_type="application/gzip")

@@ -137,26 +137,26 @@ def test_a_restarted_containers_last_lines_are_kept(compute_ready, client_for, s
     previous instance, then the new instance's lines follow."""
     import dataclasses
 
-    from jobs import gateway, status
+    from jobs import gateway, state
 
     job = submit_job(client_for("scientist"), HELLO, "crashy")
 
-    def views() -> list[status.InstanceView]:
-        state = gateway.read_state(job.compute.cluster, "team-a", job.pk, job.object_name)
-        return status.derive(*state)[2]
+    def views() -> list[state.InstanceView]:
+        seen = gateway.read_state(job.compute.cluster, "team-a", job.pk, job.object_name)
+        return state.derive(*seen)[2]
 
     wait_for(lambda: views() and views()[0].state == "running", what="the pod to run")
     (view,) = views()
-    assert tasks._store_logs(job, [view])
+    assert logcopy.store_logs(job, [view])
     sim.call(lambda: sim.store.logs.write("team-a", view.pod, "main", "last words"))
     sim.call(lambda: sim.store.logs.restart("team-a", view.pod, "main"))
     sim.call(lambda: sim.store.logs.write("team-a", view.pod, "main", "started again"))
     restarted = dataclasses.replace(view, restarts=view.restarts + 1)
-    assert tasks._store_logs(job, [restarted])
+    assert logcopy.store_logs(job, [restarted])
     copy = InstanceLog.objects.get(job=job, index=0, container="main")
     assert copy.full_text == "first\nlast words\nstarted again\n"
     assert copy.restarts == view.restarts + 1
-    assert not tasks._store_logs(job, [restarted])  # nothing new, nothing twice
+    assert not logcopy.store_logs(job, [restarted])  # nothing new, nothing twice
 
 
 @pytest.mark.django_db(transaction=True)

@@ -8,8 +8,8 @@ import tarfile
 
 import pytest
 
+from compute.gateway import DEFAULT_INSTANCE_TYPE
 from jobs.manifests import (
-    DEFAULT_INSTANCE_TYPE,
     FETCH_IMAGE,
     INDEX_FIELD_PATH,
     LABEL_PREFIX,

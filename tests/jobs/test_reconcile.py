@@ -3,7 +3,7 @@ running: what it finds is what the events it stands in for would have said."""
 
 import pytest
 
-from jobs import tasks
+from jobs import tasks, workflows
 from jobs.models import InstanceLog, Job, Status
 from tests.helpers import submit_job, wait_for
 
@@ -40,7 +40,7 @@ def reads(sim) -> int:
 
 
 def test_a_pass_repairs_many_jobs_from_a_few_lists(compute_ready, client_for, sim, monkeypatch):
-    monkeypatch.setattr(tasks, "RECONCILE_CHUNK", 2)
+    monkeypatch.setattr(workflows, "RECONCILE_CHUNK", 2)
     client = client_for("scientist")
     running = [submit(client, f"forever-{n}", **FOREVER) for n in range(4)]
     done = submit(client, "done")

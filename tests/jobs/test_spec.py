@@ -4,10 +4,10 @@ import json
 
 import pytest
 
+from assets.references import code_reference
 from jobs.spec import (
     FieldError,
     SpecError,
-    code_reference,
     parse_job_yaml,
     parse_shm_size,
     references,

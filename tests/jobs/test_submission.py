@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from jobs import gateway, tasks
+from compute.gateway import DEFAULT_INSTANCE_TYPE
+from jobs import gateway, tasks, workflows
 from jobs.models import Job, Status
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -189,7 +190,7 @@ def test_creation_is_idempotent(compute_ready, client_for):
         workspace="team-a",
         target="cpu-target",
         namespace="team-a",
-        instance_type=manifests.DEFAULT_INSTANCE_TYPE,
+        instance_type=DEFAULT_INSTANCE_TYPE,
         image=job.image,
     )
     first = gateway.create_objects(compute_ready, "team-a", objects)
@@ -207,7 +208,7 @@ def test_unreachable_cluster_retries_then_fails_with_the_reason(compute_ready, c
     assert response.status_code == 202
     job = Job.objects.get(name="hello")
     assert job.status == Status.FAILED
-    assert job.submit_attempts == tasks.MAX_ATTEMPTS
+    assert job.submit_attempts == workflows.MAX_ATTEMPTS
     assert "Gave up after 6 attempts" in job.status_reason and "500" in job.status_reason
 
 

@@ -161,14 +161,14 @@ def test_restarted_watcher_catches_up_with_deletions(compute_ready, client_for, 
 
 
 def test_old_states_never_move_a_job_backwards(compute_ready, client_for):
-    from jobs import services, tasks
+    from jobs import state
 
     job = submit(client_for("scientist"), "replayed")
-    services.record_transition(job, Status.RUNNING, "")
+    state.record_transition(job, Status.RUNNING, "")
     before = statuses(job)
     for old in (Status.QUEUED, Status.PREPARING, Status.QUEUED):
         with transaction.atomic():
-            tasks.job_apply_state(Job.objects.get(pk=job.pk), old, "replayed event", [])
+            state.apply_observed(Job.objects.get(pk=job.pk), old, "replayed event", [])
     job.refresh_from_db()
     assert job.status == Status.RUNNING and statuses(job) == before
 
@@ -186,7 +186,7 @@ def test_a_watch_batch_costs_as_many_queries_for_many_jobs_as_for_few(
     from jobs import watch_handlers
     from jobs.gateway import LABEL_JOB
     from jobs.models import Instance
-    from jobs.status import INDEX_ANNOTATION
+    from jobs.state import INDEX_ANNOTATION
 
     monkeypatch.setattr(watch_handlers, "_broadcast", lambda *args, **kwargs: None)
     target = ComputeTarget.objects.get(name="cpu-target")
