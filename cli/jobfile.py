@@ -1,6 +1,6 @@
 """Reading a job YAML file and packing the local code folder it names.
 
-Syntax is checked locally (``jobs.spec.parse_job_yaml`` when available) so mistakes are shown
+Syntax is checked locally (``jobs.spec.parse_job_yaml``, installed with kp) so mistakes are shown
 as ``job.yml:LINE:COL: message`` before anything is uploaded; every other rule is the portal's.
 """
 
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from assets.archives import ArchiveError, pack_folder
 from cli.errors import UsageError
+from jobs.spec import SpecError, parse_job_yaml
 
 PORTAL_PREFIX = "portal:"
 DEFAULT_MAX_CODE_BYTES = 100 * 1024 * 1024
@@ -53,31 +53,11 @@ def read_job_file(path: str) -> JobFile:
 def parse_job_text(text: str, label: str) -> dict[str, Any]:
     """Parses YAML job text, reporting problems against ``label``."""
     try:
-        from jobs.spec import SpecError, parse_job_yaml
-    except ImportError:
-        return _parse_plain(text, label)
-    try:
         return parse_job_yaml(text)
     except SpecError as exc:
         raise UsageError(
             [located(label, e.line, e.column, e.message) for e in exc.errors]
         ) from None
-
-
-def _parse_plain(text: str, label: str) -> dict[str, Any]:
-    """Fallback when ``jobs.spec`` is not installed: PyYAML with its error marks."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or "invalid YAML"
-        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        raise UsageError(located(label, line, column, f"not valid YAML: {problem}")) from None
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{label}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{label}: a job file must be a YAML mapping of fields")
-    return data
 
 
 def located(label: str, line: int | None, column: int | None, message: str) -> str:
@@ -126,13 +106,6 @@ def max_code_bytes() -> int:
 
 def pack_code(folder: Path) -> bytes:
     """Returns the deterministic .tar.gz of ``folder``; raises UsageError when it cannot."""
-    try:
-        from jobs.codearchive import ArchiveError, pack_folder
-    except ImportError:
-        raise UsageError(
-            f"cannot upload {folder}: this kp installation lacks jobs.codearchive; reinstall kp "
-            "or set `code:` to a portal:code/<sha256> reference"
-        ) from None
     try:
         return pack_folder(str(folder), max_bytes=max_code_bytes())
     except ArchiveError as exc:
