@@ -122,7 +122,9 @@ def _target(workspace, name: str, workload: str) -> ComputeTarget:
         )
     if not getattr(target.cluster, WORKLOADS[workload]):
         raise ValidationError(
-            {"compute": f"{workload.capitalize()} is switched off on cluster {target.cluster.name}."}
+            {
+                "compute": f"{workload.capitalize()} is switched off on cluster {target.cluster.name}."
+            }
         )
     return target
 

@@ -9,17 +9,22 @@ class ComputeConfig(AppConfig):
         from compute import watching
         from compute.models import Cluster
         from compute.notify import render_cluster
-        from portal import embedded, live, nav
+        from portal.embedded import Background
+        from portal.live import LiveKind
+        from portal.nav import NavItem
+        from portal.registry import registry
 
-        live.register(
-            "compute.cluster",
-            lambda user, pk: Cluster.objects.visible_to(user).filter(pk=pk).exists(),
-            snapshot=render_cluster,
+        registry.add(
+            LiveKind(
+                "compute.cluster",
+                lambda user, pk: Cluster.objects.visible_to(user).filter(pk=pk).exists(),
+                snapshot=render_cluster,
+            ),
+            NavItem("Compute", "target-list", audience="member", order=10),
+            NavItem("Clusters", "cluster-list", audience="itops", order=60),
+            NavItem("Instance types", "instance-type-list", audience="itops", order=61),
+            NavItem("Compute targets", "target-admin", audience="itops", order=62),
+            # The embedded mode watches clusters from a thread of the web process.
+            Background("cluster watchers", watching.embedded_start, watching.embedded_stop),
         )
-        nav.add("Compute", "target-list", audience="member", order=10)
-        nav.add("Clusters", "cluster-list", audience="itops", order=60)
-        nav.add("Instance types", "instance-type-list", audience="itops", order=61)
-        nav.add("Compute targets", "target-admin", audience="itops", order=62)
         watching.register_compute_kinds()
-        # The embedded mode watches clusters from a thread of the web process.
-        embedded.on_start(watching.embedded_start, watching.embedded_stop)

@@ -1,20 +1,22 @@
 """Who uses an instance type right now.
 
-Apps that run work (jobs, deployments) register a function returning the names
-of their live work using a given instance type; compute asks before deleting one.
+Apps that run work (jobs, deployments) add a ``UsageCheck`` to the registry, returning the
+names of their live work using a given instance type; compute asks before deleting one.
 This keeps the dependency one way: jobs imports compute, never the reverse.
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
-_checks: list[Callable[[object], list[str]]] = []
+from portal.registry import registry
 
 
-def register(check: Callable[[object], list[str]]) -> None:
-    if check not in _checks:
-        _checks.append(check)
+@dataclass(frozen=True)
+class UsageCheck:
+    name: str
+    users: Callable[[object], list[str]]
 
 
 def users_of(instance_type) -> list[str]:
     """Returns descriptions of live work that uses ``instance_type`` (empty when none)."""
-    return [name for check in _checks for name in check(instance_type)]
+    return [name for check in registry.of(UsageCheck) for name in check.users(instance_type)]

@@ -6,25 +6,28 @@ class JobsConfig(AppConfig):
     verbose_name = "Jobs"
 
     def ready(self) -> None:
-        from compute import usage
+        from compute.usage import UsageCheck
+        from jobs import watch_handlers
         from jobs.models import Job
         from jobs.notify import render_job_detail, render_job_snapshots
-        from portal import live, nav
+        from portal.live import LiveKind
+        from portal.nav import NavItem
+        from portal.registry import registry
 
-        live.register(
-            "jobs.job",
-            lambda user, pk: Job.objects.visible_to(user).filter(pk=pk).exists(),
-            snapshot=render_job_detail,
-            readable=lambda user, pks: set(
-                Job.objects.visible_to(user).filter(pk__in=pks).values_list("pk", flat=True)
+        registry.add(
+            LiveKind(
+                "jobs.job",
+                lambda user, pk: Job.objects.visible_to(user).filter(pk=pk).exists(),
+                snapshot=render_job_detail,
+                readable=lambda user, pks: set(
+                    Job.objects.visible_to(user).filter(pk__in=pks).values_list("pk", flat=True)
+                ),
+                snapshot_many=render_job_snapshots,
             ),
-            snapshot_many=render_job_snapshots,
+            UsageCheck(
+                "jobs",
+                lambda it: [f"job {j.name}" for j in Job.objects.live_using_instance_type(it)[:5]],
+            ),
+            NavItem("Jobs", "job-list-current", audience="member", order=11),
         )
-        usage.register(
-            lambda it: [f"job {j.name}" for j in Job.objects.live_using_instance_type(it)[:5]]
-        )
-        nav.add("Jobs", "job-list-current", audience="member", order=11)
-        nav.add("Environments", "environment-list-current", audience="member", order=12)
-        from jobs import watch_handlers
-
         watch_handlers.register_kinds()

@@ -40,7 +40,6 @@ def render_job_details(wanted: list[tuple[int, tuple[str, ...]]]) -> dict:
     """Renders the ``(job id, parts)`` in ``wanted`` with one query per related table for all
     of them; returns ``{(job id, parts): html}`` (a job that no longer exists renders "")."""
 
-
     needed = {part for _pk, parts in wanted for part in parts}
     pks = {pk for pk, _ in wanted}
     if needed <= PK_ONLY_PARTS:  # the usual watcher repaint: no Job row to load
@@ -100,7 +99,6 @@ def _related():
 def render_job_rows(job_ids: list[int]) -> dict:
     """The job list rows of ``job_ids`` (``{id: html}``), for out-of-band swaps."""
 
-
     template = get_template("jobs/job_list.html#job-row")
     found = Job.objects.select_related("compute", "created_by").in_bulk(job_ids)
     return {pk: template.render({"job": job, "oob": True}) for pk, job in found.items()}
@@ -109,7 +107,6 @@ def render_job_rows(job_ids: list[int]) -> dict:
 def log_tails(job, logs=None) -> list[dict]:
     """The last lines of each instance's stored log, with a mark when lines were cut
     (``logs``: the job's InstanceLog rows in index, container order, when already read)."""
-
 
     tails = []
     for log in logs if logs is not None else job.logs.order_by("index", "container"):

@@ -11,20 +11,34 @@ class PortalConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_save
 
-        from portal import db, live, nav
+        from portal import db
         from portal.api import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        from portal.live import LiveKind, recheck_user
         from portal.models import User, Workspace
+        from portal.nav import NavItem
+        from portal.registry import registry
 
         os.register_at_fork(after_in_child=db.forget_pools_after_fork)
-        nav.add("Home", "home", audience="all", order=0)
-        nav.add("Workspaces", "workspace-list", audience="all", order=80)
-        nav.add("API tokens", "token-list", audience="all", order=90)
-        nav.add("Admin panel", "admin:index", audience="itops", order=99)
+        registry.add(
+            NavItem("Home", "home", audience="all", order=0),
+            NavItem("Workspaces", "workspace-list", audience="all", order=80),
+            NavItem("API tokens", "token-list", audience="all", order=90),
+            NavItem("Admin panel", "admin:index", audience="itops", order=99),
+            LiveKind(
+                "portal.workspace",
+                lambda user, pk: Workspace.objects.visible_to(user).filter(pk=pk).exists(),
+            ),
+        )
 
-        post_save.connect(_recheck_on_rights_change, sender=User, dispatch_uid="live-recheck")
-        live.register(
-            "portal.workspace",
-            lambda user, pk: Workspace.objects.visible_to(user).filter(pk=pk).exists(),
+        def recheck_on_rights_change(sender, instance, created, update_fields=None, **kwargs):
+            """A user saved with IT operations or ``is_active`` possibly changed (the admin
+            saves every field; a login saves only ``last_login``): their open pages check
+            their groups again after the commit."""
+            if not created and (update_fields is None or RIGHTS_FIELDS & set(update_fields)):
+                recheck_user(instance.pk)
+
+        post_save.connect(
+            recheck_on_rights_change, sender=User, weak=False, dispatch_uid="live-recheck"
         )
 
 
@@ -35,13 +49,3 @@ class PortalAdminConfig(AdminConfig):
 
 
 RIGHTS_FIELDS = {"is_itops", "is_active"}
-
-
-def _recheck_on_rights_change(sender, instance, created, update_fields=None, **kwargs) -> None:
-    """A user saved with IT operations or ``is_active`` possibly changed (the admin saves
-    every field; a login saves only ``last_login``): their open pages check their groups
-    again after the commit."""
-    from portal import live
-
-    if not created and (update_fields is None or RIGHTS_FIELDS & set(update_fields)):
-        live.recheck_user(instance.pk)

@@ -14,6 +14,7 @@ the same ``CELERY_BEAT_SCHEDULE`` the production beat process uses.
 
 import logging
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from django.conf import settings
@@ -92,8 +93,6 @@ class PeriodicRunner(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        import time
-
         schedule = settings.CELERY_BEAT_SCHEDULE
         due = {name: time.monotonic() + 2 for name in schedule}
         while not self.stopping.wait(0.5):

@@ -4,7 +4,9 @@ import functools
 import time
 from collections.abc import Sequence
 
-from django.db import connections, router
+import psycopg
+from channels.db import database_sync_to_async
+from django.db import close_old_connections, connections, router
 from django.db.models import Model
 
 ROWS_PER_STATEMENT = 5000  # rows per UPDATE on PostgreSQL
@@ -44,8 +46,6 @@ def update_many(model: type[Model], rows: Sequence, fields: Sequence[str]) -> No
     ]
     table, pk = quote(meta.db_table), quote(meta.pk.column)
     if connection.vendor == "postgresql":
-        import psycopg
-
         columns = [meta.pk, *targets]
         arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in columns)
         names = ", ".join(quote(f.column) for f in columns)
@@ -128,8 +128,6 @@ def off_loop(func):
     the one thread every sync call of the process shares: a websocket's checks and snapshots
     wait on the database most of their time, and a thousand tabs reconnecting at once
     otherwise queue behind each other's round trips."""
-    from channels.db import database_sync_to_async
-    from django.db import close_old_connections
 
     @functools.wraps(func)
     def closing(*args, **kwargs):

@@ -1,53 +1,61 @@
 """Background pieces that the embedded mode runs inside the web process.
 
-Apps add start/stop hooks with ``on_start``; the ASGI lifespan calls
-``lifespan`` which starts them after the server is up and stops them on
-shutdown. In production nothing is started here: Celery worker, beat and
-``manage.py watch_clusters`` run as their own processes.
+Apps add ``Background`` items (start/stop) to the registry; the ASGI lifespan calls
+``lifespan``, which starts them after the server is up and stops them on shutdown. In
+production nothing is started here: Celery worker, beat and ``manage.py watch_clusters``
+run as their own processes.
 """
 
+import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from portal import gcpolicy, live
+from portal.background import PeriodicRunner
+from portal.registry import registry
+
 log = logging.getLogger(__name__)
 
-_hooks: list[tuple[Callable[[], None], Callable[[], None]]] = []
+
+@dataclass(frozen=True)
+class Background:
+    """A piece the embedded mode runs: ``start()`` after the server is up, ``stop()`` on
+    shutdown (in reverse order)."""
+
+    name: str
+    start: Callable[[], None]
+    stop: Callable[[], None]
 
 
-def on_start(start: Callable[[], None], stop: Callable[[], None]) -> None:
-    """Registers a background piece to run in the embedded mode."""
-    _hooks.append((start, stop))
+_runner: PeriodicRunner | None = None
 
 
 def start_all() -> None:
-    from portal.background import PeriodicRunner
-
-    runner = PeriodicRunner()
-    runner.start()
-    on_start(lambda: None, runner.stop)
-    for start, _stop in list(_hooks):
-        start()
+    global _runner
+    _runner = PeriodicRunner()
+    _runner.start()
+    for piece in registry.of(Background):
+        piece.start()
 
 
 def stop_all() -> None:
-    for _start, stop in reversed(_hooks):
+    for piece in reversed(registry.of(Background)):
         try:
-            stop()
+            piece.stop()
         except Exception:
-            log.exception("stopping a background piece failed")
+            log.exception("stopping %s failed", piece.name)
+    if _runner is not None:
+        _runner.stop()
 
 
 async def lifespan(receive, send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
-            import asyncio
-
-            from portal import gcpolicy, live
-
             live.use_server_loop(asyncio.get_running_loop())
             gcpolicy.install()
             if not settings.PRODUCTION:

@@ -21,6 +21,8 @@ import logging
 import threading
 import time
 
+from django.conf import settings
+
 log = logging.getLogger(__name__)
 
 NEVER = 2**30  # a generation threshold never reached
@@ -70,8 +72,6 @@ def install(*, full_every: float | None = None) -> GcPolicy | None:
     first policy."""
     global _policy
     if full_every is None:
-        from django.conf import settings
-
         full_every = float(settings.GC_FULL_EVERY)
     with _lock:
         if _policy is None and full_every > 0:

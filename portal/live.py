@@ -1,63 +1,67 @@
 """Live updates: group names, who may join a group, and the one ``broadcast()``.
 
-A group is ``<app>.<kind>.<id>`` (``portal.workspace.3``, ``jobs.job.42``). Apps
-register, per kind, a function answering "may this user read object <id>?";
+A group is ``<app>.<kind>.<id>`` (``portal.workspace.3``, ``jobs.job.42``). Apps add,
+per kind, a ``LiveKind`` to the registry answering "may this user read object <id>?";
 the websocket consumer asks it before joining. Messages are rendered HTML
 fragments carrying ``id`` and ``hx-swap-oob`` so htmx swaps them in by id.
 """
 
+import asyncio
 import logging
+import multiprocessing
+import os
 import queue
 import re
+import signal
 import threading
+import time
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import NamedTuple
 
-from channels.layers import get_channel_layer
+import django
+from asgiref.sync import async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
+
+from portal import gcpolicy
+from portal.db import close_stale_connections
+from portal.registry import registry
 
 log = logging.getLogger(__name__)
 
 GROUP_RE = re.compile(r"^(?P<kind>[a-z]+\.[a-z_]+)\.(?P<pk>\d{1,18})$")
 
-# kind ("portal.workspace") -> can_read(user, pk) -> bool
-_READERS: dict[str, Callable[[object, int], bool]] = {}
-# kind -> readable(user, pks) -> the pks the user may read (one query for many groups)
-_READERS_MANY: dict[str, Callable[[object, list[int]], set[int]]] = {}
-# kind -> snapshot(pk) -> html: the current fragments, sent to a page when it joins, so
-# nothing that changed between rendering the page and subscribing is missed.
-_SNAPSHOTS: dict[str, Callable[[int], str]] = {}
-# kind -> snapshot_many(pks) -> {pk: html}: the same for many objects at once
-_SNAPSHOTS_MANY: dict[str, Callable[[list[int]], dict[int, str]]] = {}
+
+@dataclass(frozen=True)
+class LiveKind:
+    """A group kind ("jobs.job"), added to the registry by its app: ``can_read(user, pk)``
+    guards its groups; ``snapshot(pk)`` renders the object's current fragments for a page
+    that just joined (so nothing that changed between rendering the page and subscribing is
+    missed); ``readable(user, pks)`` and ``snapshot_many(pks)`` do the same for many objects
+    in a few queries (a page following many jobs, a thousand tabs reconnecting at once)."""
+
+    kind: str
+    can_read: Callable[[object, int], bool]
+    snapshot: Callable[[int], str] | None = None
+    readable: Callable[[object, list[int]], set[int]] | None = None
+    snapshot_many: Callable[[list[int]], dict[int, str]] | None = None
+
+    @property
+    def key(self) -> str:
+        return self.kind
 
 
-def register(
-    kind: str,
-    can_read: Callable[[object, int], bool],
-    snapshot: Callable[[int], str] | None = None,
-    *,
-    readable: Callable[[object, list[int]], set[int]] | None = None,
-    snapshot_many: Callable[[list[int]], dict[int, str]] | None = None,
-) -> None:
-    """Declares a group kind, the access check guarding its groups and, optionally, how to
-    render its current state for a page that just joined. ``readable`` and
-    ``snapshot_many`` do the same for many objects in a few queries (a page following many
-    jobs, a thousand tabs reconnecting at once)."""
-    _READERS[kind] = can_read
-    if snapshot is not None:
-        _SNAPSHOTS[kind] = snapshot
-    if readable is not None:
-        _READERS_MANY[kind] = readable
-    if snapshot_many is not None:
-        _SNAPSHOTS_MANY[kind] = snapshot_many
+def _kind(name: str) -> LiveKind | None:
+    return registry.get(LiveKind, name)
 
 
 def snapshot(group: str) -> str:
     """The current fragments of ``group``'s object ("" when its kind has none)."""
     match = GROUP_RE.match(group)
-    render = _SNAPSHOTS.get(match["kind"]) if match else None
-    return render(int(match["pk"])) if render else ""
+    kind = _kind(match["kind"]) if match else None
+    return kind.snapshot(int(match["pk"])) if kind and kind.snapshot else ""
 
 
 def _by_kind(groups: list[str]) -> dict[str, dict[int, str]]:
@@ -76,7 +80,7 @@ def joinable(user, groups: list[str]) -> set[str]:
         return set()
     allowed = set()
     for kind, groups_of in _by_kind(groups).items():
-        many = _READERS_MANY.get(kind)
+        many = getattr(_kind(kind), "readable", None)
         if many is not None and kind != "portal.user":
             allowed |= {groups_of[pk] for pk in many(user, list(groups_of)) if pk in groups_of}
         else:
@@ -96,7 +100,7 @@ def snapshot_map(groups: list[str]) -> dict[str, str]:
     none), rendered together per kind where the kind registered ``snapshot_many``."""
     rendered: dict[str, str] = {}
     for kind, groups_of in _by_kind(groups).items():
-        many = _SNAPSHOTS_MANY.get(kind)
+        many = getattr(_kind(kind), "snapshot_many", None)
         if many is not None:
             for pk, html in many(list(groups_of)).items():
                 rendered[groups_of[pk]] = html
@@ -107,7 +111,7 @@ def snapshot_map(groups: list[str]) -> dict[str, str]:
 
 def group_name(kind: str, pk: int) -> str:
     """Returns the Channels group for one object, e.g. ``group_name("jobs.job", 42)``."""
-    if kind not in _READERS:
+    if _kind(kind) is None:
         raise ValueError(f"unknown live group kind {kind!r}")
     return f"{kind}.{int(pk)}"
 
@@ -137,8 +141,8 @@ def can_join(user, group: str) -> bool:
     kind, pk = match["kind"], int(match["pk"])
     if kind == "portal.user":
         return pk == user.pk
-    reader = _READERS.get(kind)
-    return bool(reader and reader(user, pk))
+    found = _kind(kind)
+    return bool(found and found.can_read(user, pk))
 
 
 class Fragment(NamedTuple):
@@ -185,8 +189,6 @@ def _render(html: Html) -> str:
 
 
 def _send_now(group: str, html: Html) -> None:
-    from asgiref.sync import async_to_sync
-
     try:
         body = _render(html)
         async_to_sync(get_channel_layer().group_send)(group, message(group, body))
@@ -206,8 +208,6 @@ def use_server_loop(loop) -> None:
 
 def _run(loop, coro):
     if _server_loop is not None and _server_loop.is_running():
-        import asyncio
-
         return asyncio.run_coroutine_threadsafe(coro, _server_loop).result(timeout=10)
     return loop.run_until_complete(coro)
 
@@ -227,8 +227,6 @@ def use_sender_process() -> bool:
     Needs a channel layer the child reaches (Redis); with the in-process layer it keeps the
     thread and returns False."""
     global _in_process
-    from channels.layers import InMemoryChannelLayer
-
     layer = get_channel_layer()
     if layer is None or isinstance(layer, InMemoryChannelLayer):
         log.info("live broadcasts stay on a thread: the channel layer is in-process")
@@ -259,8 +257,6 @@ def _outbox() -> "queue.Queue[tuple[str, Html, str | None]]":
     with _outbox_lock:
         if _in_process:
             if _sender_child is None or not _sender_child.is_alive():
-                import multiprocessing
-
                 if _sender_child is not None:
                     log.error(
                         "the live sender process ended (%s); starting another",
@@ -283,16 +279,8 @@ def _outbox() -> "queue.Queue[tuple[str, Html, str | None]]":
 def _sender_main(outbox) -> None:
     """The sender process: Django set up from the environment it inherited, then the same
     loop as the thread; it ends when its parent does."""
-    import os
-    import signal
-    import time
-
-    import django
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops, then ends us
     django.setup()
-    from portal import gcpolicy
-
     gcpolicy.install()
     parent = os.getppid()
 
@@ -333,8 +321,6 @@ async def _send_all(layer, messages: list[tuple[str, str]], members: dict | None
     """Sends one message per group (its fragments joined, in order): all in one call when
     the layer can (``group_send_many``, given the ``members`` ``_listened`` read), else many
     groups at once; a failure is logged."""
-    import asyncio
-
     joined: dict[str, list[str]] = {}
     for group, body in messages:
         joined.setdefault(group, []).append(body)
@@ -391,12 +377,6 @@ def _sender(outbox: "queue.Queue[tuple[str, Html, str | None]]") -> None:
     listener, renders the rest (batched per ``Fragment`` function) and sends them in commit
     order with one hop to the event loop per batch (a long-lived loop, so a Redis channel
     layer keeps its connections)."""
-    import asyncio
-
-    from django.db import connections
-
-    from portal.db import close_stale_connections
-
     loop = asyncio.new_event_loop()
     while True:
         try:  # the connection is kept while busy, given back once idle (tests drop databases)

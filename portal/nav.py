@@ -1,10 +1,14 @@
-"""The studio's navigation, contributed by each app in its ``AppConfig.ready``.
+"""The studio's navigation: ``NavItem``s that apps add to the registry in ``AppConfig.ready``.
 
 ``audience`` says who sees an entry: ``"all"`` (any signed-in user),
 ``"member"`` (users working in a workspace) or ``"itops"`` (IT operations).
 """
 
 from dataclasses import dataclass
+
+from portal.registry import registry
+
+AUDIENCES = frozenset({"all", "member", "itops"})
 
 
 @dataclass(frozen=True)
@@ -14,21 +18,19 @@ class NavItem:
     audience: str
     order: int = 50
 
+    def __post_init__(self) -> None:
+        if self.audience not in AUDIENCES:
+            raise ValueError(f"unknown audience {self.audience!r}")
 
-_items: list[NavItem] = []
-
-
-def add(label: str, url_name: str, *, audience: str, order: int = 50) -> None:
-    if audience not in {"all", "member", "itops"}:
-        raise ValueError(f"unknown audience {audience!r}")
-    if not any(item.url_name == url_name for item in _items):
-        _items.append(NavItem(label, url_name, audience, order))
+    @property
+    def key(self) -> str:
+        return self.url_name
 
 
 def items_for(user, workspace) -> list[NavItem]:
     """Returns the entries this user sees, in display order."""
     shown = []
-    for item in sorted(_items, key=lambda i: i.order):
+    for item in sorted(registry.of(NavItem), key=lambda i: i.order):
         if item.audience == "all":
             shown.append(item)
         elif item.audience == "itops" and user.is_itops:

@@ -94,5 +94,3 @@ def code_upload(request, slug):
         },
         status=201,
     )
-
-

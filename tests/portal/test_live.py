@@ -8,6 +8,7 @@ from channels.testing import WebsocketCommunicator
 from portal import live, services
 from portal.asgi import router
 from portal.models import Role
+from portal.registry import registry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -302,8 +303,11 @@ async def test_waiting_fragments_go_as_one_frame_and_a_socket_too_far_behind_is_
 ):
     from portal import consumers, fanout
 
-    monkeypatch.setitem(live._READERS, "test.thing", lambda user, pk: True)
-    monkeypatch.setitem(live._SNAPSHOTS, "test.thing", lambda pk: f'<p id="thing-{pk}">now</p>')
+    kinds = registry._items[live.LiveKind]
+    thing = live.LiveKind(
+        "test.thing", lambda user, pk: True, snapshot=lambda pk: f'<p id="thing-{pk}">now</p>'
+    )
+    monkeypatch.setitem(kinds, "test.thing", thing)
     communicator = await connect(personas["reader"], "test.thing.1")
     assert (await communicator.connect())[0]
     assert await communicator.receive_from(timeout=5) == '<p id="thing-1">now</p>'  # on join
