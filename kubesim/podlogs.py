@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from kubesim.errors import bad_request, not_found
-
-if TYPE_CHECKING:
-    from kubesim.store import Store
+from kubesim.store import Store
 
 
 def rfc3339_nano(ts: datetime) -> str:

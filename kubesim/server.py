@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from kubesim import kubeconfig as kubeconfig_mod
+from kubesim import sim
 from kubesim import tls as tls_mod
 from kubesim.api import ApiServer
 from kubesim.auth import Authenticator
@@ -38,15 +39,8 @@ def quiet_collector() -> None:
 
 
 def _start_controllers(store: Store, nodes: str | None, speed: float) -> Any:
-    """Start kubesim.sim's controllers if that package provides them; else return None."""
-    try:
-        from kubesim import sim
-    except ImportError:
-        return None
-    start = getattr(sim, "start_controllers", None)
-    if start is None:
-        return None
-    return start(store, nodes=nodes, speed=speed)
+    """Start kubesim.sim's controllers on the running loop; return their handle."""
+    return sim.start_controllers(store, nodes=nodes, speed=speed)
 
 
 class KubeSim:
