@@ -46,6 +46,28 @@ def _flag(value: str | None) -> bool:
     return value is not None and value.lower() in ("1", "true", "yes", "")
 
 
+def _method_not_allowed() -> ApiError:
+    return ApiError(
+        405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+    )
+
+
+def request_verb(method: str, query: Any, name: str | None) -> str:
+    """Return the Kubernetes verb of a request (``list``, ``watch``, ``create``, ...)."""
+    if name is None:
+        table = {
+            "GET": "watch" if "watch" in query and _flag(query.get("watch")) else "list",
+            "POST": "create",
+            "DELETE": "deletecollection",
+        }
+    else:
+        table = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+    verb = table.get(method)
+    if verb is None:
+        raise _method_not_allowed()
+    return verb
+
+
 class ApiServer:
     """Request handling: authentication, faults, routing and the REST verbs.
 
@@ -181,99 +203,130 @@ class ApiServer:
         self, request: web.Request, group: str, version: str, rest: list[str]
     ) -> web.StreamResponse:
         rt, ns, name, sub = self._resolve(group, version, rest)
-        method = request.method
-        q = request.query
         user: User = request[USER_KEY]
         if rt.key in VIRTUAL:
-            if method != "POST" or name:
-                raise ApiError(
-                    405,
-                    "MethodNotAllowed",
-                    "the server does not allow this method on the requested resource",
-                )
+            if request.method != "POST" or name:
+                raise _method_not_allowed()
             return await self._access_review(request, user)
-        if name is None:
-            verb = {
-                "GET": "watch" if _flag(q.get("watch")) and "watch" in q else "list",
-                "POST": "create",
-                "DELETE": "deletecollection",
-            }.get(method)
-        else:
-            verb = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method)
-        if verb is None:
-            raise ApiError(
-                405,
-                "MethodNotAllowed",
-                "the server does not allow this method on the requested resource",
-            )
+        verb = request_verb(request.method, request.query, name)
         if not user.allowed(verb):
             raise forbidden(user, verb, rt.plural, rt.group, ns, name)
-        store = self.store
         if name is None:
-            if verb == "watch":
-                return await self._watch(request, rt, ns)
-            if verb == "list":
-                return self._list(request, rt, ns, version)
-            if verb == "create":
-                body = await self._body(request)
-                if not isinstance(body, dict):
-                    raise bad_request("the request body must be an object")
-                return json_response(
-                    self._render(store.create(rt.key, body, namespace=ns), rt, version), 201
-                )
-            deleted = store.delete_collection(
-                rt.key,
-                namespace=ns,
-                label_selector=q.get("labelSelector"),
-                field_selector=q.get("fieldSelector"),
-            )
+            return await self._collection(request, verb, rt, ns, version)
+        handler = {
+            "get": self._get,
+            "update": self._put,
+            "patch": self._patch,
+            "delete": self._delete,
+        }[verb]
+        return await handler(request, rt, ns, name, sub, version)
+
+    async def _collection(
+        self, request: web.Request, verb: str, rt: ResourceType, ns: str | None, version: str
+    ) -> web.StreamResponse:
+        if verb == "watch":
+            return await self._watch(request, rt, ns)
+        if verb == "list":
+            return self._list(request, rt, ns, version)
+        store = self.store
+        if verb == "create":
+            body = await self._object_body(request)
             return json_response(
-                {
-                    "kind": f"{rt.kind}List",
-                    "apiVersion": rt.api_version,
-                    "metadata": {"resourceVersion": str(store.resource_version)},
-                    "items": deleted,
-                }
+                self._render(store.create(rt.key, body, namespace=ns), rt, version), 201
             )
-        if verb == "get":
-            if sub == "log":
-                return await serve_log(request, store, ns or "default", name)
-            obj = store.peek(rt.key, name, namespace=ns)
-            if obj is None:
-                store.get(rt.key, name, namespace=ns)  # raises the right 404
-            if sub is None and wants_table(request.headers.get("Accept", "")):
-                meta = {"resourceVersion": str(store.resource_version)}
-                return json_response(to_table(rt, [obj], meta))
-            return json_response(self._render(obj, rt, version))
-        if verb == "update":
-            body = await self._body(request)
-            if not isinstance(body, dict):
-                raise bad_request("the request body must be an object")
-            body_name = (body.get("metadata") or {}).get("name")
-            if body_name and body_name != name:
-                raise bad_request(
-                    f"the name of the object ({body_name}) does not match the "
-                    f"name on the URL ({name})"
-                )
-            body.setdefault("metadata", {})["name"] = name
-            return json_response(
-                self._render(store.update(rt.key, body, namespace=ns, subresource=sub), rt, version)
-            )
-        if verb == "patch":
-            ctype = request.headers.get("Content-Type", "application/merge-patch+json")
-            body = await self._body(request)
-            existed = store.peek(rt.key, name, namespace=ns) is not None
-            obj = store.patch(rt.key, name, body, namespace=ns, patch_type=ctype, subresource=sub)
-            code = 201 if ctype.startswith(APPLY) and not existed else 200
-            return json_response(self._render(obj, rt, version), code)
-        body = await self._body(request, allow_empty=True) or {}
-        propagation = q.get("propagationPolicy") or (
-            body.get("propagationPolicy") if isinstance(body, dict) else None
+        q = request.query
+        deleted = store.delete_collection(
+            rt.key,
+            namespace=ns,
+            label_selector=q.get("labelSelector"),
+            field_selector=q.get("fieldSelector"),
         )
-        if not propagation and isinstance(body, dict) and body.get("orphanDependents"):
-            propagation = "Orphan"
-        obj = store.delete(rt.key, name, namespace=ns, propagation=propagation or "Background")
+        return json_response(
+            {
+                "kind": f"{rt.kind}List",
+                "apiVersion": rt.api_version,
+                "metadata": {"resourceVersion": str(store.resource_version)},
+                "items": deleted,
+            }
+        )
+
+    async def _get(
+        self,
+        request: web.Request,
+        rt: ResourceType,
+        ns: str | None,
+        name: str,
+        sub: str | None,
+        version: str,
+    ) -> web.StreamResponse:
+        store = self.store
+        if sub == "log":
+            return await serve_log(request, store, ns or "default", name)
+        obj = store.peek(rt.key, name, namespace=ns)
+        if obj is None:
+            store.get(rt.key, name, namespace=ns)  # raises the right 404
+        if sub is None and wants_table(request.headers.get("Accept", "")):
+            meta = {"resourceVersion": str(store.resource_version)}
+            return json_response(to_table(rt, [obj], meta))
         return json_response(self._render(obj, rt, version))
+
+    async def _put(
+        self,
+        request: web.Request,
+        rt: ResourceType,
+        ns: str | None,
+        name: str,
+        sub: str | None,
+        version: str,
+    ) -> web.StreamResponse:
+        body = await self._object_body(request)
+        body_name = (body.get("metadata") or {}).get("name")
+        if body_name and body_name != name:
+            raise bad_request(
+                f"the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )
+        body.setdefault("metadata", {})["name"] = name
+        obj = self.store.update(rt.key, body, namespace=ns, subresource=sub)
+        return json_response(self._render(obj, rt, version))
+
+    async def _patch(
+        self,
+        request: web.Request,
+        rt: ResourceType,
+        ns: str | None,
+        name: str,
+        sub: str | None,
+        version: str,
+    ) -> web.StreamResponse:
+        ctype = request.headers.get("Content-Type", "application/merge-patch+json")
+        body = await self._body(request)
+        existed = self.store.peek(rt.key, name, namespace=ns) is not None
+        obj = self.store.patch(rt.key, name, body, namespace=ns, patch_type=ctype, subresource=sub)
+        code = 201 if ctype.startswith(APPLY) and not existed else 200
+        return json_response(self._render(obj, rt, version), code)
+
+    async def _delete(
+        self,
+        request: web.Request,
+        rt: ResourceType,
+        ns: str | None,
+        name: str,
+        sub: str | None,
+        version: str,
+    ) -> web.StreamResponse:
+        body = await self._body(request, allow_empty=True) or {}
+        opts = body if isinstance(body, dict) else {}
+        propagation = request.query.get("propagationPolicy") or opts.get("propagationPolicy")
+        if not propagation and opts.get("orphanDependents"):
+            propagation = "Orphan"
+        obj = self.store.delete(rt.key, name, namespace=ns, propagation=propagation or "Background")
+        return json_response(self._render(obj, rt, version))
+
+    async def _object_body(self, request: web.Request) -> dict:
+        body = await self._body(request)
+        if not isinstance(body, dict):
+            raise bad_request("the request body must be an object")
+        return body
 
     @staticmethod
     async def _body(request: web.Request, allow_empty: bool = False) -> Any:
