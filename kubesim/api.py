@@ -12,7 +12,7 @@ import orjson
 import yaml
 from aiohttp import web
 
-from kubesim import discovery
+from kubesim import discovery, protobuf
 from kubesim.auth import Authenticator, User, forbidden
 from kubesim.errors import ApiError, bad_request
 from kubesim.faults import Faults
@@ -336,6 +336,8 @@ class ApiServer:
                 return None
             raise bad_request("the request body is empty")
         ctype = request.headers.get("Content-Type", "")
+        if protobuf.is_protobuf(ctype):
+            return protobuf.decode(raw)
         try:
             if "yaml" in ctype:
                 return yaml.safe_load(raw)
