@@ -12,15 +12,17 @@ import orjson
 import yaml
 from aiohttp import web
 
-from kubesim import discovery, protobuf
+from kubesim import discovery, protobuf, reviews
 from kubesim.auth import Authenticator, User, forbidden
 from kubesim.errors import ApiError, bad_request
 from kubesim.faults import Faults
 from kubesim.patch import APPLY
 from kubesim.podlogs import serve_log
+from kubesim.rbac import Attributes, authorize
 from kubesim.resources import VIRTUAL, ResourceType
 from kubesim.selectors import parse_field_selector, parse_label_selector
 from kubesim.store import Store
+from kubesim.streams import PodStreams
 from kubesim.tables import to_table, wants_table
 from kubesim.watch import WatchHub, encode_event, pump
 
@@ -30,6 +32,8 @@ JSON = "application/json"
 _OPEN_PATHS = ("/healthz", "/readyz", "/livez")
 _NOT_FOUND = "the server could not find the requested resource"
 USER_KEY = web.RequestKey("user", User)
+# Subresources that connect to a pod or mint a token: authorized as "create", as on a cluster.
+_ACTIONS = ("exec", "attach", "portforward", "token")
 
 
 def json_response(body: Any, status: int = 200, headers: dict | None = None) -> web.Response:
@@ -89,6 +93,7 @@ class ApiServer:
         self.auth = auth
         self.faults = faults
         self.hub = WatchHub(store, watch_queue)
+        self.streams = PodStreams(store)
         self.bookmark_interval = bookmark_interval
         self.address = address
         self.requests: Counter[str] = Counter()
@@ -110,7 +115,11 @@ class ApiServer:
         if path in _OPEN_PATHS or path.startswith(tuple(p + "/" for p in _OPEN_PATHS)):
             return web.Response(text="ok", content_type="text/plain")
         try:
-            request[USER_KEY] = self.auth.authenticate(request.headers.get("Authorization"))
+            user = self.auth.authenticate(request.headers.get("Authorization"))
+            sa = user.service_account
+            if sa and self.store.peek("serviceaccounts", sa[1], namespace=sa[0]) is None:
+                raise ApiError(401, "Unauthorized", "Unauthorized")
+            request[USER_KEY] = user
         except ApiError as err:
             return error_response(err)
         self.requests[request.method] += 1
@@ -204,13 +213,21 @@ class ApiServer:
     ) -> web.StreamResponse:
         rt, ns, name, sub = self._resolve(group, version, rest)
         user: User = request[USER_KEY]
-        if rt.key in VIRTUAL:
+        if sub in _ACTIONS:
+            verb = "create"
+        elif rt.key in VIRTUAL:
             if request.method != "POST" or name:
                 raise _method_not_allowed()
-            return await self._access_review(request, user)
-        verb = request_verb(request.method, request.query, name)
-        if not user.allowed(verb):
-            raise forbidden(user, verb, rt.plural, rt.group, ns, name)
+            verb = "create"
+        else:
+            verb = request_verb(request.method, request.query, name)
+        attrs = Attributes(verb, rt.group, rt.plural, sub or "", name or "", ns or "")
+        if not authorize(self.store, user, attrs)[0]:
+            raise forbidden(user, verb, rt.plural, rt.group, ns, name, sub)
+        if rt.key in VIRTUAL:
+            return await self._review(request, rt, user)
+        if sub in _ACTIONS:
+            return await self._action(request, rt, ns or "default", name or "", sub or "")
         if name is None:
             return await self._collection(request, verb, rt, ns, version)
         handler = {
@@ -464,19 +481,22 @@ class ApiServer:
         raise ApiError(404, "NotFound", _NOT_FOUND)
 
     # ----------------------------------------------------------------- misc endpoints
-    async def _access_review(self, request: web.Request, user: User) -> web.Response:
-        body = await self._body(request)
-        spec = (body or {}).get("spec") or {}
-        attrs = spec.get("resourceAttributes")
-        verb = (attrs or {}).get("verb") or "get"
-        allowed = user.allowed(verb) if attrs is not None else True
-        out = dict(body)
-        out.update({"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1"})
-        out.setdefault("metadata", {})
-        out["status"] = {"allowed": allowed}
-        if allowed:
-            out["status"]["reason"] = f'kubesim: user "{user.name}" may {verb}'
-        return json_response(out, 201)
+    async def _review(self, request: web.Request, rt: ResourceType, user: User) -> web.Response:
+        body = await self._object_body(request)
+        if rt.plural == "selfsubjectaccessreviews":
+            return json_response(reviews.access_review(self.store, user, body), 201)
+        return json_response(reviews.rules_review(self.store, user, body), 201)
+
+    async def _action(
+        self, request: web.Request, rt: ResourceType, ns: str, name: str, sub: str
+    ) -> web.StreamResponse:
+        """Answer the connect-style subresources: token requests, exec, attach, port-forward."""
+        if sub == "token":
+            if request.method != "POST":
+                raise _method_not_allowed()
+            body = await self._body(request, allow_empty=True) or {}
+            return json_response(reviews.token_request(self.store, self.auth, ns, name, body), 201)
+        return await self.streams.serve(request, ns, name, sub)
 
     async def _debug(self, request: web.Request, parts: list[str]) -> web.Response:
         what = parts[0] if parts else ""
@@ -487,7 +507,7 @@ class ApiServer:
                 return json_response(self.faults.as_dict())
             if request.method in ("POST", "PUT", "PATCH"):
                 user: User = request[USER_KEY]
-                if user.readonly:
+                if not user.admin:
                     raise forbidden(user, "update", "faults", "kubesim", None)
                 body = await self._body(request, allow_empty=True) or {}
                 if not isinstance(body, dict):

@@ -39,7 +39,7 @@ def _flag(request: web.Request, name: str) -> bool:
     return request.query.get(name, "").lower() in ("1", "true")
 
 
-def _pick_container(pod: dict, name: str, wanted: str | None) -> str:
+def pick_container(pod: dict, name: str, wanted: str | None) -> str:
     """Return the container a log request reads; raise 400 if it is ambiguous or unknown."""
     spec = pod.get("spec") or {}
     names = [c.get("name", "") for c in spec.get("containers") or []]
@@ -131,7 +131,7 @@ async def serve_log(
     pod = store.peek("pods", name, namespace=namespace)
     if pod is None:
         raise not_found("pods", name)
-    container = _pick_container(pod, name, request.query.get("container"))
+    container = pick_container(pod, name, request.query.get("container"))
     logs = store.logs
     previous = _flag(request, "previous")
     state = _container_state(pod, container)

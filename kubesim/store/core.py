@@ -23,6 +23,7 @@ from kubesim.objects import clone, now_rfc3339, sort_key, spec_of
 from kubesim.patch import APPLY, apply_patch
 from kubesim.quota import QuotaTracker
 from kubesim.resources import ResourceRegistry, ResourceType
+from kubesim.runtime import Runtimes
 from kubesim.selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
 from kubesim.store.names import already_exists, conflict, generate_name, validate_name
 from kubesim.store.table import Table, decode_continue
@@ -61,6 +62,7 @@ class Store:
     def __init__(self, *, history_size: int = 10_000) -> None:
         self.resources = ResourceRegistry()
         self.logs = LogBook()
+        self.runtimes = Runtimes()
         self.quota = QuotaTracker()
         self._table = Table()
         self._rv = 0
