@@ -20,6 +20,7 @@ from kubesim.patch import APPLY
 from kubesim.podlogs import serve_log
 from kubesim.rbac import Attributes, authorize
 from kubesim.resources import VIRTUAL, ResourceType
+from kubesim.scale import scale_of, update_scale
 from kubesim.selectors import parse_field_selector, parse_label_selector
 from kubesim.store import Store
 from kubesim.streams import PodStreams
@@ -279,6 +280,8 @@ class ApiServer:
         store = self.store
         if sub == "log":
             return await serve_log(request, store, ns or "default", name)
+        if sub == "scale":
+            return json_response(scale_of(store.get(rt.key, name, namespace=ns), rt))
         obj = store.peek(rt.key, name, namespace=ns)
         if obj is None:
             store.get(rt.key, name, namespace=ns)  # raises the right 404
@@ -297,6 +300,8 @@ class ApiServer:
         version: str,
     ) -> web.StreamResponse:
         body = await self._object_body(request)
+        if sub == "scale":
+            return json_response(update_scale(self.store, rt, name, ns, body, None))
         body_name = (body.get("metadata") or {}).get("name")
         if body_name and body_name != name:
             raise bad_request(
@@ -317,6 +322,8 @@ class ApiServer:
     ) -> web.StreamResponse:
         ctype = request.headers.get("Content-Type", "application/merge-patch+json")
         body = await self._body(request)
+        if sub == "scale":
+            return json_response(update_scale(self.store, rt, name, ns, body, ctype))
         existed = self.store.peek(rt.key, name, namespace=ns) is not None
         obj = self.store.patch(rt.key, name, body, namespace=ns, patch_type=ctype, subresource=sub)
         code = 201 if ctype.startswith(APPLY) and not existed else 200
