@@ -23,8 +23,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tls", action="store_true", help="serve HTTPS with a generated CA")
     p.add_argument("--faults", help='e.g. "error_rate=0.1,error_code=500,latency_ms=50"')
     p.add_argument("--token", help="admin bearer token (random if omitted)")
+    p.add_argument(
+        "--kubeconfig-for",
+        action="append",
+        default=[],
+        metavar="NS/SA=PATH",
+        help="also write a kubeconfig for service account NS/SA at PATH (RBAC applies; "
+        "the account is created with no permissions if missing); repeatable",
+    )
     p.add_argument("--log-level", default="INFO")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    try:
+        args.kubeconfig_for = [_service_account_target(v) for v in args.kubeconfig_for]
+    except ValueError as exc:
+        p.error(str(exc))
+    return args
+
+
+def _service_account_target(value: str) -> tuple[str, str, str]:
+    """Return (namespace, name, path) from ``NS/SA=PATH``."""
+    who, sep, path = value.partition("=")
+    namespace, slash, name = who.partition("/")
+    if not (sep and slash and namespace and name and path):
+        raise ValueError(f"--kubeconfig-for wants NS/SA=PATH, got {value!r}")
+    return namespace, name, path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                 kubeconfig=args.kubeconfig,
                 faults=args.faults,
                 token=args.token,
+                kubeconfig_for=args.kubeconfig_for,
                 ready=ready,
             )
         )

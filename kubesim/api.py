@@ -12,15 +12,18 @@ import orjson
 import yaml
 from aiohttp import web
 
-from kubesim import discovery
+from kubesim import discovery, protobuf, reviews
 from kubesim.auth import Authenticator, User, forbidden
 from kubesim.errors import ApiError, bad_request
 from kubesim.faults import Faults
 from kubesim.patch import APPLY
 from kubesim.podlogs import serve_log
+from kubesim.rbac import Attributes, authorize
 from kubesim.resources import VIRTUAL, ResourceType
+from kubesim.scale import scale_of, update_scale
 from kubesim.selectors import parse_field_selector, parse_label_selector
 from kubesim.store import Store
+from kubesim.streams import PodStreams
 from kubesim.tables import to_table, wants_table
 from kubesim.watch import WatchHub, encode_event, pump
 
@@ -30,6 +33,8 @@ JSON = "application/json"
 _OPEN_PATHS = ("/healthz", "/readyz", "/livez")
 _NOT_FOUND = "the server could not find the requested resource"
 USER_KEY = web.RequestKey("user", User)
+# Subresources that connect to a pod or mint a token: authorized as "create", as on a cluster.
+_ACTIONS = ("exec", "attach", "portforward", "token")
 
 
 def json_response(body: Any, status: int = 200, headers: dict | None = None) -> web.Response:
@@ -44,6 +49,28 @@ def error_response(err: ApiError, headers: dict | None = None) -> web.Response:
 
 def _flag(value: str | None) -> bool:
     return value is not None and value.lower() in ("1", "true", "yes", "")
+
+
+def _method_not_allowed() -> ApiError:
+    return ApiError(
+        405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+    )
+
+
+def request_verb(method: str, query: Any, name: str | None) -> str:
+    """Return the Kubernetes verb of a request (``list``, ``watch``, ``create``, ...)."""
+    if name is None:
+        table = {
+            "GET": "watch" if "watch" in query and _flag(query.get("watch")) else "list",
+            "POST": "create",
+            "DELETE": "deletecollection",
+        }
+    else:
+        table = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+    verb = table.get(method)
+    if verb is None:
+        raise _method_not_allowed()
+    return verb
 
 
 class ApiServer:
@@ -67,6 +94,7 @@ class ApiServer:
         self.auth = auth
         self.faults = faults
         self.hub = WatchHub(store, watch_queue)
+        self.streams = PodStreams(store)
         self.bookmark_interval = bookmark_interval
         self.address = address
         self.requests: Counter[str] = Counter()
@@ -88,7 +116,11 @@ class ApiServer:
         if path in _OPEN_PATHS or path.startswith(tuple(p + "/" for p in _OPEN_PATHS)):
             return web.Response(text="ok", content_type="text/plain")
         try:
-            request[USER_KEY] = self.auth.authenticate(request.headers.get("Authorization"))
+            user = self.auth.authenticate(request.headers.get("Authorization"))
+            sa = user.service_account
+            if sa and self.store.peek("serviceaccounts", sa[1], namespace=sa[0]) is None:
+                raise ApiError(401, "Unauthorized", "Unauthorized")
+            request[USER_KEY] = user
         except ApiError as err:
             return error_response(err)
         self.requests[request.method] += 1
@@ -181,99 +213,144 @@ class ApiServer:
         self, request: web.Request, group: str, version: str, rest: list[str]
     ) -> web.StreamResponse:
         rt, ns, name, sub = self._resolve(group, version, rest)
-        method = request.method
-        q = request.query
         user: User = request[USER_KEY]
-        if rt.key in VIRTUAL:
-            if method != "POST" or name:
-                raise ApiError(
-                    405,
-                    "MethodNotAllowed",
-                    "the server does not allow this method on the requested resource",
-                )
-            return await self._access_review(request, user)
-        if name is None:
-            verb = {
-                "GET": "watch" if _flag(q.get("watch")) and "watch" in q else "list",
-                "POST": "create",
-                "DELETE": "deletecollection",
-            }.get(method)
+        if sub in _ACTIONS:
+            verb = "create"
+        elif rt.key in VIRTUAL:
+            if request.method != "POST" or name:
+                raise _method_not_allowed()
+            verb = "create"
         else:
-            verb = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method)
-        if verb is None:
-            raise ApiError(
-                405,
-                "MethodNotAllowed",
-                "the server does not allow this method on the requested resource",
-            )
-        if not user.allowed(verb):
-            raise forbidden(user, verb, rt.plural, rt.group, ns, name)
-        store = self.store
+            verb = request_verb(request.method, request.query, name)
+        attrs = Attributes(verb, rt.group, rt.plural, sub or "", name or "", ns or "")
+        if not authorize(self.store, user, attrs)[0]:
+            raise forbidden(user, verb, rt.plural, rt.group, ns, name, sub)
+        if rt.key in VIRTUAL:
+            return await self._review(request, rt, user)
+        if sub in _ACTIONS:
+            return await self._action(request, rt, ns or "default", name or "", sub or "")
         if name is None:
-            if verb == "watch":
-                return await self._watch(request, rt, ns)
-            if verb == "list":
-                return self._list(request, rt, ns, version)
-            if verb == "create":
-                body = await self._body(request)
-                if not isinstance(body, dict):
-                    raise bad_request("the request body must be an object")
-                return json_response(
-                    self._render(store.create(rt.key, body, namespace=ns), rt, version), 201
-                )
-            deleted = store.delete_collection(
-                rt.key,
-                namespace=ns,
-                label_selector=q.get("labelSelector"),
-                field_selector=q.get("fieldSelector"),
-            )
+            return await self._collection(request, verb, rt, ns, version)
+        handler = {
+            "get": self._get,
+            "update": self._put,
+            "patch": self._patch,
+            "delete": self._delete,
+        }[verb]
+        return await handler(request, rt, ns, name, sub, version)
+
+    async def _collection(
+        self, request: web.Request, verb: str, rt: ResourceType, ns: str | None, version: str
+    ) -> web.StreamResponse:
+        if verb == "watch":
+            return await self._watch(request, rt, ns)
+        if verb == "list":
+            return self._list(request, rt, ns, version)
+        store = self.store
+        if verb == "create":
+            body = await self._object_body(request)
             return json_response(
-                {
-                    "kind": f"{rt.kind}List",
-                    "apiVersion": rt.api_version,
-                    "metadata": {"resourceVersion": str(store.resource_version)},
-                    "items": deleted,
-                }
+                self._render(store.create(rt.key, body, namespace=ns), rt, version), 201
             )
-        if verb == "get":
-            if sub == "log":
-                return await serve_log(request, store, ns or "default", name)
-            obj = store.peek(rt.key, name, namespace=ns)
-            if obj is None:
-                store.get(rt.key, name, namespace=ns)  # raises the right 404
-            if sub is None and wants_table(request.headers.get("Accept", "")):
-                meta = {"resourceVersion": str(store.resource_version)}
-                return json_response(to_table(rt, [obj], meta))
-            return json_response(self._render(obj, rt, version))
-        if verb == "update":
-            body = await self._body(request)
-            if not isinstance(body, dict):
-                raise bad_request("the request body must be an object")
-            body_name = (body.get("metadata") or {}).get("name")
-            if body_name and body_name != name:
-                raise bad_request(
-                    f"the name of the object ({body_name}) does not match the "
-                    f"name on the URL ({name})"
-                )
-            body.setdefault("metadata", {})["name"] = name
-            return json_response(
-                self._render(store.update(rt.key, body, namespace=ns, subresource=sub), rt, version)
-            )
-        if verb == "patch":
-            ctype = request.headers.get("Content-Type", "application/merge-patch+json")
-            body = await self._body(request)
-            existed = store.peek(rt.key, name, namespace=ns) is not None
-            obj = store.patch(rt.key, name, body, namespace=ns, patch_type=ctype, subresource=sub)
-            code = 201 if ctype.startswith(APPLY) and not existed else 200
-            return json_response(self._render(obj, rt, version), code)
-        body = await self._body(request, allow_empty=True) or {}
-        propagation = q.get("propagationPolicy") or (
-            body.get("propagationPolicy") if isinstance(body, dict) else None
+        q = request.query
+        deleted = store.delete_collection(
+            rt.key,
+            namespace=ns,
+            label_selector=q.get("labelSelector"),
+            field_selector=q.get("fieldSelector"),
         )
-        if not propagation and isinstance(body, dict) and body.get("orphanDependents"):
-            propagation = "Orphan"
-        obj = store.delete(rt.key, name, namespace=ns, propagation=propagation or "Background")
+        return json_response(
+            {
+                "kind": f"{rt.kind}List",
+                "apiVersion": rt.api_version,
+                "metadata": {"resourceVersion": str(store.resource_version)},
+                "items": deleted,
+            }
+        )
+
+    async def _get(
+        self,
+        request: web.Request,
+        rt: ResourceType,
+        ns: str | None,
+        name: str,
+        sub: str | None,
+        version: str,
+    ) -> web.StreamResponse:
+        store = self.store
+        if sub == "log":
+            return await serve_log(request, store, ns or "default", name)
+        if sub == "scale":
+            return json_response(scale_of(store.get(rt.key, name, namespace=ns), rt))
+        obj = store.peek(rt.key, name, namespace=ns)
+        if obj is None:
+            store.get(rt.key, name, namespace=ns)  # raises the right 404
+        if sub is None and wants_table(request.headers.get("Accept", "")):
+            meta = {"resourceVersion": str(store.resource_version)}
+            return json_response(to_table(rt, [obj], meta))
         return json_response(self._render(obj, rt, version))
+
+    async def _put(
+        self,
+        request: web.Request,
+        rt: ResourceType,
+        ns: str | None,
+        name: str,
+        sub: str | None,
+        version: str,
+    ) -> web.StreamResponse:
+        body = await self._object_body(request)
+        if sub == "scale":
+            return json_response(update_scale(self.store, rt, name, ns, body, None))
+        body_name = (body.get("metadata") or {}).get("name")
+        if body_name and body_name != name:
+            raise bad_request(
+                f"the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )
+        body.setdefault("metadata", {})["name"] = name
+        obj = self.store.update(rt.key, body, namespace=ns, subresource=sub)
+        return json_response(self._render(obj, rt, version))
+
+    async def _patch(
+        self,
+        request: web.Request,
+        rt: ResourceType,
+        ns: str | None,
+        name: str,
+        sub: str | None,
+        version: str,
+    ) -> web.StreamResponse:
+        ctype = request.headers.get("Content-Type", "application/merge-patch+json")
+        body = await self._body(request)
+        if sub == "scale":
+            return json_response(update_scale(self.store, rt, name, ns, body, ctype))
+        existed = self.store.peek(rt.key, name, namespace=ns) is not None
+        obj = self.store.patch(rt.key, name, body, namespace=ns, patch_type=ctype, subresource=sub)
+        code = 201 if ctype.startswith(APPLY) and not existed else 200
+        return json_response(self._render(obj, rt, version), code)
+
+    async def _delete(
+        self,
+        request: web.Request,
+        rt: ResourceType,
+        ns: str | None,
+        name: str,
+        sub: str | None,
+        version: str,
+    ) -> web.StreamResponse:
+        body = await self._body(request, allow_empty=True) or {}
+        opts = body if isinstance(body, dict) else {}
+        propagation = request.query.get("propagationPolicy") or opts.get("propagationPolicy")
+        if not propagation and opts.get("orphanDependents"):
+            propagation = "Orphan"
+        obj = self.store.delete(rt.key, name, namespace=ns, propagation=propagation or "Background")
+        return json_response(self._render(obj, rt, version))
+
+    async def _object_body(self, request: web.Request) -> dict:
+        body = await self._body(request)
+        if not isinstance(body, dict):
+            raise bad_request("the request body must be an object")
+        return body
 
     @staticmethod
     async def _body(request: web.Request, allow_empty: bool = False) -> Any:
@@ -283,6 +360,8 @@ class ApiServer:
                 return None
             raise bad_request("the request body is empty")
         ctype = request.headers.get("Content-Type", "")
+        if protobuf.is_protobuf(ctype):
+            return protobuf.decode(raw)
         try:
             if "yaml" in ctype:
                 return yaml.safe_load(raw)
@@ -409,19 +488,22 @@ class ApiServer:
         raise ApiError(404, "NotFound", _NOT_FOUND)
 
     # ----------------------------------------------------------------- misc endpoints
-    async def _access_review(self, request: web.Request, user: User) -> web.Response:
-        body = await self._body(request)
-        spec = (body or {}).get("spec") or {}
-        attrs = spec.get("resourceAttributes")
-        verb = (attrs or {}).get("verb") or "get"
-        allowed = user.allowed(verb) if attrs is not None else True
-        out = dict(body)
-        out.update({"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1"})
-        out.setdefault("metadata", {})
-        out["status"] = {"allowed": allowed}
-        if allowed:
-            out["status"]["reason"] = f'kubesim: user "{user.name}" may {verb}'
-        return json_response(out, 201)
+    async def _review(self, request: web.Request, rt: ResourceType, user: User) -> web.Response:
+        body = await self._object_body(request)
+        if rt.plural == "selfsubjectaccessreviews":
+            return json_response(reviews.access_review(self.store, user, body), 201)
+        return json_response(reviews.rules_review(self.store, user, body), 201)
+
+    async def _action(
+        self, request: web.Request, rt: ResourceType, ns: str, name: str, sub: str
+    ) -> web.StreamResponse:
+        """Answer the connect-style subresources: token requests, exec, attach, port-forward."""
+        if sub == "token":
+            if request.method != "POST":
+                raise _method_not_allowed()
+            body = await self._body(request, allow_empty=True) or {}
+            return json_response(reviews.token_request(self.store, self.auth, ns, name, body), 201)
+        return await self.streams.serve(request, ns, name, sub)
 
     async def _debug(self, request: web.Request, parts: list[str]) -> web.Response:
         what = parts[0] if parts else ""
@@ -432,7 +514,7 @@ class ApiServer:
                 return json_response(self.faults.as_dict())
             if request.method in ("POST", "PUT", "PATCH"):
                 user: User = request[USER_KEY]
-                if user.readonly:
+                if not user.admin:
                     raise forbidden(user, "update", "faults", "kubesim", None)
                 body = await self._body(request, allow_empty=True) or {}
                 if not isinstance(body, dict):

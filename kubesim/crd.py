@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from kubesim.errors import invalid
-from kubesim.resources import ResourceType
-from kubesim.store import now_rfc3339
-
-if TYPE_CHECKING:
-    from kubesim.store import Store
+from kubesim.objects import now_rfc3339
+from kubesim.resources import ResourceRegistry, ResourceType
 
 
 def _cause(field: str, message: str, reason: str = "FieldValueInvalid") -> dict:
     return {"reason": reason, "field": field, "message": message}
 
 
-def admit_crd(store: Store, crd: dict) -> None:
+def admit_crd(resources: ResourceRegistry, crd: dict) -> None:
     """Validate a CRD body and fill in its status (Established, acceptedNames) in place.
 
     Raises 422 Invalid when the name is not ``<plural>.<group>``, the scope is unknown, or no
@@ -59,7 +56,7 @@ def admit_crd(store: Store, crd: dict) -> None:
         )
     if causes:
         raise invalid("CustomResourceDefinition", name, "apiextensions.k8s.io", causes)
-    existing = store.resources.get(f"{plural}.{group}")
+    existing = resources.get(f"{plural}.{group}")
     if existing is not None and not existing.crd:
         raise invalid(
             "CustomResourceDefinition",
@@ -131,16 +128,22 @@ def resource_type_for(crd: dict) -> ResourceType:
     )
 
 
-def sync_crd(store: Store, old: dict | None, new: dict | None) -> None:
+def sync_crd(
+    resources: ResourceRegistry,
+    drop_objects: Callable[[str], None],
+    old: dict | None,
+    new: dict | None,
+) -> None:
     """Register, update or remove the served resource after a CRD change.
 
-    Deleting a CRD deletes all of its objects (emitting DELETED) before its endpoints go.
+    Deleting a CRD calls ``drop_objects(key)`` (which deletes all of its objects, emitting
+    DELETED) before its endpoints go.
     """
     if new is None:
         if old is not None:
             spec = old["spec"]
             key = f"{spec['names']['plural']}.{spec['group']}"
-            store.drop_resource(key)
-            store.resources.remove(key)
+            drop_objects(key)
+            resources.remove(key)
         return
-    store.resources.add(resource_type_for(new))
+    resources.add(resource_type_for(new))

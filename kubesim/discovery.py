@@ -12,6 +12,19 @@ _SUB_VERBS = {
     "log": ["get"],
     "scale": ["get", "patch", "update"],
     "finalize": ["update"],
+    "exec": ["create", "get"],
+    "attach": ["create", "get"],
+    "portforward": ["create", "get"],
+    "token": ["create"],
+}
+# (group, version, kind) of subresources whose kind is not the parent's.
+_SUB_KINDS = {
+    "log": ("", "", "Pod"),
+    "exec": ("", "", "PodExecOptions"),
+    "attach": ("", "", "PodAttachOptions"),
+    "portforward": ("", "", "PodPortForwardOptions"),
+    "token": ("authentication.k8s.io", "v1", "TokenRequest"),
+    "scale": ("autoscaling", "v1", "Scale"),
 }
 
 
@@ -84,15 +97,17 @@ def resource_list(reg: ResourceRegistry, group: str, version: str) -> dict | Non
     for rt in sorted(types, key=lambda r: r.plural):
         resources.append(_entry(rt))
         for sub in rt.subresources:
-            resources.append(
-                {
-                    "name": f"{rt.plural}/{sub}",
-                    "singularName": "",
-                    "namespaced": rt.namespaced,
-                    "kind": rt.kind if sub != "log" else "Pod",
-                    "verbs": _SUB_VERBS.get(sub, ["get"]),
-                }
-            )
+            group_, version_, kind = _SUB_KINDS.get(sub, ("", "", rt.kind))
+            entry = {
+                "name": f"{rt.plural}/{sub}",
+                "singularName": "",
+                "namespaced": rt.namespaced,
+                "kind": kind,
+                "verbs": _SUB_VERBS.get(sub, ["get"]),
+            }
+            if group_:
+                entry.update(group=group_, version=version_)
+            resources.append(entry)
     return {
         "kind": "APIResourceList",
         "apiVersion": "v1",

@@ -10,7 +10,7 @@ import yaml
 NAME = "kubesim"
 
 
-def build(url: str, token: str, ca_pem: str | None = None) -> dict:
+def build(url: str, token: str, ca_pem: str | None = None, namespace: str = "default") -> dict:
     """Return a kubeconfig dict: cluster, user and context all named ``kubesim``."""
     cluster: dict = {"server": url}
     if ca_pem:
@@ -21,18 +21,20 @@ def build(url: str, token: str, ca_pem: str | None = None) -> dict:
         "clusters": [{"name": NAME, "cluster": cluster}],
         "users": [{"name": NAME, "user": {"token": token}}],
         "contexts": [
-            {"name": NAME, "context": {"cluster": NAME, "user": NAME, "namespace": "default"}}
+            {"name": NAME, "context": {"cluster": NAME, "user": NAME, "namespace": namespace}}
         ],
         "current-context": NAME,
         "preferences": {},
     }
 
 
-def write(path: str, url: str, token: str, ca_pem: str | None = None) -> str:
+def write(
+    path: str, url: str, token: str, ca_pem: str | None = None, *, namespace: str = "default"
+) -> str:
     """Write the kubeconfig to ``path`` (mode 0600, parent dirs created); return the path."""
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        yaml.safe_dump(build(url, token, ca_pem), fh, sort_keys=False)
+        yaml.safe_dump(build(url, token, ca_pem, namespace), fh, sort_keys=False)
     return path

@@ -52,6 +52,18 @@ def _core(plural: str, singular: str, kind: str, namespaced: bool = True, **kw) 
     return ResourceType("", "v1", plural, singular, kind, namespaced, **kw)
 
 
+def _api(group: str, plural: str, kind: str, namespaced: bool = True, **kw) -> ResourceType:
+    """Return a type of a named group at v1 (singular name: the kind in lower case)."""
+    version = kw.pop("version", "v1")
+    return ResourceType(group, version, plural, kind.lower(), kind, namespaced, **kw)
+
+
+_STATUS = {"status_subresource": True, "subresources": ("status",)}
+_SCALED = {"status_subresource": True, "subresources": ("status", "scale")}
+_RBAC = "rbac.authorization.k8s.io"
+_AUTHZ = "authorization.k8s.io"
+_REVIEW = {"verbs": ("create",), "name_rule": ""}
+
 BUILTINS: tuple[ResourceType, ...] = (
     _core(
         "namespaces",
@@ -64,22 +76,14 @@ BUILTINS: tuple[ResourceType, ...] = (
         name_rule="label",
         verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
     ),
-    _core(
-        "nodes",
-        "node",
-        "Node",
-        False,
-        short_names=("no",),
-        status_subresource=True,
-        subresources=("status",),
-    ),
+    _core("nodes", "node", "Node", False, short_names=("no",), **_STATUS),
     _core(
         "pods",
         "pod",
         "Pod",
         short_names=("po",),
         status_subresource=True,
-        subresources=("status", "log"),
+        subresources=("status", "log", "exec", "attach", "portforward"),
         categories=("all",),
     ),
     _core("events", "event", "Event", short_names=("ev",), name_rule=""),
@@ -88,86 +92,54 @@ BUILTINS: tuple[ResourceType, ...] = (
         "service",
         "Service",
         short_names=("svc",),
-        status_subresource=True,
-        subresources=("status",),
         name_rule="label",
         categories=("all",),
+        **_STATUS,
     ),
     _core("configmaps", "configmap", "ConfigMap", short_names=("cm",)),
     _core("secrets", "secret", "Secret"),
-    _core("serviceaccounts", "serviceaccount", "ServiceAccount", short_names=("sa",)),
     _core(
-        "resourcequotas",
-        "resourcequota",
-        "ResourceQuota",
-        short_names=("quota",),
-        status_subresource=True,
-        subresources=("status",),
+        "serviceaccounts",
+        "serviceaccount",
+        "ServiceAccount",
+        short_names=("sa",),
+        subresources=("token",),
     ),
-    ResourceType(
-        "batch",
-        "v1",
-        "jobs",
-        "job",
-        "Job",
-        True,
-        status_subresource=True,
-        subresources=("status",),
+    _core("resourcequotas", "resourcequota", "ResourceQuota", short_names=("quota",), **_STATUS),
+    _core(
+        "persistentvolumeclaims",
+        "persistentvolumeclaim",
+        "PersistentVolumeClaim",
+        short_names=("pvc",),
+        **_STATUS,
+    ),
+    _core(
+        "replicationcontrollers",
+        "replicationcontroller",
+        "ReplicationController",
+        short_names=("rc",),
         categories=("all",),
+        **_SCALED,
     ),
-    ResourceType(
-        "apps",
-        "v1",
-        "deployments",
-        "deployment",
-        "Deployment",
-        True,
-        short_names=("deploy",),
-        status_subresource=True,
-        subresources=("status", "scale"),
-        categories=("all",),
+    _api("batch", "jobs", "Job", categories=("all",), **_STATUS),
+    _api("batch", "cronjobs", "CronJob", short_names=("cj",), categories=("all",), **_STATUS),
+    _api(
+        "apps", "deployments", "Deployment", short_names=("deploy",), categories=("all",), **_SCALED
     ),
-    ResourceType(
-        "apps",
-        "v1",
-        "replicasets",
-        "replicaset",
-        "ReplicaSet",
-        True,
-        short_names=("rs",),
-        status_subresource=True,
-        subresources=("status", "scale"),
-        categories=("all",),
+    _api("apps", "replicasets", "ReplicaSet", short_names=("rs",), categories=("all",), **_SCALED),
+    _api("apps", "daemonsets", "DaemonSet", short_names=("ds",), categories=("all",), **_STATUS),
+    _api(
+        "apps", "statefulsets", "StatefulSet", short_names=("sts",), categories=("all",), **_SCALED
     ),
-    ResourceType("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", True, name_rule=""),
-    ResourceType(
-        "rbac.authorization.k8s.io",
-        "v1",
-        "rolebindings",
-        "rolebinding",
-        "RoleBinding",
-        True,
-        name_rule="",
-    ),
-    ResourceType(
-        "rbac.authorization.k8s.io",
-        "v1",
-        "clusterroles",
-        "clusterrole",
-        "ClusterRole",
-        False,
-        name_rule="",
-    ),
-    ResourceType(
-        "rbac.authorization.k8s.io",
-        "v1",
-        "clusterrolebindings",
-        "clusterrolebinding",
-        "ClusterRoleBinding",
-        False,
-        name_rule="",
-    ),
-    ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", True),
+    _api("apps", "controllerrevisions", "ControllerRevision"),
+    _api("policy", "poddisruptionbudgets", "PodDisruptionBudget", short_names=("pdb",), **_STATUS),
+    _api("scheduling.k8s.io", "priorityclasses", "PriorityClass", False, short_names=("pc",)),
+    _api("apiregistration.k8s.io", "apiservices", "APIService", False, **_STATUS),
+    _api(_RBAC, "roles", "Role", name_rule=""),
+    _api(_RBAC, "rolebindings", "RoleBinding", name_rule=""),
+    _api(_RBAC, "clusterroles", "ClusterRole", False, name_rule=""),
+    _api(_RBAC, "clusterrolebindings", "ClusterRoleBinding", False, name_rule=""),
+    _api("coordination.k8s.io", "leases", "Lease"),
     ResourceType(
         "apiextensions.k8s.io",
         "v1",
@@ -176,33 +148,30 @@ BUILTINS: tuple[ResourceType, ...] = (
         "CustomResourceDefinition",
         False,
         short_names=("crd", "crds"),
-        status_subresource=True,
-        subresources=("status",),
+        **_STATUS,
     ),
-    ResourceType(
-        "authorization.k8s.io",
-        "v1",
-        "selfsubjectaccessreviews",
-        "selfsubjectaccessreview",
-        "SelfSubjectAccessReview",
-        False,
-        verbs=("create",),
-        name_rule="",
-    ),
+    _api(_AUTHZ, "selfsubjectaccessreviews", "SelfSubjectAccessReview", False, **_REVIEW),
+    _api(_AUTHZ, "selfsubjectrulesreviews", "SelfSubjectRulesReview", False, **_REVIEW),
 )
 
 # Resources answered by a handler instead of being stored.
-VIRTUAL = {"selfsubjectaccessreviews.authorization.k8s.io"}
+VIRTUAL = {
+    "selfsubjectaccessreviews.authorization.k8s.io",
+    "selfsubjectrulesreviews.authorization.k8s.io",
+}
 
 # The order groups are listed in discovery (core first, then as Kubernetes lists them).
 GROUP_ORDER = (
     "",
+    "apiregistration.k8s.io",
     "apps",
+    "authorization.k8s.io",
     "batch",
+    "policy",
     "rbac.authorization.k8s.io",
+    "scheduling.k8s.io",
     "coordination.k8s.io",
     "apiextensions.k8s.io",
-    "authorization.k8s.io",
 )
 
 

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from kubesim import kubeconfig as kubeconfig_mod
+from kubesim import rbac, sim
 from kubesim import tls as tls_mod
 from kubesim.api import ApiServer
 from kubesim.auth import Authenticator
@@ -37,16 +38,17 @@ def quiet_collector() -> None:
     gc.set_threshold(gen0, gen1, FULL_COLLECTION_EVERY)
 
 
+def new_store(history_size: int) -> Store:
+    """Return a store holding the default namespaces and ClusterRoles of a new cluster."""
+    store = Store(history_size=history_size)
+    for role in rbac.DEFAULT_CLUSTER_ROLES:
+        store.create(f"clusterroles.{rbac.RBAC}", role)
+    return store
+
+
 def _start_controllers(store: Store, nodes: str | None, speed: float) -> Any:
-    """Start kubesim.sim's controllers if that package provides them; else return None."""
-    try:
-        from kubesim import sim
-    except ImportError:
-        return None
-    start = getattr(sim, "start_controllers", None)
-    if start is None:
-        return None
-    return start(store, nodes=nodes, speed=speed)
+    """Start kubesim.sim's controllers on the running loop; return their handle."""
+    return sim.start_controllers(store, nodes=nodes, speed=speed)
 
 
 class KubeSim:
@@ -55,7 +57,8 @@ class KubeSim:
     ``start()`` runs it on a daemon thread with its own event loop; every store access
     from other threads must go through ``call()``. ``extra_tokens`` maps more bearer tokens
     to user names (names starting with "readonly" may only get/list/watch).
-    ``controllers=False`` serves the API without the simulation controllers.
+    ``users`` maps tokens to ordinary user names, which RBAC authorizes like service
+    accounts. ``controllers=False`` serves the API without the simulation controllers.
     """
 
     def __init__(
@@ -70,6 +73,7 @@ class KubeSim:
         faults: str | None = None,
         token: str | None = None,
         extra_tokens: dict[str, str] | None = None,
+        users: dict[str, str] | None = None,
         history_size: int = 10_000,
         bookmark_interval: float = 1.0,
         watch_queue: int = 10_000,
@@ -83,6 +87,7 @@ class KubeSim:
         self.kubeconfig_path = kubeconfig
         self.token = token or secrets.token_urlsafe(32)
         self.extra_tokens = dict(extra_tokens or {})
+        self.auth = Authenticator(self.token, self.extra_tokens, users)
         self.faults = Faults(faults)
         self.history_size = history_size
         self.bookmark_interval = bookmark_interval
@@ -90,7 +95,7 @@ class KubeSim:
         self.run_controllers = controllers
         self._tls = tls_mod.generate() if tls else None
         self.ca_data: str | None = self._tls.ca_pem if self._tls else None
-        self.store = Store(history_size=history_size)
+        self.store = new_store(history_size)
         self.api: ApiServer | None = None
         self.controllers: Any = None
         self._runner: web.AppRunner | None = None
@@ -109,7 +114,7 @@ class KubeSim:
     async def _start_http(self) -> None:
         self.api = ApiServer(
             self.store,
-            Authenticator(self.token, self.extra_tokens),
+            self.auth,
             self.faults,
             bookmark_interval=self.bookmark_interval,
             watch_queue=self.watch_queue,
@@ -161,7 +166,7 @@ class KubeSim:
             if self.controllers is not None:
                 await self.controllers.stop()
                 self.controllers = None
-            self.store = Store(history_size=self.history_size)
+            self.store = new_store(self.history_size)
             if self.run_controllers:
                 self.controllers = _start_controllers(self.store, self.nodes, self.speed)
         await self._start_http()
@@ -239,6 +244,29 @@ class KubeSim:
 
         return self._run(invoke())
 
+    def service_account_token(self, namespace: str, name: str) -> str:
+        """Return a bearer token for service account ``namespace/name`` (RBAC applies)."""
+        return self.auth.service_account_token(namespace, name)
+
+    def ensure_service_account_now(self, namespace: str, name: str) -> None:
+        """On the loop thread: create the namespace and service account unless they exist."""
+        store = self.store
+        if not store.namespace_exists(namespace):
+            store.create("namespaces", {"metadata": {"name": namespace}})
+        if store.peek("serviceaccounts", name, namespace=namespace) is None:
+            store.create("serviceaccounts", {"metadata": {"name": name}}, namespace=namespace)
+
+    def ensure_service_account(self, namespace: str, name: str) -> None:
+        """Create the namespace and the service account unless they exist."""
+        self.call(self.ensure_service_account_now, namespace, name)
+
+    def write_kubeconfig_for(self, path: str, namespace: str, name: str) -> str:
+        """Write a kubeconfig at ``path`` that authenticates as service account
+        ``namespace/name`` (created if missing, with no permissions until bound); return it."""
+        self.ensure_service_account(namespace, name)
+        token = self.service_account_token(namespace, name)
+        return kubeconfig_mod.write(path, self.url, token, self.ca_data, namespace=namespace)
+
     def stats(self) -> dict:
         """Return the same counters as ``GET /kubesim/stats``."""
         return self.call(lambda: self.api.stats() if self.api else {})
@@ -260,9 +288,14 @@ async def serve(
     kubeconfig: str | None = None,
     faults: str | None = None,
     token: str | None = None,
+    kubeconfig_for: list[tuple[str, str, str]] | None = None,
     ready: Callable[[KubeSim], None] | None = None,
 ) -> None:
-    """Serve on the current event loop until cancelled; call ``ready(sim)`` once listening."""
+    """Serve on the current event loop until cancelled; call ``ready(sim)`` once listening.
+
+    ``kubeconfig_for`` lists (namespace, service account, path): a kubeconfig for each is
+    written once serving, the service account created if missing.
+    """
     sim = KubeSim(
         host=host,
         port=port,
@@ -274,6 +307,15 @@ async def serve(
         token=token,
     )
     await sim.astart()
+    for namespace, name, path in kubeconfig_for or ():
+        sim.ensure_service_account_now(namespace, name)
+        kubeconfig_mod.write(
+            path,
+            sim.url,
+            sim.service_account_token(namespace, name),
+            sim.ca_data,
+            namespace=namespace,
+        )
     if ready is not None:
         ready(sim)
     try:

@@ -5,15 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 import orjson
 
 from kubesim.resources import ResourceType
 from kubesim.selectors import Requirement, fields_match, labels_match
-
-if TYPE_CHECKING:
-    from kubesim.store import Store, WatchEvent
+from kubesim.store import Store, WatchEvent
 
 # Queue item meaning "stop now" (overflow or an injected fault).
 _CLOSE = None

@@ -12,13 +12,15 @@ import contextlib
 import logging
 from typing import Any
 
+from .cronjobs import CronJobController
 from .deployments import DeploymentController
 from .events import EventRecorder
 from .informer import WATCHED, Cluster, Controller
 from .jobs import JobController
 from .kubelet import Kubelet
 from .nodes import heartbeat_loop, register_nodes
-from .replicasets import ReplicaSetController
+from .podsets import DaemonSetController, StatefulSetController
+from .replicasets import ReplicaSetController, ReplicationControllerController
 from .scheduler import Scheduler
 
 __all__ = ["Controllers", "start_controllers"]
@@ -78,6 +80,10 @@ def start_controllers(store: Any, *, nodes: str | None, speed: float) -> Control
         JobController(store, cluster, recorder, speed),
         ReplicaSetController(store, cluster, recorder, speed),
         DeploymentController(store, cluster, recorder, speed),
+        ReplicationControllerController(store, cluster, recorder, speed),
+        DaemonSetController(store, cluster, recorder, speed),
+        StatefulSetController(store, cluster, recorder, speed),
+        CronJobController(store, cluster, recorder, speed),
     ]
     # Prime the caches before listening; objects created in between are delivered twice,
     # which level-triggered controllers tolerate.

@@ -18,7 +18,17 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]
 Handler = Callable[[str, dict[str, Any], dict[str, Any] | None], None]
 
-WATCHED = ("nodes", "pods", "jobs.batch", "replicasets.apps", "deployments.apps")
+WATCHED = (
+    "nodes",
+    "pods",
+    "jobs.batch",
+    "replicasets.apps",
+    "deployments.apps",
+    "replicationcontrollers",
+    "daemonsets.apps",
+    "statefulsets.apps",
+    "cronjobs.batch",
+)
 
 
 class Cluster:
@@ -29,9 +39,10 @@ class Cluster:
 
     def __init__(self) -> None:
         self.objects: dict[str, dict[Key, dict[str, Any]]] = {r: {} for r in WATCHED}
-        # controller owner uid -> keys of owned objects, for pods and replicasets
-        self.owned: dict[str, dict[str, set[Key]]] = {"pods": {}, "replicasets.apps": {}}
-        self._owner_of: dict[str, dict[Key, str]] = {"pods": {}, "replicasets.apps": {}}
+        # controller owner uid -> keys of owned objects, for pods, replicasets and jobs
+        owned = ("pods", "replicasets.apps", "jobs.batch")
+        self.owned: dict[str, dict[str, set[Key]]] = {r: {} for r in owned}
+        self._owner_of: dict[str, dict[Key, str]] = {r: {} for r in owned}
         self._handlers: dict[str, list[Handler]] = {r: [] for r in WATCHED}
 
     @property

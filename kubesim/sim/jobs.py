@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from .events import EventRecorder
@@ -52,6 +53,41 @@ def _pod_index(pod: dict[str, Any]) -> int | None:
         return int(raw) if raw is not None else None
     except ValueError:
         return None
+
+
+@dataclass(slots=True)
+class _Tally:
+    """What a Job's pods add up to in one reconcile."""
+
+    indexed: bool
+    active: list[dict[str, Any]] = field(default_factory=list)
+    restarts: int = 0
+    parallelism: int = 1
+    completions: int | None = None
+    succeeded: int = 0
+    failed: int = 0
+    done_indexes: set[int] = field(default_factory=set)
+
+
+def _finish(
+    status: dict[str, Any],
+    finished: tuple[str, str | None, str | None],
+    stamp: str,
+    events: list[tuple[str, str, str]],
+) -> None:
+    """Set the conditions (and completionTime) of a Job that completed or failed."""
+    conditions = status["conditions"]
+    ctype, reason, message = finished
+    if ctype == "Failed":
+        _set(conditions, "FailureTarget", "True", reason, message, stamp)
+        _set(conditions, "Failed", "True", reason, message, stamp)
+        events.append(("Warning", reason or "Failed", message or ""))
+        return
+    done = "Reached expected number of succeeded pods"
+    _set(conditions, "SuccessCriteriaMet", "True", "CompletionsReached", done, stamp)
+    _set(conditions, "Complete", "True", "CompletionsReached", done, stamp)
+    status["completionTime"] = stamp
+    events.append(("Normal", "Completed", "Job completed"))
 
 
 class JobController(Controller):
@@ -102,48 +138,13 @@ class JobController(Controller):
             for c in conditions
         ):
             return  # finished jobs are immutable in outcome
-        meta = job["metadata"]
-        uid = meta.get("uid", "")
+        uid = job["metadata"].get("uid", "")
         spec = job.get("spec") or {}
-        pods = [p for p in self._cluster.owned_by("pods", uid) if controller_uid(p) == uid]
-        failed_seen = self._failed.setdefault(uid, set())
-        succeeded_seen = self._succeeded.setdefault(uid, {})
-        active: list[dict[str, Any]] = []
-        restarts = 0
-        on_failure = ((spec.get("template") or {}).get("spec") or {}).get(
-            "restartPolicy"
-        ) == "OnFailure"
-        for pod in pods:
-            phase = (pod.get("status") or {}).get("phase")
-            pod_uid = pod["metadata"].get("uid", "")
-            if phase == "Failed":
-                failed_seen.add(pod_uid)
-            elif phase == "Succeeded":
-                succeeded_seen[pod_uid] = _pod_index(pod)
-            elif not pod["metadata"].get("deletionTimestamp"):
-                active.append(pod)
-                if on_failure:
-                    restarts += sum(
-                        cs.get("restartCount", 0)
-                        for cs in (pod.get("status") or {}).get("containerStatuses") or []
-                    )
-        indexed = spec.get("completionMode") == "Indexed"
-        parallelism = int(spec.get("parallelism", 1) if spec.get("parallelism") is not None else 1)
-        completions = spec.get("completions")
-        if completions is None and indexed:
-            completions = parallelism
-        if indexed:
-            done_indexes = {i for i in succeeded_seen.values() if i is not None}
-            succeeded = len(done_indexes)
-        else:
-            done_indexes = set()
-            succeeded = len(succeeded_seen)
-        failed = max(len(failed_seen), int(status.get("failed", 0) or 0))
+        tally = self._tally(job, status)
         stamp = now_iso()
-        suspended = bool(spec.get("suspend"))
         events: list[tuple[str, str, str]] = []
-
-        if suspended:
+        active = tally.active
+        if spec.get("suspend"):
             for pod in active:
                 self._delete_pod(job, pod)
             active = []
@@ -152,111 +153,139 @@ class JobController(Controller):
             status.pop("startTime", None)
             self._started.pop(uid, None)
         else:
-            if any(c.get("type") == "Suspended" and c.get("status") == "True" for c in conditions):
-                _set(conditions, "Suspended", "False", "JobResumed", "Job resumed", stamp)
-                events.append(("Normal", "Resumed", "Job resumed"))
-            if "startTime" not in status:
-                status["startTime"] = stamp
-                self._started[uid] = self._loop.time()
-            elif uid not in self._started:
-                self._started[uid] = self._loop.time() - seconds_since(status["startTime"])
-
-        finished = None  # (condition, reason, message)
-        backoff_limit = spec.get("backoffLimit", 6)
-        deadline = spec.get("activeDeadlineSeconds")
-        complete = (
-            (succeeded >= completions)
-            if completions is not None
-            else (succeeded > 0 and not active)
-        )
-        if not suspended and complete:
-            finished = ("Complete", None, None)
-        elif not suspended and backoff_limit is not None and failed + restarts > backoff_limit:
-            finished = (
-                "Failed",
-                "BackoffLimitExceeded",
-                "Job has reached the specified backoff limit",
-            )
-        elif not suspended and deadline is not None:
-            elapsed = (self._loop.time() - self._started.get(uid, self._loop.time())) * self._speed
-            if elapsed >= float(deadline):
-                finished = (
-                    "Failed",
-                    "DeadlineExceeded",
-                    "Job was active longer than specified deadline",
-                )
+            self._resume_or_start(uid, status, conditions, stamp, events)
+            finished = self._outcome(key, uid, spec, tally)
+            if finished is None:
+                self._scale(job, key, tally)
+                active = [
+                    p
+                    for p in self._cluster.owned_by("pods", uid)
+                    if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+                ]
             else:
-                self.enqueue_after(key, self._sec(float(deadline) - elapsed) + 0.01)
-
-        if finished is None and not suspended:
-            self._scale(
-                job, key, active, indexed, parallelism, completions, succeeded, done_indexes, failed
-            )
-            active = [
-                p
-                for p in self._cluster.owned_by("pods", uid)
-                if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
-            ]
-        elif finished is not None:
-            if finished[0] == "Failed":
-                for pod in active:
-                    self._delete_pod(job, pod)
-                active = []
-                _set(conditions, "FailureTarget", "True", finished[1], finished[2], stamp)
-                _set(conditions, "Failed", "True", finished[1], finished[2], stamp)
-                events.append(("Warning", finished[1] or "Failed", finished[2] or ""))
-            else:
-                _set(
-                    conditions,
-                    "SuccessCriteriaMet",
-                    "True",
-                    "CompletionsReached",
-                    "Reached expected number of succeeded pods",
-                    stamp,
-                )
-                _set(
-                    conditions,
-                    "Complete",
-                    "True",
-                    "CompletionsReached",
-                    "Reached expected number of succeeded pods",
-                    stamp,
-                )
-                status["completionTime"] = stamp
-                events.append(("Normal", "Completed", "Job completed"))
-
-        status["active"] = len(active)
-        status["ready"] = sum(1 for p in active if pod_is_ready(p))
-        status["terminating"] = 0
-        status["succeeded"] = succeeded
-        status["failed"] = failed
-        status["uncountedTerminatedPods"] = {}
-        if indexed:
-            status["completedIndexes"] = format_indexes(done_indexes)
-        for field_name in ("active", "succeeded", "failed"):
-            if status[field_name] == 0 and field_name not in (job.get("status") or {}):
-                del status[field_name]  # Kubernetes omits zero counters
-        if not conditions:
-            del status["conditions"]
-        if status != (job.get("status") or {}):
-            self._store.patch(
-                "jobs.batch", key[1], {"status": status}, namespace=key[0], subresource="status"
-            )
+                if finished[0] == "Failed":
+                    for pod in active:
+                        self._delete_pod(job, pod)
+                    active = []
+                _finish(status, finished, stamp, events)
+        self._write_status(job, key, status, tally, active)
         for etype, reason, message in events:
             self._events.record(job, "Job", etype, reason, message, COMPONENT)
 
-    def _scale(
+    def _tally(self, job: dict[str, Any], status: dict[str, Any]) -> _Tally:
+        """Count the Job's pods: active ones, restarts, succeeded and failed (ever seen)."""
+        uid = job["metadata"].get("uid", "")
+        spec = job.get("spec") or {}
+        failed_seen = self._failed.setdefault(uid, set())
+        succeeded_seen = self._succeeded.setdefault(uid, {})
+        template_spec = (spec.get("template") or {}).get("spec") or {}
+        on_failure = template_spec.get("restartPolicy") == "OnFailure"
+        tally = _Tally(indexed=spec.get("completionMode") == "Indexed")
+        for pod in self._cluster.owned_by("pods", uid):
+            if controller_uid(pod) != uid:
+                continue
+            phase = (pod.get("status") or {}).get("phase")
+            pod_uid = pod["metadata"].get("uid", "")
+            if phase == "Failed":
+                failed_seen.add(pod_uid)
+            elif phase == "Succeeded":
+                succeeded_seen[pod_uid] = _pod_index(pod)
+            elif not pod["metadata"].get("deletionTimestamp"):
+                tally.active.append(pod)
+                if on_failure:
+                    tally.restarts += sum(
+                        cs.get("restartCount", 0)
+                        for cs in (pod.get("status") or {}).get("containerStatuses") or []
+                    )
+        parallelism = spec.get("parallelism")
+        tally.parallelism = int(parallelism if parallelism is not None else 1)
+        tally.completions = spec.get("completions")
+        if tally.completions is None and tally.indexed:
+            tally.completions = tally.parallelism
+        if tally.indexed:
+            tally.done_indexes = {i for i in succeeded_seen.values() if i is not None}
+            tally.succeeded = len(tally.done_indexes)
+        else:
+            tally.succeeded = len(succeeded_seen)
+        tally.failed = max(len(failed_seen), int(status.get("failed", 0) or 0))
+        return tally
+
+    def _resume_or_start(
+        self,
+        uid: str,
+        status: dict[str, Any],
+        conditions: list[dict[str, Any]],
+        stamp: str,
+        events: list[tuple[str, str, str]],
+    ) -> None:
+        """Clear a Suspended condition and record when the Job (re)started running."""
+        if any(c.get("type") == "Suspended" and c.get("status") == "True" for c in conditions):
+            _set(conditions, "Suspended", "False", "JobResumed", "Job resumed", stamp)
+            events.append(("Normal", "Resumed", "Job resumed"))
+        if "startTime" not in status:
+            status["startTime"] = stamp
+            self._started[uid] = self._loop.time()
+        elif uid not in self._started:
+            self._started[uid] = self._loop.time() - seconds_since(status["startTime"])
+
+    def _outcome(
+        self, key: Key, uid: str, spec: dict[str, Any], tally: _Tally
+    ) -> tuple[str, str | None, str | None] | None:
+        """Return (condition, reason, message) if a running Job is finished, else None.
+
+        With an activeDeadlineSeconds not reached yet, the Job is re-queued for it.
+        """
+        if tally.completions is not None:
+            complete = tally.succeeded >= tally.completions
+        else:
+            complete = tally.succeeded > 0 and not tally.active
+        if complete:
+            return ("Complete", None, None)
+        backoff_limit = spec.get("backoffLimit", 6)
+        if backoff_limit is not None and tally.failed + tally.restarts > backoff_limit:
+            return ("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+        deadline = spec.get("activeDeadlineSeconds")
+        if deadline is None:
+            return None
+        now = self._loop.time()
+        elapsed = (now - self._started.get(uid, now)) * self._speed
+        if elapsed >= float(deadline):
+            return ("Failed", "DeadlineExceeded", "Job was active longer than specified deadline")
+        self.enqueue_after(key, self._sec(float(deadline) - elapsed) + 0.01)
+        return None
+
+    def _write_status(
         self,
         job: dict[str, Any],
         key: Key,
+        status: dict[str, Any],
+        tally: _Tally,
         active: list[dict[str, Any]],
-        indexed: bool,
-        parallelism: int,
-        completions: int | None,
-        succeeded: int,
-        done_indexes: set[int],
-        failed: int,
     ) -> None:
+        """Fill in the counters and patch the status subresource if anything changed."""
+        old = job.get("status") or {}
+        status["active"] = len(active)
+        status["ready"] = sum(1 for p in active if pod_is_ready(p))
+        status["terminating"] = 0
+        status["succeeded"] = tally.succeeded
+        status["failed"] = tally.failed
+        status["uncountedTerminatedPods"] = {}
+        if tally.indexed:
+            status["completedIndexes"] = format_indexes(tally.done_indexes)
+        for field_name in ("active", "succeeded", "failed"):
+            if status[field_name] == 0 and field_name not in old:
+                del status[field_name]  # Kubernetes omits zero counters
+        if not status["conditions"]:
+            del status["conditions"]
+        if status != old:
+            self._store.patch(
+                "jobs.batch", key[1], {"status": status}, namespace=key[0], subresource="status"
+            )
+
+    def _scale(self, job: dict[str, Any], key: Key, tally: _Tally) -> None:
+        active, parallelism, completions = tally.active, tally.parallelism, tally.completions
+        indexed, succeeded, done_indexes = tally.indexed, tally.succeeded, tally.done_indexes
+        failed = tally.failed
         if indexed:
             assert completions is not None
             running = {_pod_index(p) for p in active}

@@ -57,6 +57,7 @@ class ReplicaSetController(Controller):
     """Reconciles ReplicaSets: creates/deletes pods and maintains the status counters."""
 
     name = "replicaset-controller"
+    resource, kind, api_version = "replicasets.apps", "ReplicaSet", "apps/v1"
 
     def __init__(self, store: Any, cluster: Cluster, recorder: EventRecorder, speed: float):
         super().__init__()
@@ -64,7 +65,7 @@ class ReplicaSetController(Controller):
         self._cluster = cluster
         self._events = recorder
         self._speed = speed
-        cluster.subscribe("replicasets.apps", self._on_rs)
+        cluster.subscribe(self.resource, self._on_rs)
         cluster.subscribe("pods", self._on_pod)
 
     def _on_rs(self, event_type: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
@@ -74,12 +75,12 @@ class ReplicaSetController(Controller):
 
     def _on_pod(self, event_type: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
-            if ref.get("controller") and ref.get("kind") == "ReplicaSet":
+            if ref.get("controller") and ref.get("kind") == self.kind:
                 self.enqueue(((obj.get("metadata") or {}).get("namespace") or "", ref["name"]))
 
     def reconcile(self, key: Key) -> None:
         """Create or delete pods toward spec.replicas, then write status."""
-        rs = self._cluster.objects["replicasets.apps"].get(key)
+        rs = self._cluster.objects[self.resource].get(key)
         if rs is None or rs["metadata"].get("deletionTimestamp"):
             return
         uid = rs["metadata"].get("uid", "")
@@ -128,7 +129,7 @@ class ReplicaSetController(Controller):
             status["conditions"] = old["conditions"]
         if any(old.get(k) != v for k, v in status.items()):
             self._store.patch(
-                "replicasets.apps",
+                self.resource,
                 key[1],
                 {"status": status},
                 namespace=key[0],
@@ -143,7 +144,7 @@ class ReplicaSetController(Controller):
         pod_meta.pop("name", None)
         pod_meta["generateName"] = f"{meta['name']}-"
         pod_meta["namespace"] = namespace
-        pod_meta["ownerReferences"] = [owner_reference(rs, "apps/v1", "ReplicaSet")]
+        pod_meta["ownerReferences"] = [owner_reference(rs, self.api_version, self.kind)]
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",
@@ -158,12 +159,12 @@ class ReplicaSetController(Controller):
                 if getattr(exc, "code", None) == 409:
                     continue
                 self._events.record(
-                    rs, "ReplicaSet", "Warning", "FailedCreate", f"Error creating: {exc}", COMPONENT
+                    rs, self.kind, "Warning", "FailedCreate", f"Error creating: {exc}", COMPONENT
                 )
                 return
             self._events.record(
                 rs,
-                "ReplicaSet",
+                self.kind,
                 "Normal",
                 "SuccessfulCreate",
                 f"Created pod: {pod_meta['name']}",
@@ -179,5 +180,12 @@ class ReplicaSetController(Controller):
             log.debug("delete pod %s failed: %s", name, exc)
             return
         self._events.record(
-            rs, "ReplicaSet", "Normal", "SuccessfulDelete", f"Deleted pod: {name}", COMPONENT
+            rs, self.kind, "Normal", "SuccessfulDelete", f"Deleted pod: {name}", COMPONENT
         )
+
+
+class ReplicationControllerController(ReplicaSetController):
+    """ReplicationControllers (v1): a ReplicaSet with an equality-only selector."""
+
+    name = "replication-controller"
+    resource, kind, api_version = "replicationcontrollers", "ReplicationController", "v1"

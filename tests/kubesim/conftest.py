@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import Iterator
 
@@ -26,8 +27,6 @@ def make_client(
     cfg.host = sim.url
     cfg.api_key = {"authorization": f"Bearer {token or sim.token}"}
     if sim.ca_data:
-        import tempfile
-
         with tempfile.NamedTemporaryFile("w", suffix=".crt", delete=False) as fh:
             fh.write(sim.ca_data)
         cfg.ssl_ca_cert = fh.name

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kubesim.server import KubeSim
+from tests.kubesim.kubectl_run import kubectl, kubectl_path
 
-KUBECTL = shutil.which("kubectl")
-pytestmark = [
-    pytest.mark.kubectl,
-    pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed"),
-]
+pytestmark = pytest.mark.kubectl
 
 CRD = """\
 apiVersion: apiextensions.k8s.io/v1
@@ -51,17 +46,9 @@ def tls_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeSim]:
     sim.stop()
 
 
-def kubectl(sim: KubeSim, *args: str, stdin: str | None = None) -> str:
-    """Run kubectl against ``sim``; return stdout, failing the test on a non-zero exit."""
-    proc = subprocess.run(
-        [KUBECTL, "--kubeconfig", sim.kubeconfig_path, *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+def test_kubectl_is_installed() -> None:
+    """A missing kubectl fails the run with a sentence instead of skipping these tests."""
+    assert kubectl_path()
 
 
 def test_get_nodes_and_namespaces(tls_sim: KubeSim) -> None:

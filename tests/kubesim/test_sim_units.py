@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
@@ -232,9 +234,6 @@ def test_a_kubesim_process_runs_full_collections_rarely():
     """``python -m kubesim`` (and the benchmark's kubesim process) collect the oldest
     generation a hundred times less often than CPython's default: full collections over
     the store stopped the server for up to 190 ms every 12 s under load."""
-    import subprocess
-    import sys
-
     probe = (
         "import gc; before = gc.get_threshold()[2]\n"
         "from kubesim.server import quiet_collector\n"

@@ -9,55 +9,40 @@ that for read-only callers).
 
 from __future__ import annotations
 
-import base64
-import bisect
 import logging
-import random
-import re
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
-from kubesim.errors import ApiError, bad_request, invalid, not_found
+from kubesim import crd
+from kubesim.errors import ApiError, bad_request, not_found
 from kubesim.logs import LogBook
+from kubesim.objects import clone, now_rfc3339, sort_key, spec_of
 from kubesim.patch import APPLY, apply_patch
 from kubesim.quota import QuotaTracker
 from kubesim.resources import ResourceRegistry, ResourceType
-from kubesim.selectors import (
-    Requirement,
-    equality_terms,
-    fields_match,
-    labels_match,
-    parse_field_selector,
-    parse_label_selector,
-)
-
-__all__ = ["ApiError", "Store", "WatchEvent", "now_rfc3339"]
+from kubesim.runtime import Runtimes
+from kubesim.selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
+from kubesim.store.names import already_exists, conflict, generate_name, validate_name
+from kubesim.store.table import Table, decode_continue
 
 log = logging.getLogger(__name__)
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-# Kubernetes draws generateName suffixes from consonants and digits to avoid words.
-_SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+CRDS = "customresourcedefinitions.apiextensions.k8s.io"
+# Identity and server-managed fields clients cannot change with an update.
+_SERVER_META = (
+    "name",
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+)
 
 Listener = Callable[[str, str, dict], None]
-
-
-def now_rfc3339() -> str:
-    """Return the current UTC time as RFC 3339 with a ``Z`` suffix and whole seconds."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def clone(obj: Any) -> Any:
-    """Return a deep copy of a JSON-shaped value (orjson round trip: fast and thorough)."""
-    return orjson.loads(orjson.dumps(obj))
 
 
 @dataclass(slots=True, frozen=True)
@@ -77,18 +62,15 @@ class Store:
     def __init__(self, *, history_size: int = 10_000) -> None:
         self.resources = ResourceRegistry()
         self.logs = LogBook()
+        self.runtimes = Runtimes()
         self.quota = QuotaTracker()
-        self._objects: dict[str, dict[str, dict[str, dict]]] = {}
+        self._table = Table()
         self._rv = 0
         self.history: deque[WatchEvent] = deque(maxlen=history_size)
         # Every event with rv > _floor is still in history; older resume points get 410.
         self._floor = 0
         self._listeners: list[Listener] = []
         self._sinks: list[Callable[[WatchEvent], None]] = []
-        self._label_index: dict[str, dict[tuple[str, str], set[tuple[str, str]]]] = {}
-        self._dependents: dict[str, set[tuple[str, str, str]]] = {}
-        self._uids: dict[str, tuple[str, str, str]] = {}
-        self._sorted: dict[str, list[tuple[str, str]] | None] = {}
         for ns in INITIAL_NAMESPACES:
             self.create("namespaces", {"metadata": {"name": ns}})
 
@@ -115,33 +97,24 @@ class Store:
             return ""
         return namespace or "default"
 
-    def _bucket(self, resource: str, ns: str) -> dict[str, dict]:
-        return self._objects.setdefault(resource, {}).setdefault(ns, {})
-
-    def _find(self, rt: ResourceType, name: str, ns: str) -> dict:
-        obj = self._objects.get(rt.key, {}).get(ns, {}).get(name)
-        if obj is None:
-            raise not_found(rt.plural, name, rt.group)
-        return obj
-
     def peek(self, resource: str, name: str, *, namespace: str | None = None) -> dict | None:
         """Return the stored snapshot (read-only, never mutate it) or None if absent."""
         rt = self.resources.get(resource)
         if rt is None:
             return None
-        return self._objects.get(resource, {}).get(self._ns_key(rt, namespace), {}).get(name)
+        return self._table.get(resource, self._ns_key(rt, namespace), name)
 
     def count(self, resource: str) -> int:
         """Return how many objects of ``resource`` are stored."""
-        return sum(len(b) for b in self._objects.get(resource, {}).values())
+        return self._table.count(resource)
 
     def counts(self) -> dict[str, int]:
         """Return {resource: object count} for every resource that has objects."""
-        return {r: n for r in self._objects if (n := self.count(r))}
+        return {r: n for r in self._table.resources() if (n := self.count(r))}
 
     def namespace_exists(self, namespace: str) -> bool:
         """Return whether a namespace object with this name exists."""
-        return namespace in self._objects.get("namespaces", {}).get("", {})
+        return self._table.get("namespaces", "", namespace) is not None
 
     # ----------------------------------------------------------------- events
     def add_listener(self, fn: Listener) -> None:
@@ -201,89 +174,23 @@ class Store:
         self.history.clear()
         self._floor = self._rv
 
-    # ----------------------------------------------------------------- indexes
-    def _index(
-        self, rt: ResourceType, ns: str, name: str, old: dict | None, new: dict | None
-    ) -> None:
-        key = (ns, name)
-        idx = self._label_index.setdefault(rt.key, {})
-        old_labels = (old or {}).get("metadata", {}).get("labels") or {}
-        new_labels = (new or {}).get("metadata", {}).get("labels") or {}
-        if old_labels != new_labels:
-            for kv in old_labels.items():
-                s = idx.get(kv)
-                if s is not None:
-                    s.discard(key)
-                    if not s:
-                        del idx[kv]
-            for kv in new_labels.items():
-                idx.setdefault(kv, set()).add(key)
-        old_refs = {
-            r.get("uid") for r in (old or {}).get("metadata", {}).get("ownerReferences") or []
-        }
-        new_refs = {
-            r.get("uid") for r in (new or {}).get("metadata", {}).get("ownerReferences") or []
-        }
-        ref = (rt.key, ns, name)
-        for uid in old_refs - new_refs:
-            deps = self._dependents.get(uid)
-            if deps is not None:
-                deps.discard(ref)
-                if not deps:
-                    del self._dependents[uid]
-        for uid in new_refs - old_refs:
-            self._dependents.setdefault(uid, set()).add(ref)
-        if old is None or new is None:
-            self._sorted[rt.key] = None
-            if old is not None:
-                self._uids.pop(old["metadata"].get("uid", ""), None)
-            if new is not None:
-                self._uids[new["metadata"]["uid"]] = ref
-
     # ----------------------------------------------------------------- create
-    def _validate_name(self, rt: ResourceType, name: str) -> None:
-        if not name:
-            raise invalid(
-                rt.kind,
-                name,
-                rt.group,
-                [
-                    {
-                        "reason": "FieldValueRequired",
-                        "field": "metadata.name",
-                        "message": "Required value: name or generateName is required",
-                    }
-                ],
+    def _place(self, rt: ResourceType, meta: dict, namespace: str | None) -> str:
+        """Return the namespace key a new object goes to (checking it exists)."""
+        if not rt.namespaced:
+            meta.pop("namespace", None)
+            return ""
+        body_ns = meta.get("namespace")
+        if namespace and body_ns and body_ns != namespace:
+            raise bad_request(
+                "the namespace of the provided object does not match the "
+                "namespace sent on the request"
             )
-        if rt.name_rule == "label":
-            ok = len(name) <= 63 and _DNS_LABEL.match(name)
-            rule = (
-                "a lowercase RFC 1123 label must consist of lower case alphanumeric "
-                "characters or '-', and must start and end with an alphanumeric character"
-            )
-        elif rt.name_rule == "subdomain":
-            ok = len(name) <= 253 and _DNS_SUBDOMAIN.match(name)
-            rule = (
-                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                "characters, '-' or '.', and must start and end with an alphanumeric "
-                "character"
-            )
-        else:
-            ok = "/" not in name and name not in (".", "..")
-            rule = "may not contain '/'"
-        if not ok:
-            raise invalid(
-                rt.kind,
-                name,
-                rt.group,
-                [
-                    {
-                        "reason": "FieldValueInvalid",
-                        "field": "metadata.name",
-                        "message": f'Invalid value: "{name}": {rule}',
-                    }
-                ],
-            )
+        ns = namespace or body_ns or "default"
+        if not self.namespace_exists(ns):
+            raise not_found("namespaces", ns)
+        meta["namespace"] = ns
+        return ns
 
     def create(self, resource: str, obj: dict, *, namespace: str | None = None) -> dict:
         """Store a new object and return a copy of it as stored (uid, rv, timestamps set).
@@ -296,36 +203,14 @@ class Store:
         meta = obj.get("metadata")
         if not isinstance(meta, dict):
             meta = obj["metadata"] = {}
-        ns = ""
-        if rt.namespaced:
-            body_ns = meta.get("namespace")
-            if namespace and body_ns and body_ns != namespace:
-                raise bad_request(
-                    "the namespace of the provided object does not match the "
-                    "namespace sent on the request"
-                )
-            ns = namespace or body_ns or "default"
-            if not self.namespace_exists(ns):
-                raise not_found("namespaces", ns)
-            meta["namespace"] = ns
-        else:
-            meta.pop("namespace", None)
-        bucket = self._bucket(rt.key, ns)
+        ns = self._place(rt, meta, namespace)
+        bucket = self._table.bucket(rt.key, ns)
         name = meta.get("name") or ""
         if not name and meta.get("generateName"):
-            prefix = meta["generateName"]
-            for _ in range(20):
-                name = prefix + "".join(random.choices(_SUFFIX_CHARS, k=5))
-                if name not in bucket:
-                    break
-        self._validate_name(rt, name)
+            name = generate_name(meta["generateName"], bucket)
+        validate_name(rt, name)
         if name in bucket:
-            raise ApiError(
-                409,
-                "AlreadyExists",
-                f'{_kind_name(rt)} "{name}" already exists',
-                {"name": name, "group": rt.group, "kind": rt.plural},
-            )
+            raise already_exists(rt, name)
         meta["name"] = name
         self._admit_create(rt, obj, name, ns)
         rv = self._next_rv()
@@ -337,8 +222,7 @@ class Store:
             meta.pop(drop, None)
         obj["kind"] = rt.kind
         obj["apiVersion"] = rt.api_version
-        bucket[name] = obj
-        self._index(rt, ns, name, None, obj)
+        self._table.put(rt, ns, name, None, obj)
         self._emit("ADDED", rt, obj, None, rv)
         self._after_change(rt, ns, None, obj)
         return clone(obj)
@@ -354,11 +238,9 @@ class Store:
                     reqs = res.setdefault("requests", {})
                     for k, v in res["limits"].items():
                         reqs.setdefault(k, v)
-            status = obj.setdefault("status", {})
-            status.setdefault("phase", "Pending")
-            quotas = list(self._objects.get("resourcequotas", {}).get(ns, {}).values())
+            obj.setdefault("status", {}).setdefault("phase", "Pending")
             obj["metadata"]["namespace"] = ns
-            self.quota.admit(name, obj, quotas)
+            self.quota.admit(name, obj, self._table.in_namespace("resourcequotas", ns))
         elif rt.key == "namespaces":
             obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
             obj.setdefault("status", {})["phase"] = "Active"
@@ -367,10 +249,8 @@ class Store:
         elif rt.key == "resourcequotas":
             obj["metadata"]["namespace"] = ns
             obj["status"] = self.quota.status_for(obj)
-        elif rt.key == "customresourcedefinitions.apiextensions.k8s.io":
-            from kubesim.crd import admit_crd
-
-            admit_crd(self, obj)
+        elif rt.key == CRDS:
+            crd.admit_crd(self.resources, obj)
 
     def _after_change(self, rt: ResourceType, ns: str, old: dict | None, new: dict | None) -> None:
         """Keep derived state (quota usage, CRD endpoints, logs) in step with a change."""
@@ -379,13 +259,11 @@ class Store:
                 self._refresh_quotas(ns)
             if new is None and old is not None:
                 self.logs.drop(ns, old["metadata"]["name"])
-        elif rt.key == "customresourcedefinitions.apiextensions.k8s.io":
-            from kubesim.crd import sync_crd
-
-            sync_crd(self, old, new)
+        elif rt.key == CRDS:
+            crd.sync_crd(self.resources, self.drop_resource, old, new)
 
     def _refresh_quotas(self, ns: str) -> None:
-        for quota in list(self._objects.get("resourcequotas", {}).get(ns, {}).values()):
+        for quota in self._table.in_namespace("resourcequotas", ns):
             status = self.quota.status_for(quota)
             if status != quota.get("status"):
                 self._replace(self.type_of("resourcequotas"), quota, {**quota, "status": status})
@@ -394,28 +272,7 @@ class Store:
     def get(self, resource: str, name: str, *, namespace: str | None = None) -> dict:
         """Return a copy of the object; raise 404 NotFound (``pods "x" not found``)."""
         rt = self.type_of(resource)
-        return clone(self._find(rt, name, self._ns_key(rt, namespace)))
-
-    def _candidates(
-        self, rt: ResourceType, namespace: str | None, reqs: list[Requirement]
-    ) -> Iterable[dict]:
-        buckets = self._objects.get(rt.key, {})
-        terms = equality_terms(reqs)
-        if terms:
-            idx = self._label_index.get(rt.key, {})
-            sets = [idx.get(t, set()) for t in terms]
-            keys = min(sets, key=len)
-            out = []
-            for ns, name in keys:
-                if rt.namespaced and namespace and ns != namespace:
-                    continue
-                obj = buckets.get(ns, {}).get(name)
-                if obj is not None:
-                    out.append(obj)
-            return out
-        if rt.namespaced and namespace:
-            return buckets.get(namespace, {}).values()
-        return (o for b in list(buckets.values()) for o in b.values())
+        return clone(self._table.find(rt, self._ns_key(rt, namespace), name))
 
     def select(
         self,
@@ -429,7 +286,7 @@ class Store:
         rt = self.type_of(resource)
         lreqs = parse_label_selector(label_selector)
         freqs = parse_field_selector(field_selector, rt.key, rt.kind)
-        for obj in self._candidates(rt, namespace, lreqs):
+        for obj in self._table.candidates(rt, namespace, lreqs):
             if lreqs and not labels_match(lreqs, obj):
                 continue
             if freqs and not fields_match(freqs, obj):
@@ -457,7 +314,7 @@ class Store:
                 field_selector=field_selector,
             )
         )
-        items.sort(key=_sort_key)
+        items.sort(key=sort_key)
         if copy:
             items = clone(items)
         return items, self._rv
@@ -482,71 +339,17 @@ class Store:
         start: tuple[str, str] | None = None
         list_rv = self._rv
         if continue_token:
-            try:
-                data = orjson.loads(base64.urlsafe_b64decode(continue_token.encode()))
-                list_rv, start = int(data["rv"]), (str(data["ns"]), str(data["name"]))
-            except Exception as exc:
-                raise ApiError(
-                    410,
-                    "Expired",
-                    "the provided continue parameter is invalid or "
-                    "expired; start a new list without it",
-                ) from exc
-            if list_rv < self._floor:
-                raise ApiError(
-                    410,
-                    "Expired",
-                    "the provided continue parameter is too old to "
-                    "display a consistent list result; start a new list",
-                )
-        lreqs = parse_label_selector(label_selector)
-        freqs = parse_field_selector(field_selector, rt.key, rt.kind)
-        if lreqs and equality_terms(lreqs):
-            objs = sorted(self._candidates(rt, namespace, lreqs), key=_sort_key)
-            keys = [_sort_key(o) for o in objs]
-            lookup = dict(zip(keys, objs, strict=True))
-        else:
-            keys, lookup = self._sorted_keys(rt, namespace), None
-        pos = bisect.bisect_right(keys, start) if start else 0
-        buckets = self._objects.get(rt.key, {})
-        items: list[dict] = []
-        token = None
-        remaining: int | None = None
-        for i in range(pos, len(keys)):
-            key = keys[i]
-            obj = lookup[key] if lookup is not None else buckets.get(key[0], {}).get(key[1])
-            if obj is None:
-                continue
-            if lreqs and not labels_match(lreqs, obj):
-                continue
-            if freqs and not fields_match(freqs, obj):
-                continue
-            if limit and len(items) >= limit:
-                last = items[-1]["metadata"]
-                token = base64.urlsafe_b64encode(
-                    orjson.dumps(
-                        {
-                            "rv": list_rv,
-                            "ns": last.get("namespace", ""),
-                            "name": last["name"],
-                        }
-                    )
-                ).decode()
-                if not lreqs and not freqs:
-                    remaining = len(keys) - i
-                break
-            items.append(obj)
-        return items, list_rv, token, remaining
-
-    def _sorted_keys(self, rt: ResourceType, namespace: str | None) -> list[tuple[str, str]]:
-        buckets = self._objects.get(rt.key, {})
-        if rt.namespaced and namespace:
-            return [(namespace, n) for n in sorted(buckets.get(namespace, {}))]
-        keys = self._sorted.get(rt.key)
-        if keys is None:
-            keys = sorted((ns, n) for ns, b in buckets.items() for n in b)
-            self._sorted[rt.key] = keys
-        return keys
+            list_rv, start = decode_continue(continue_token, self._floor)
+        page = self._table.page(
+            rt,
+            namespace,
+            parse_label_selector(label_selector),
+            parse_field_selector(field_selector, rt.key, rt.kind),
+            limit=limit,
+            start=start,
+            list_rv=list_rv,
+        )
+        return page.items, page.rv, page.token, page.remaining
 
     # ----------------------------------------------------------------- update
     def _replace(self, rt: ResourceType, old: dict, new: dict) -> dict:
@@ -555,8 +358,7 @@ class Store:
         ns, name = meta.get("namespace", ""), meta["name"]
         rv = self._next_rv()
         new = {**new, "metadata": {**new["metadata"], "resourceVersion": str(rv)}}
-        self._objects[rt.key][ns][name] = new
-        self._index(rt, ns, name, old, new)
+        self._table.put(rt, ns, name, old, new)
         self._emit("MODIFIED", rt, new, old, rv)
         self._after_change(rt, ns, old, new)
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
@@ -580,22 +382,14 @@ class Store:
         rt = self.type_of(resource)
         meta = obj.get("metadata") or {}
         ns = self._ns_key(rt, namespace or meta.get("namespace"))
-        name = meta.get("name") or ""
-        current = self._find(rt, name, ns)
+        current = self._table.find(rt, ns, meta.get("name") or "")
         return clone(self._update(rt, current, clone(obj), subresource))
 
     def _update(self, rt: ResourceType, current: dict, obj: dict, subresource: str | None) -> dict:
         cur_meta = current["metadata"]
         want_rv = (obj.get("metadata") or {}).get("resourceVersion")
         if want_rv and str(want_rv) != cur_meta["resourceVersion"]:
-            raise ApiError(
-                409,
-                "Conflict",
-                f'Operation cannot be fulfilled on {_kind_name(rt)} "{cur_meta["name"]}": the '
-                "object has been modified; please apply your changes to the latest version "
-                "and try again",
-                {"name": cur_meta["name"], "group": rt.group, "kind": rt.plural},
-            )
+            raise conflict(rt, cur_meta["name"])
         if subresource == "status":
             new = {**current}
             if "status" in obj:
@@ -605,44 +399,40 @@ class Store:
         elif subresource not in (None, ""):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         else:
-            new = dict(obj)
-            new_meta = dict(obj.get("metadata") or {})
-            # Identity and server-managed fields are not changeable by clients.
-            for key in (
-                "name",
-                "uid",
-                "creationTimestamp",
-                "generation",
-                "deletionTimestamp",
-                "deletionGracePeriodSeconds",
-            ):
-                if key in cur_meta:
-                    new_meta[key] = cur_meta[key]
-                else:
-                    new_meta.pop(key, None)
-            if rt.namespaced:
-                new_meta["namespace"] = cur_meta["namespace"]
-            else:
-                new_meta.pop("namespace", None)
-            new["metadata"] = new_meta
-            if rt.status_subresource or rt.key == "resourcequotas":
-                if "status" in current:
-                    new["status"] = current["status"]
-                else:
-                    new.pop("status", None)
-            new["kind"], new["apiVersion"] = rt.kind, rt.api_version
-            if rt.key == "resourcequotas":
-                new["status"] = self.quota.status_for(new)
-            if rt.key == "customresourcedefinitions.apiextensions.k8s.io":
-                from kubesim.crd import admit_crd
-
-                admit_crd(self, new)
-            if _spec_of(new) != _spec_of(current):
-                new_meta["generation"] = int(cur_meta.get("generation") or 1) + 1
+            new = self._updated_main(rt, current, obj)
         new["metadata"] = {**new["metadata"], "resourceVersion": cur_meta["resourceVersion"]}
         if new == current:
             return current
         return self._replace(rt, current, new)
+
+    def _updated_main(self, rt: ResourceType, current: dict, obj: dict) -> dict:
+        """Return ``obj`` as a main-resource update of ``current`` stores it."""
+        cur_meta = current["metadata"]
+        new = dict(obj)
+        new_meta = dict(obj.get("metadata") or {})
+        for key in _SERVER_META:
+            if key in cur_meta:
+                new_meta[key] = cur_meta[key]
+            else:
+                new_meta.pop(key, None)
+        if rt.namespaced:
+            new_meta["namespace"] = cur_meta["namespace"]
+        else:
+            new_meta.pop("namespace", None)
+        new["metadata"] = new_meta
+        if rt.status_subresource or rt.key == "resourcequotas":
+            if "status" in current:
+                new["status"] = current["status"]
+            else:
+                new.pop("status", None)
+        new["kind"], new["apiVersion"] = rt.kind, rt.api_version
+        if rt.key == "resourcequotas":
+            new["status"] = self.quota.status_for(new)
+        if rt.key == CRDS:
+            crd.admit_crd(self.resources, new)
+        if spec_of(new) != spec_of(current):
+            new_meta["generation"] = int(cur_meta.get("generation") or 1) + 1
+        return new
 
     def patch(
         self,
@@ -660,7 +450,7 @@ class Store:
         """
         rt = self.type_of(resource)
         ns = self._ns_key(rt, namespace)
-        current = self._objects.get(rt.key, {}).get(ns, {}).get(name)
+        current = self._table.get(rt.key, ns, name)
         if current is None:
             if patch_type.startswith(APPLY) and isinstance(patch, dict):
                 body = dict(patch)
@@ -693,8 +483,7 @@ class Store:
         ``Orphan`` strips owner references from dependents instead of deleting them.
         """
         rt = self.type_of(resource)
-        ns = self._ns_key(rt, namespace)
-        current = self._find(rt, name, ns)
+        current = self._table.find(rt, self._ns_key(rt, namespace), name)
         if propagation not in ("Background", "Foreground", "Orphan"):
             raise bad_request(f"unsupported propagationPolicy {propagation!r}")
         if current["metadata"].get("finalizers"):
@@ -711,17 +500,15 @@ class Store:
     def _remove(self, rt: ResourceType, current: dict, propagation: str) -> dict:
         meta = current["metadata"]
         ns, name, uid = meta.get("namespace", ""), meta["name"], meta["uid"]
-        if self._objects.get(rt.key, {}).get(ns, {}).get(name) is not current:
+        if self._table.get(rt.key, ns, name) is not current:
             return current  # already removed by a nested garbage collection
         if propagation == "Foreground":
             self._collect_dependents(uid, propagation)
         if rt.key == "namespaces":
             self._empty_namespace(name)
-        bucket = self._objects[rt.key][ns]
-        bucket.pop(name, None)
         rv = self._next_rv()
         last = {**current, "metadata": {**meta, "resourceVersion": str(rv)}}
-        self._index(rt, ns, name, current, None)
+        self._table.pop(rt, ns, name, current)
         self._emit("DELETED", rt, last, current, rv)
         self._after_change(rt, ns, current, None)
         if rt.key == "namespaces":
@@ -731,14 +518,14 @@ class Store:
 
     def _collect_dependents(self, uid: str, propagation: str) -> None:
         """Delete (or orphan) every object whose ownerReferences point at ``uid``."""
-        for res, ns, name in sorted(self._dependents.get(uid, ())):
+        for res, ns, name in self._table.dependents(uid):
             rt = self.resources.get(res)
-            dep = self._objects.get(res, {}).get(ns, {}).get(name)
+            dep = self._table.get(res, ns, name)
             if rt is None or dep is None:
                 continue
             refs = dep["metadata"].get("ownerReferences") or []
             others = [r for r in refs if r.get("uid") != uid]
-            if propagation == "Orphan" or any(r.get("uid") in self._uids for r in others):
+            if propagation == "Orphan" or any(self._table.uid_exists(r.get("uid")) for r in others):
                 meta = {**dep["metadata"], "ownerReferences": others}
                 if not others:
                     meta.pop("ownerReferences")
@@ -749,11 +536,9 @@ class Store:
     def _empty_namespace(self, namespace: str) -> None:
         """Delete every namespaced object in ``namespace`` (namespace deletion)."""
         for rt in self.resources:
-            if not rt.namespaced:
-                continue
-            bucket = self._objects.get(rt.key, {}).get(namespace)
-            for obj in list((bucket or {}).values()):
-                self._remove(rt, obj, "Background")
+            if rt.namespaced:
+                for obj in self._table.in_namespace(rt.key, namespace):
+                    self._remove(rt, obj, "Background")
 
     def delete_collection(
         self,
@@ -786,25 +571,6 @@ class Store:
         rt = self.resources.get(resource)
         if rt is None:
             return
-        for bucket in list(self._objects.get(resource, {}).values()):
-            for obj in list(bucket.values()):
-                self._remove(rt, obj, "Background")
-        self._objects.pop(resource, None)
-        self._label_index.pop(resource, None)
-        self._sorted.pop(resource, None)
-
-
-def _kind_name(rt: ResourceType) -> str:
-    return rt.plural if not rt.group else f"{rt.plural}.{rt.group}"
-
-
-def _sort_key(obj: dict) -> tuple[str, str]:
-    meta = obj["metadata"]
-    return (meta.get("namespace", ""), meta["name"])
-
-
-def _spec_of(obj: dict) -> Any:
-    """Return what counts as the "spec" for generation bumps (everything but meta/status)."""
-    if "spec" in obj:
-        return obj["spec"]
-    return {k: v for k, v in obj.items() if k not in ("metadata", "status", "kind", "apiVersion")}
+        for obj in self._table.all_of(resource):
+            self._remove(rt, obj, "Background")
+        self._table.forget(resource)
