@@ -1208,7 +1208,7 @@ def numbers(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--production", action="store_true", help="PostgreSQL, Redis, watcher")
     parser.add_argument("--jobs", type=int, default=2000)
@@ -1237,7 +1237,11 @@ def main() -> None:
         default=1,
         help="production: uvicorn processes on their own ports, clients spread over them",
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments()
     began = time.monotonic()
     data_dir = Path(tempfile.mkdtemp(prefix="bench-live-"))
     children: list[Child] = []
@@ -1297,15 +1301,7 @@ def main() -> None:
             f"{mode}; {os.cpu_count()} CPUs; {instances_with():,} instances in the database; "
             f"startup work settled {waited:.1f}s after that; connections to kubesim: {watches}"
         )
-        chosen = numbers(args.clients) if args.clients else None
-        if args.only in (None, "ingest"):
-            for clients in chosen if chosen is not None else [0, 1, 100, 1000]:
-                bench.ingest(clients)
-        if args.only in (None, "latency"):
-            for rate in numbers(args.rates):
-                for clients in chosen if chosen is not None else [1, 100, 1000]:
-                    if clients:
-                        bench.latency(rate, clients)
+        run_cases(bench, args)
         print(f"total run time {time.monotonic() - began:.0f}s", flush=True)
     except KeyboardInterrupt:
         print("interrupted; stopping the child processes", file=sys.stderr)
@@ -1315,26 +1311,37 @@ def main() -> None:
         for child in reversed(children):
             child.stop()
         if args.production:
-            try:
-                from django.db import connections
-
-                connections.close_all()
-            except Exception:  # noqa: BLE001 - Django may not be set up yet
-                pass
-            subprocess.run(
-                [
-                    "psql",
-                    "-h",
-                    "127.0.0.1",
-                    "-U",
-                    "postgres",
-                    "-c",
-                    f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)",
-                ],
-                capture_output=True,
-            )
-            subprocess.run(["redis-cli", "-n", str(REDIS_DB), "flushdb"], capture_output=True)
+            drop_production_data()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def run_cases(bench: Bench, args: argparse.Namespace) -> None:
+    """The ingest and latency cases the arguments ask for."""
+    chosen = numbers(args.clients) if args.clients else None
+    if args.only in (None, "ingest"):
+        for clients in chosen if chosen is not None else [0, 1, 100, 1000]:
+            bench.ingest(clients)
+    if args.only in (None, "latency"):
+        for rate in numbers(args.rates):
+            for clients in chosen if chosen is not None else [1, 100, 1000]:
+                if clients:
+                    bench.latency(rate, clients)
+
+
+def drop_production_data() -> None:
+    """Drops the benchmark's PostgreSQL database and empties its Redis database."""
+    try:
+        from django.db import connections
+
+        connections.close_all()
+    except Exception:  # noqa: BLE001 - Django may not be set up yet
+        pass
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-c",
+         f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)"],
+        capture_output=True,
+    )  # fmt: skip
+    subprocess.run(["redis-cli", "-n", str(REDIS_DB), "flushdb"], capture_output=True)
 
 
 if __name__ == "__main__":

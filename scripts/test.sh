@@ -8,10 +8,14 @@ BIN=.venv/bin
 
 step() { printf '\n== %s\n' "$*"; }
 
+# Tests run on as many workers as the machine has cores (PORTAL_TEST_WORKERS overrides);
+# each worker has its own database and its own kubesim servers.
+WORKERS="${PORTAL_TEST_WORKERS:-$(nproc)}"
+
 # pytest exits 5 when it collected nothing: that is a failure here, not a pass.
 run_pytest() {
   local code=0
-  "$BIN/pytest" "$@" || code=$?
+  "$BIN/pytest" -n "$WORKERS" "$@" || code=$?
   if [ "$code" -eq 5 ]; then echo "pytest collected no tests" >&2; return 1; fi
   return "$code"
 }
@@ -20,6 +24,17 @@ ensure_chromium() {
   if ! command -v chromium >/dev/null 2>&1; then
     step "installing Chromium for the browser tests"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+}
+
+ensure_kubectl() {
+  if ! command -v kubectl >/dev/null 2>&1; then
+    step "installing kubectl for the tests that drive it"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl >/dev/null || true
+  fi
+  if ! command -v kubectl >/dev/null 2>&1; then
+    echo "kubectl is not installed and apt-get could not install it; install kubectl 1.32" >&2
+    exit 1
   fi
 }
 
@@ -48,6 +63,7 @@ step "Django checks"
 "$BIN/python" manage.py makemigrations --check --dry-run
 
 ensure_chromium
+ensure_kubectl
 export PORTAL_DATA_DIR="${PORTAL_DATA_DIR:-$(mktemp -d)}"
 
 step "tests, embedded mode (SQLite, in-process channel layer)"

@@ -154,7 +154,12 @@ def route(portal: StubPortal, method: str, path: str, seen: Seen) -> tuple:
         return 200, _page(list(portal.jobs.values()))
     if not path.startswith(ws + "jobs/"):
         return 404, {"detail": "Not found."}
-    name, _, action = path.removeprefix(ws + "jobs/").partition("/")
+    return _job_route(portal, method, path.removeprefix(ws + "jobs/"), seen)
+
+
+def _job_route(portal: StubPortal, method: str, rest: str, seen: Seen) -> tuple:
+    """The stub's endpoints of one job (``rest``: "<name>/<action>")."""
+    name, _, action = rest.partition("/")
     job = portal.jobs.get(name)
     if job is None:
         return 404, {"detail": f"No job named {name} in this workspace."}
