@@ -6,7 +6,7 @@ class ComputeConfig(AppConfig):
     verbose_name = "Compute"
 
     def ready(self) -> None:
-        from compute import watching
+        from compute import watch_handlers
         from compute.models import Cluster
         from compute.notify import render_cluster
         from portal import embedded, live, nav
@@ -20,6 +20,6 @@ class ComputeConfig(AppConfig):
         nav.add("Clusters", "cluster-list", audience="itops", order=60)
         nav.add("Instance types", "instance-type-list", audience="itops", order=61)
         nav.add("Compute targets", "target-admin", audience="itops", order=62)
-        watching.register_compute_kinds()
+        watch_handlers.register_compute_kinds()
         # The embedded mode watches clusters from a thread of the web process.
-        embedded.on_start(watching.embedded_start, watching.embedded_stop)
+        embedded.on_start(watch_handlers.embedded_start, watch_handlers.embedded_stop)
