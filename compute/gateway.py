@@ -9,8 +9,6 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from kubernetes import client
-
 from compute import quantity
 from compute.instance_types import (
     DEFAULT_INSTANCE_TYPE,
@@ -70,7 +68,7 @@ class CheckResult:
 def check(cluster) -> CheckResult:
     """Returns the server version, node count and the permissions the credentials lack."""
     api = client_for(cluster)
-    version = calls.call("reading the server version", client.VersionApi(api).get_code)
+    version = calls.request(api, "reading the server version", "GET", "/version")
     nodes = calls.list_objects(api, "v1", "Node", doing="listing nodes")
     missing = []
     for verb, group, resource in REQUIRED_PERMISSIONS:
@@ -91,7 +89,9 @@ def check(cluster) -> CheckResult:
         )
         if not (review.get("status") or {}).get("allowed"):
             missing.append(f"{verb} {resource}{'.' + group if group else ''}")
-    return CheckResult(version=version.git_version, node_count=len(nodes), missing=missing)
+    return CheckResult(
+        version=version.get("gitVersion", ""), node_count=len(nodes), missing=missing
+    )
 
 
 # ---- the extension -------------------------------------------------------------
