@@ -273,6 +273,8 @@ def _watch_jobs(kubeconfig: Path, created_at: dict[str, float]) -> None:
     import requests
     import yaml
 
+    from compute.kube.labels import JOB_ID, JOB_SELECTOR
+
     config = yaml.safe_load(kubeconfig.read_text())
     server = config["clusters"][0]["cluster"]["server"]
     token = config["users"][0]["user"]["token"]
@@ -280,7 +282,7 @@ def _watch_jobs(kubeconfig: Path, created_at: dict[str, float]) -> None:
     import base64
 
     ca.write_bytes(base64.b64decode(config["clusters"][0]["cluster"]["certificate-authority-data"]))
-    url = f"{server}/apis/batch/v1/jobs?watch=1&labelSelector=kubeportal.io/managed-by%3Dkubeportal"
+    url = f"{server}/apis/batch/v1/jobs?watch=1&labelSelector={JOB_SELECTOR}"
     with requests.get(
         url, headers={"Authorization": f"Bearer {token}"}, stream=True, verify=str(ca), timeout=None
     ) as response:
@@ -288,7 +290,7 @@ def _watch_jobs(kubeconfig: Path, created_at: dict[str, float]) -> None:
             event = json.loads(line)
             if event["type"] == "ADDED":
                 labels = event["object"]["metadata"].get("labels", {})
-                created_at.setdefault(labels.get("kubeportal.io/job-id", ""), time.monotonic())
+                created_at.setdefault(labels.get(JOB_ID, ""), time.monotonic())
 
 
 def _free_port() -> int:

@@ -153,12 +153,14 @@ class SimDriver:
 
     def fill(self, jobs: list[tuple[int, str]], pods: int) -> float:
         """Creates the namespace, a Job per portal job and ``pods`` Running pods each."""
+        from compute.kube.labels import JOB_ID, MANAGED_LABELS
+
         started = time.monotonic()
         store = self.sim.store
         self.sim.call(store.create, "namespaces", {"metadata": {"name": NS}})
 
         def create(pk: int, name: str) -> None:
-            labels = {"kubeportal.io/managed-by": "kubeportal", "kubeportal.io/job-id": str(pk)}
+            labels = {**MANAGED_LABELS, JOB_ID: str(pk)}
             store.create(
                 "jobs.batch",
                 {

@@ -1,6 +1,9 @@
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
+from compute import services, tasks, validation
 from compute.models import Cluster, ComputeRequest, ComputeTarget, InstanceType, Node
+from portal.background import enqueue
 
 
 @admin.register(Cluster)
@@ -46,10 +49,6 @@ class InstanceTypeAdmin(admin.ModelAdmin):
     )
 
     def save_model(self, request, obj, form, change):
-        from django.core.exceptions import ValidationError
-
-        from compute import validation
-
         try:
             validation.instance_type_name(obj.name)
             validation.instance_type_spec(
@@ -60,14 +59,9 @@ class InstanceTypeAdmin(admin.ModelAdmin):
             return
         obj.sync_state = "pending"
         super().save_model(request, obj, form, change)
-        from compute import tasks
-        from portal.background import enqueue
-
         enqueue(tasks.instance_type_push, obj.pk)
 
     def delete_model(self, request, obj):
-        from compute import services
-
         services.instance_type_delete(instance=obj)
 
 

@@ -16,7 +16,7 @@ from django.db.models import Exists, OuterRef
 
 from compute import fit as fitmod
 from compute import quantity
-from compute.gateway import DEFAULT_INSTANCE_TYPE
+from compute.instance_types import DEFAULT_INSTANCE_TYPE
 from compute.models import ComputeTarget, InstanceType, TargetStatus
 
 # Which cluster switch a kind of work needs.

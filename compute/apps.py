@@ -6,7 +6,7 @@ class ComputeConfig(AppConfig):
     verbose_name = "Compute"
 
     def ready(self) -> None:
-        from compute import watching
+        from compute import watch_handlers
         from compute.models import Cluster
         from compute.notify import render_cluster
         from portal.embedded import Background
@@ -25,6 +25,8 @@ class ComputeConfig(AppConfig):
             NavItem("Instance types", "instance-type-list", audience="itops", order=61),
             NavItem("Compute targets", "target-admin", audience="itops", order=62),
             # The embedded mode watches clusters from a thread of the web process.
-            Background("cluster watchers", watching.embedded_start, watching.embedded_stop),
+            Background(
+                "cluster watchers", watch_handlers.embedded_start, watch_handlers.embedded_stop
+            ),
         )
-        watching.register_compute_kinds()
+        watch_handlers.register_compute_kinds()

@@ -1,46 +1,36 @@
-"""All cluster I/O of the compute app.
+"""The compute app's cluster I/O: the permission check, the extension, namespaces,
+quotas, instance types, nodes.
 
-One isolated ``ApiClient`` per cluster, built from its decrypted credentials
-(never the global default configuration). Every call passes a time-out, returns
-plain data and turns ``ApiException`` and connection failures into
-``ClusterError`` with a sentence a person can act on.
+Every function takes the cluster (its row) first and returns plain data; requests go
+through ``compute.kube`` (time-outs, errors a person can act on).
 """
 
-import hashlib
 import json
-import logging
-import os
-import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 
-import orjson
-import urllib3
-from django.conf import settings
-from kubernetes import client
-from kubernetes.client.rest import ApiException
+from compute import quantity
+from compute.instance_types import (
+    DEFAULT_INSTANCE_TYPE,
+    GROUP,
+    PLURAL,
+    VERSION,
+    instance_type_crd,
+    instance_type_object,
+)
+from compute.kube import calls
+from compute.kube.client import client_for
+from compute.kube.errors import ClusterError, ErrorKind
+from compute.kube.labels import MANAGED_LABELS
 
-from compute import credentials as creds
-
-log = logging.getLogger(__name__)
-
-GROUP = "kubeportal.io"
-VERSION = "v1alpha1"
-PLURAL = "instancetypes"
-AZURE_API_VERSION = "amlarc.azureml.com/v1alpha1"
 SYSTEM_NAMESPACE = "kubeportal-system"
 SERVICE_ACCOUNT = "kubeportal-workload"
-MANAGED_LABELS = {"app.kubernetes.io/managed-by": "kubeportal"}
-
-DEFAULT_INSTANCE_TYPE = {
-    "name": "defaultinstancetype",
-    "nodeSelector": {},
-    "resources": {
-        "requests": {"cpu": "100m", "memory": "2Gi"},
-        "limits": {"cpu": "2", "memory": "2Gi"},
-    },
-}
+WORKLOAD_ROLE = "kubeportal-workload"
+QUOTA_NAME = "kubeportal-quota"
+CRD_NAME = f"{PLURAL}.{GROUP}"
+CRD_API = "apiextensions.k8s.io/v1"
+RBAC_API = "rbac.authorization.k8s.io/v1"
+INSTANCE_TYPE_API = f"{GROUP}/{VERSION}"
 
 # (verb, group, resource, namespaced) the portal needs, checked at attach.
 REQUIRED_PERMISSIONS = [
@@ -65,137 +55,6 @@ REQUIRED_PERMISSIONS = [
 ]
 
 
-class ClusterError(Exception):
-    """A cluster call failed. ``kind``: unreachable, unauthorized, forbidden, not_found,
-    conflict, invalid, refused (quota or admission), error."""
-
-    def __init__(self, kind: str, message: str, status: int | None = None):
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.status = status
-
-
-def _timeout() -> tuple[float, float]:
-    return (min(5.0, settings.KUBE_REQUEST_TIMEOUT), float(settings.KUBE_REQUEST_TIMEOUT))
-
-
-_cert_dir = tempfile.mkdtemp(prefix="kubeportal-certs-")
-_clients: dict[tuple[int, str], client.ApiClient] = {}
-_clients_lock = threading.Lock()
-
-
-def _pem_file(data: str) -> str:
-    """Writes PEM data to a private (0600) file named by its hash; returns the path."""
-    path = os.path.join(_cert_dir, hashlib.sha256(data.encode()).hexdigest() + ".pem")
-    if not os.path.exists(path):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(data)
-    return path
-
-
-def build_client(server: str, secret: dict) -> client.ApiClient:
-    """Returns a new ApiClient for ``server`` with ``secret`` (token or client cert, CA)."""
-    config = client.Configuration()
-    config.host = server
-    config.retries = 0
-    if secret.get("token"):
-        config.api_key = {"BearerToken": secret["token"]}
-        config.api_key_prefix = {"BearerToken": "Bearer"}
-    if secret.get("client_certificate"):
-        config.cert_file = _pem_file(secret["client_certificate"])
-        config.key_file = _pem_file(secret["client_key"])
-    if secret.get("ca_data"):
-        config.ssl_ca_cert = _pem_file(secret["ca_data"])
-    config.verify_ssl = not secret.get("insecure", False)
-    return client.ApiClient(configuration=config)
-
-
-def client_for(cluster) -> client.ApiClient:
-    """The cached ApiClient of ``cluster``; rebuilt when its credentials change."""
-    blob = bytes(cluster.credentials)
-    key = (cluster.pk, hashlib.sha256(blob).hexdigest())
-    with _clients_lock:
-        api = _clients.get(key)
-        if api is None:
-            api = build_client(cluster.server, creds.decrypt(blob))
-            _clients[key] = api
-        return api
-
-
-def translate(exc: Exception, doing: str) -> ClusterError:
-    """Turns a client failure into a ClusterError that says what went wrong and what to do."""
-    if isinstance(exc, ClusterError):
-        return exc
-    if isinstance(exc, ApiException):
-        message = ""
-        try:
-            message = json.loads(exc.body or "{}").get("message", "")
-        except (ValueError, AttributeError):
-            message = (exc.body or "")[:300] if isinstance(exc.body, str) else ""
-        status = exc.status
-        if status == 401:
-            return ClusterError(
-                "unauthorized",
-                f"The cluster rejected the credentials while {doing}: the token is invalid or expired. Attach again with a valid token.",
-                status,
-            )
-        if status == 403:
-            if "exceeded quota" in message:
-                return ClusterError(
-                    "refused", f"The namespace quota refused it while {doing}: {message}", status
-                )
-            return ClusterError(
-                "forbidden",
-                f"The portal's credentials may not do this while {doing}: {message or 'forbidden'}. Grant the missing permission to the portal's account.",
-                status,
-            )
-        if status == 404:
-            return ClusterError(
-                "not_found",
-                f"Not found while {doing}: {message or 'the object does not exist'}.",
-                status,
-            )
-        if status == 409:
-            return ClusterError("conflict", f"Conflict while {doing}: {message}", status)
-        if status == 422:
-            return ClusterError(
-                "invalid", f"The cluster refused the object while {doing}: {message}", status
-            )
-        if status in (429, 500, 502, 503, 504):
-            return ClusterError(
-                "unreachable",
-                f"The API server answered {status} while {doing}; it will be retried.",
-                status,
-            )
-        return ClusterError(
-            "error", f"The API server answered {status} while {doing}: {message}", status
-        )
-    if isinstance(exc, urllib3.exceptions.HTTPError | OSError | TimeoutError):
-        return ClusterError(
-            "unreachable",
-            f"Could not reach the API server while {doing}: {type(exc).__name__}. Check the URL and that the cluster is up.",
-        )
-    return ClusterError("error", f"Unexpected error while {doing}: {exc}")
-
-
-def _call(doing: str, fn, *args, **kwargs):
-    try:
-        return fn(*args, _request_timeout=_timeout(), **kwargs)
-    except Exception as exc:  # noqa: BLE001 - translated into a ClusterError
-        raise translate(exc, doing) from exc
-
-
-def _raw_json(doing: str, fn, *args, **kwargs) -> dict:
-    """Calls a typed API method but decodes the body as plain JSON (much faster for big lists)."""
-    response = _call(doing, fn, *args, _preload_content=False, **kwargs)
-    try:
-        return orjson.loads(response.data)
-    finally:
-        response.release_conn()
-
-
 # ---- checks -------------------------------------------------------------------
 
 
@@ -206,261 +65,128 @@ class CheckResult:
     missing: list[str] = field(default_factory=list)
 
 
-def check(api: client.ApiClient) -> CheckResult:
+def check(cluster) -> CheckResult:
     """Returns the server version, node count and the permissions the credentials lack."""
-    version = _call("reading the server version", client.VersionApi(api).get_code)
-    nodes = _raw_json("listing nodes", client.CoreV1Api(api).list_node)
+    api = client_for(cluster)
+    version = calls.request(api, "reading the server version", "GET", "/version")
+    nodes = calls.list_objects(api, "v1", "Node", doing="listing nodes")
     missing = []
-    authz = client.AuthorizationV1Api(api)
     for verb, group, resource in REQUIRED_PERMISSIONS:
         res, _, sub = resource.partition("/")
-        review = client.V1SelfSubjectAccessReview(
-            spec=client.V1SelfSubjectAccessReviewSpec(
-                resource_attributes=client.V1ResourceAttributes(
-                    verb=verb, group=group, resource=res, subresource=sub or None
-                )
-            )
+        attributes = {"verb": verb, "group": group, "resource": res}
+        if sub:
+            attributes["subresource"] = sub
+        review = calls.request(
+            api,
+            "checking permissions",
+            "POST",
+            calls.rest_path("authorization.k8s.io/v1", "SelfSubjectAccessReview"),
+            body={
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": attributes},
+            },
         )
-        result = _call("checking permissions", authz.create_self_subject_access_review, review)
-        if not result.status.allowed:
+        if not (review.get("status") or {}).get("allowed"):
             missing.append(f"{verb} {resource}{'.' + group if group else ''}")
     return CheckResult(
-        version=version.git_version, node_count=len(nodes.get("items", [])), missing=missing
+        version=version.get("gitVersion", ""), node_count=len(nodes), missing=missing
     )
 
 
 # ---- the extension -------------------------------------------------------------
 
 
-def instance_type_crd() -> dict:
-    quantity = {
-        "anyOf": [{"type": "integer"}, {"type": "string"}],
-        "x-kubernetes-int-or-string": True,
-    }
-    resources = {"type": "object", "additionalProperties": quantity}
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}", "labels": MANAGED_LABELS},
-        "spec": {
-            "group": GROUP,
-            "scope": "Cluster",
-            "names": {
-                "plural": PLURAL,
-                "singular": "instancetype",
-                "kind": "InstanceType",
-                "listKind": "InstanceTypeList",
-                "shortNames": ["it"],
+def _wait_established(api, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        current = calls.get(api, CRD_API, "CustomResourceDefinition", CRD_NAME)
+        conditions = (current.get("status") or {}).get("conditions") or []
+        if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
+            return
+        time.sleep(0.2)
+    raise ClusterError(
+        ErrorKind.ERROR, "The InstanceType definition was not established within 15 seconds."
+    )
+
+
+def _workload_rbac() -> list[dict]:
+    role = {
+        "apiVersion": RBAC_API,
+        "kind": "ClusterRole",
+        "metadata": {"name": WORKLOAD_ROLE, "labels": MANAGED_LABELS},
+        "rules": [
+            {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["get", "list", "watch"]},
+            {
+                "apiGroups": [""],
+                "resources": ["pods", "services", "endpoints"],
+                "verbs": ["get", "list", "watch"],
             },
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {
-                                "spec": {
-                                    "type": "object",
-                                    "properties": {
-                                        "nodeSelector": {
-                                            "type": "object",
-                                            "additionalProperties": {"type": "string"},
-                                        },
-                                        "resources": {
-                                            "type": "object",
-                                            "properties": {
-                                                "requests": resources,
-                                                "limits": resources,
-                                            },
-                                        },
-                                    },
-                                }
-                            },
-                        }
-                    },
-                }
-            ],
+        ],
+    }
+    binding = {
+        "apiVersion": RBAC_API,
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": WORKLOAD_ROLE, "labels": MANAGED_LABELS},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": WORKLOAD_ROLE,
         },
+        "subjects": [
+            {"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": SYSTEM_NAMESPACE}
+        ],
     }
+    return [role, binding]
 
 
-def instance_type_object(name: str, node_selector: dict, requests: dict, limits: dict) -> dict:
-    spec: dict = {"resources": {"requests": requests, "limits": limits}}
-    if node_selector:
-        spec["nodeSelector"] = node_selector
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "InstanceType",
-        "metadata": {"name": name, "labels": MANAGED_LABELS},
-        "spec": spec,
-    }
-
-
-def _create_or_replace(doing: str, create, replace, read, body: dict, *args) -> None:
-    try:
-        _call(doing, create, *args, body)
-    except ClusterError as err:
-        if err.kind != "conflict":
-            raise
-        try:
-            current = read(body["metadata"]["name"], *args)
-        except Exception as exc:  # noqa: BLE001 - translated
-            raise translate(exc, doing) from exc
-        version = (
-            current["metadata"]["resourceVersion"]
-            if isinstance(current, dict)
-            else current.metadata.resource_version
-        )
-        body = {**body, "metadata": {**body["metadata"], "resourceVersion": version}}
-        _call(doing, replace, body["metadata"]["name"], *args, body)
+def _system_object(kind: str, name: str, **content) -> dict:
+    metadata = {"name": name, "namespace": SYSTEM_NAMESPACE, "labels": MANAGED_LABELS}
+    return {"apiVersion": "v1", "kind": kind, "metadata": metadata, **content}
 
 
 def extension_steps(settings_: dict) -> list[tuple[str, callable]]:
-    """Returns the install steps as (title, fn(api)) pairs; each is idempotent."""
+    """Returns the install steps as (title, fn(cluster)) pairs; each is idempotent."""
 
-    def crd(api):
-        ext = client.ApiextensionsV1Api(api)
-        _create_or_replace(
-            "installing the InstanceType definition",
-            ext.create_custom_resource_definition,
-            ext.replace_custom_resource_definition,
-            lambda name: api.sanitize_for_serialization(
-                ext.read_custom_resource_definition(name, _request_timeout=_timeout())
-            ),
-            instance_type_crd(),
+    def crd(cluster):
+        api = client_for(cluster)
+        calls.create(
+            api, instance_type_crd(), replace=True, doing="installing the InstanceType definition"
         )
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            current = _call(
-                "waiting for the definition",
-                ext.read_custom_resource_definition,
-                f"{PLURAL}.{GROUP}",
-            )
-            conditions = (current.status.conditions if current.status else None) or []
-            if any(c.type == "Established" and c.status == "True" for c in conditions):
-                return
-            time.sleep(0.2)
-        raise ClusterError(
-            "error", "The InstanceType definition was not established within 15 seconds."
-        )
+        _wait_established(api)
 
-    def default_type(api):
-        custom = client.CustomObjectsApi(api)
+    def default_type(cluster):
         body = instance_type_object(
             DEFAULT_INSTANCE_TYPE["name"],
             {},
             DEFAULT_INSTANCE_TYPE["resources"]["requests"],
             DEFAULT_INSTANCE_TYPE["resources"]["limits"],
         )
-        try:
-            _call(
-                "creating defaultinstancetype",
-                custom.create_cluster_custom_object,
-                GROUP,
-                VERSION,
-                PLURAL,
-                body,
-            )
-        except ClusterError as err:
-            if err.kind != "conflict":  # an existing one (maybe edited by IT ops) is kept
-                raise
+        # An existing one (maybe edited by IT ops) is kept.
+        calls.create(client_for(cluster), body, doing="creating defaultinstancetype")
 
-    def namespace(api):
-        ensure_namespace(api, SYSTEM_NAMESPACE, {})
+    def namespace(cluster):
+        ensure_namespace(cluster, SYSTEM_NAMESPACE, {})
 
-    def service_account(api):
-        core = client.CoreV1Api(api)
-        body = {
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": {
-                "name": SERVICE_ACCOUNT,
-                "namespace": SYSTEM_NAMESPACE,
-                "labels": MANAGED_LABELS,
-            },
-        }
-        try:
-            _call(
-                "creating the workload service account",
-                core.create_namespaced_service_account,
-                SYSTEM_NAMESPACE,
-                body,
-            )
-        except ClusterError as err:
-            if err.kind != "conflict":
-                raise
-
-    def rbac(api):
-        rbac_api = client.RbacAuthorizationV1Api(api)
-        role = {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": "kubeportal-workload", "labels": MANAGED_LABELS},
-            "rules": [
-                {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["get", "list", "watch"]},
-                {
-                    "apiGroups": [""],
-                    "resources": ["pods", "services", "endpoints"],
-                    "verbs": ["get", "list", "watch"],
-                },
-            ],
-        }
-        binding = {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": "kubeportal-workload", "labels": MANAGED_LABELS},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "kubeportal-workload",
-            },
-            "subjects": [
-                {"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": SYSTEM_NAMESPACE}
-            ],
-        }
-        _create_or_replace(
-            "creating the workload role",
-            rbac_api.create_cluster_role,
-            rbac_api.replace_cluster_role,
-            lambda n: api.sanitize_for_serialization(
-                rbac_api.read_cluster_role(n, _request_timeout=_timeout())
-            ),
-            role,
-        )
-        _create_or_replace(
-            "binding the workload role",
-            rbac_api.create_cluster_role_binding,
-            rbac_api.replace_cluster_role_binding,
-            lambda n: api.sanitize_for_serialization(
-                rbac_api.read_cluster_role_binding(n, _request_timeout=_timeout())
-            ),
-            binding,
+    def service_account(cluster):
+        calls.create(
+            client_for(cluster),
+            _system_object("ServiceAccount", SERVICE_ACCOUNT),
+            doing="creating the workload service account",
         )
 
-    def config(api):
-        core = client.CoreV1Api(api)
-        body = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {
-                "name": "kubeportal-extension",
-                "namespace": SYSTEM_NAMESPACE,
-                "labels": MANAGED_LABELS,
-            },
-            "data": {"settings.json": json.dumps(settings_, sort_keys=True)},
-        }
-        _create_or_replace(
-            "saving the extension settings",
-            core.create_namespaced_config_map,
-            core.replace_namespaced_config_map,
-            lambda n, ns: api.sanitize_for_serialization(
-                core.read_namespaced_config_map(n, ns, _request_timeout=_timeout())
-            ),
-            body,
-            SYSTEM_NAMESPACE,
+    def rbac(cluster):
+        calls.apply(
+            client_for(cluster), _workload_rbac(), replace=True, doing="creating the workload role"
         )
+
+    def config(cluster):
+        body = _system_object(
+            "ConfigMap",
+            "kubeportal-extension",
+            data={"settings.json": json.dumps(settings_, sort_keys=True)},
+        )
+        calls.create(client_for(cluster), body, replace=True, doing="saving the extension settings")
 
     return [
         ("InstanceType custom resource definition", crd),
@@ -473,36 +199,30 @@ def extension_steps(settings_: dict) -> list[tuple[str, callable]]:
 
 
 def uninstall_steps() -> list[tuple[str, callable]]:
-    def crd(api):
-        try:
-            _call(
-                "removing the InstanceType definition",
-                client.ApiextensionsV1Api(api).delete_custom_resource_definition,
-                f"{PLURAL}.{GROUP}",
-            )
-        except ClusterError as err:
-            if err.kind != "not_found":
-                raise
+    """Returns the uninstall steps as (title, fn(cluster)) pairs; each is idempotent."""
 
-    def rbac(api):
-        rbac_api = client.RbacAuthorizationV1Api(api)
-        for fn in (rbac_api.delete_cluster_role_binding, rbac_api.delete_cluster_role):
-            try:
-                _call("removing the workload role", fn, "kubeportal-workload")
-            except ClusterError as err:
-                if err.kind != "not_found":
-                    raise
+    def crd(cluster):
+        calls.delete(
+            client_for(cluster),
+            CRD_API,
+            "CustomResourceDefinition",
+            CRD_NAME,
+            doing="removing the InstanceType definition",
+        )
 
-    def namespace(api):
-        try:
-            _call(
-                f"removing namespace {SYSTEM_NAMESPACE}",
-                client.CoreV1Api(api).delete_namespace,
-                SYSTEM_NAMESPACE,
-            )
-        except ClusterError as err:
-            if err.kind != "not_found":
-                raise
+    def rbac(cluster):
+        api = client_for(cluster)
+        for kind in ("ClusterRoleBinding", "ClusterRole"):
+            calls.delete(api, RBAC_API, kind, WORKLOAD_ROLE, doing="removing the workload role")
+
+    def namespace(cluster):
+        calls.delete(
+            client_for(cluster),
+            "v1",
+            "Namespace",
+            SYSTEM_NAMESPACE,
+            doing=f"removing namespace {SYSTEM_NAMESPACE}",
+        )
 
     return [
         ("RBAC for workloads", rbac),
@@ -514,51 +234,39 @@ def uninstall_steps() -> list[tuple[str, callable]]:
 # ---- namespaces and quotas ------------------------------------------------------
 
 
-def list_namespaces(api) -> list[str]:
-    data = _raw_json("listing namespaces", client.CoreV1Api(api).list_namespace)
-    return sorted(item["metadata"]["name"] for item in data.get("items", []))
+def list_namespaces(cluster) -> list[str]:
+    items = calls.list_objects(client_for(cluster), "v1", "Namespace", doing="listing namespaces")
+    return sorted(item["metadata"]["name"] for item in items)
 
 
-def namespace_exists(api, name: str) -> bool:
+def namespace_exists(cluster, name: str) -> bool:
     try:
-        _call(f"reading namespace {name}", client.CoreV1Api(api).read_namespace, name)
+        calls.get(client_for(cluster), "v1", "Namespace", name)
         return True
     except ClusterError as err:
-        if err.kind == "not_found":
+        if err.kind == ErrorKind.NOT_FOUND:
             return False
         raise
 
 
-def ensure_namespace(api, name: str, labels: dict) -> bool:
+def ensure_namespace(cluster, name: str, labels: dict) -> bool:
     """Creates the namespace with ``labels`` unless it exists; returns True when it created it."""
     body = {
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {"name": name, "labels": {**MANAGED_LABELS, **labels}},
     }
-    try:
-        _call(f"creating namespace {name}", client.CoreV1Api(api).create_namespace, body)
-        return True
-    except ClusterError as err:
-        if err.kind == "conflict":
-            return False
-        raise
+    _, created = calls.create(client_for(cluster), body, doing=f"creating namespace {name}")
+    return created
 
 
-QUOTA_NAME = "kubeportal-quota"
-
-
-def apply_quota(api, namespace: str, hard: dict[str, str]) -> None:
+def apply_quota(cluster, namespace: str, hard: dict[str, str]) -> None:
     """Creates or replaces the target's ResourceQuota; an empty ``hard`` removes it."""
-    core = client.CoreV1Api(api)
+    api = client_for(cluster)
     if not hard:
-        try:
-            _call(
-                "removing the quota", core.delete_namespaced_resource_quota, QUOTA_NAME, namespace
-            )
-        except ClusterError as err:
-            if err.kind != "not_found":
-                raise
+        calls.delete(
+            api, "v1", "ResourceQuota", QUOTA_NAME, namespace=namespace, doing="removing the quota"
+        )
         return
     body = {
         "apiVersion": "v1",
@@ -566,29 +274,17 @@ def apply_quota(api, namespace: str, hard: dict[str, str]) -> None:
         "metadata": {"name": QUOTA_NAME, "namespace": namespace, "labels": MANAGED_LABELS},
         "spec": {"hard": hard},
     }
-    _create_or_replace(
-        f"applying the quota in {namespace}",
-        core.create_namespaced_resource_quota,
-        core.replace_namespaced_resource_quota,
-        lambda n, ns: api.sanitize_for_serialization(
-            core.read_namespaced_resource_quota(n, ns, _request_timeout=_timeout())
-        ),
-        body,
-        namespace,
-    )
+    calls.create(api, body, replace=True, doing=f"applying the quota in {namespace}")
 
 
-def read_quota(api, namespace: str) -> dict | None:
+def read_quota(cluster, namespace: str) -> dict | None:
     """Returns {"hard": {...}, "used": {...}} of the target's quota, or None when there is none."""
     try:
-        data = _raw_json(
-            f"reading the quota in {namespace}",
-            client.CoreV1Api(api).read_namespaced_resource_quota,
-            QUOTA_NAME,
-            namespace,
+        data = calls.get(
+            client_for(cluster), "v1", "ResourceQuota", QUOTA_NAME, namespace=namespace
         )
     except ClusterError as err:
-        if err.kind == "not_found":
+        if err.kind == ErrorKind.NOT_FOUND:
             return None
         raise
     status = data.get("status") or {}
@@ -601,93 +297,42 @@ def read_quota(api, namespace: str) -> dict | None:
 # ---- instance types ---------------------------------------------------------------
 
 
-def list_instance_types(api) -> list[dict] | None:
+def list_instance_types(cluster) -> list[dict] | None:
     """Returns the cluster's InstanceType objects, or None when the extension is not installed."""
     try:
-        data = _call(
-            "listing instance types",
-            client.CustomObjectsApi(api).list_cluster_custom_object,
-            GROUP,
-            VERSION,
-            PLURAL,
+        return calls.list_objects(
+            client_for(cluster), INSTANCE_TYPE_API, "InstanceType", doing="listing instance types"
         )
     except ClusterError as err:
-        if err.kind == "not_found":
+        if err.kind == ErrorKind.NOT_FOUND:
             return None
         raise
-    return data.get("items", [])
 
 
-def apply_instance_type(api, body: dict) -> str:
+def apply_instance_type(cluster, body: dict) -> str:
     """Creates or replaces an InstanceType object; returns its new resourceVersion."""
-    custom = client.CustomObjectsApi(api)
     name = body["metadata"]["name"]
-    try:
-        created = _call(
-            f"creating instance type {name}",
-            custom.create_cluster_custom_object,
-            GROUP,
-            VERSION,
-            PLURAL,
-            body,
-        )
-        return created["metadata"]["resourceVersion"]
-    except ClusterError as err:
-        if err.kind != "conflict":
-            raise
-    current = _call(
-        f"reading instance type {name}",
-        custom.get_cluster_custom_object,
-        GROUP,
-        VERSION,
-        PLURAL,
-        name,
+    obj, _ = calls.create(
+        client_for(cluster), body, replace=True, doing=f"writing instance type {name}"
     )
-    body = {
-        **body,
-        "metadata": {**body["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]},
-    }
-    replaced = _call(
-        f"updating instance type {name}",
-        custom.replace_cluster_custom_object,
-        GROUP,
-        VERSION,
-        PLURAL,
-        name,
-        body,
-    )
-    return replaced["metadata"]["resourceVersion"]
+    return obj["metadata"]["resourceVersion"]
 
 
-def delete_instance_type(api, name: str) -> None:
-    try:
-        _call(
-            f"deleting instance type {name}",
-            client.CustomObjectsApi(api).delete_cluster_custom_object,
-            GROUP,
-            VERSION,
-            PLURAL,
-            name,
-        )
-    except ClusterError as err:
-        if err.kind != "not_found":
-            raise
+def delete_instance_type(cluster, name: str) -> None:
+    calls.delete(
+        client_for(cluster),
+        INSTANCE_TYPE_API,
+        "InstanceType",
+        name,
+        doing=f"deleting instance type {name}",
+    )
 
 
 # ---- nodes and usage ----------------------------------------------------------------
 
 
-def list_nodes_and_usage(api) -> list[dict]:
-    """Returns nodes as plain dicts with ``requested`` (summed requests of live pods) and ``pod_count``."""
-    core = client.CoreV1Api(api)
-    nodes = _raw_json("listing nodes", core.list_node).get("items", [])
-    pods = _raw_json(
-        "listing pods",
-        core.list_pod_for_all_namespaces,
-        field_selector="status.phase!=Succeeded,status.phase!=Failed",
-    ).get("items", [])
-    from compute import quantity
-
+def _requested_by_node(pods: list[dict]) -> tuple[dict[str, dict], dict[str, int]]:
+    """Summed container requests (limits where no request is set) and pod counts per node."""
     usage: dict[str, dict] = {}
     counts: dict[str, int] = {}
     for pod in pods:
@@ -701,20 +346,36 @@ def list_nodes_and_usage(api) -> list[dict]:
             requests = dict(resources.get("limits") or {}) | dict(resources.get("requests") or {})
             for key, value in requests.items():
                 sums[key] = sums.get(key, 0) + quantity.parse(value)
+    return usage, counts
+
+
+def list_nodes_and_usage(cluster) -> list[dict]:
+    """Returns nodes as plain dicts with ``requested`` (summed requests of live pods) and ``pod_count``."""
+    api = client_for(cluster)
+    nodes = calls.list_objects(api, "v1", "Node", doing="listing nodes")
+    pods = calls.list_objects(
+        api,
+        "v1",
+        "Pod",
+        field_selector="status.phase!=Succeeded,status.phase!=Failed",
+        doing="listing pods",
+    )
+    usage, counts = _requested_by_node(pods)
     result = []
     for node in nodes:
         name = node["metadata"]["name"]
+        spec, status = node.get("spec") or {}, node.get("status") or {}
         result.append(
             {
                 "name": name,
                 "labels": node["metadata"].get("labels") or {},
-                "taints": (node.get("spec") or {}).get("taints") or [],
-                "unschedulable": bool((node.get("spec") or {}).get("unschedulable")),
-                "capacity": (node.get("status") or {}).get("capacity") or {},
-                "allocatable": (node.get("status") or {}).get("allocatable") or {},
+                "taints": spec.get("taints") or [],
+                "unschedulable": bool(spec.get("unschedulable")),
+                "capacity": status.get("capacity") or {},
+                "allocatable": status.get("allocatable") or {},
                 "conditions": [
                     {k: c.get(k) for k in ("type", "status", "reason", "message")}
-                    for c in (node.get("status") or {}).get("conditions") or []
+                    for c in status.get("conditions") or []
                 ],
                 "requested": {k: str(v) for k, v in usage.get(name, {}).items()},
                 "pod_count": counts.get(name, 0),

@@ -7,21 +7,16 @@ what to do instead.
 """
 
 import base64
-from dataclasses import dataclass
 
 import yaml
+
+from compute.kube.client import ClusterAccess
 
 MAX_KUBECONFIG_BYTES = 256 * 1024
 
 
 class KubeconfigError(ValueError):
     pass
-
-
-@dataclass
-class ClusterAccess:
-    server: str
-    credentials: dict  # token | client_certificate + client_key, ca_data, insecure
 
 
 def contexts(text: str) -> list[str]:

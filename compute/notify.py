@@ -2,6 +2,8 @@
 
 from django.template.loader import render_to_string
 
+from compute import selectors
+from compute.models import Cluster
 from portal import live
 
 CLUSTER_PARTS = ("status", "extension", "capacity")
@@ -9,9 +11,6 @@ CLUSTER_PARTS = ("status", "extension", "capacity")
 
 def render_cluster(cluster_id: int, parts: tuple[str, ...] = CLUSTER_PARTS) -> str:
     """The live parts of a cluster's page, marked for out-of-band swaps."""
-    from compute import selectors
-    from compute.models import Cluster
-
     cluster = Cluster.objects.filter(pk=cluster_id).first()
     if cluster is None:
         return ""
@@ -36,8 +35,6 @@ def broadcast_target(target) -> None:
     """Pushes the target's card to its workspace's group (the compute page of its members)."""
 
     def render() -> str:
-        from compute import selectors
-
         fresh = target.__class__.objects.select_related("cluster", "workspace").get(pk=target.pk)
         return render_to_string(
             "compute/target_list.html#target-card",

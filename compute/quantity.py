@@ -59,11 +59,6 @@ def parse(value) -> Decimal:
     return number * _SUFFIXES[suffix]
 
 
-def is_integer(value) -> bool:
-    number = parse(value)
-    return number == number.to_integral_value()
-
-
 def format_cpu(value: Decimal) -> str:
     """Formats cores for people: ``1.5`` → "1.5", ``0.25`` → "250m"."""
     if value == value.to_integral_value():

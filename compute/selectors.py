@@ -4,8 +4,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from compute import quantity
-from compute.models import Cluster, ComputeRequest, ComputeTarget, InstanceType
-from portal.models import Action
+from compute.models import Cluster, ComputeRequest, ComputeTarget
 
 
 def cluster_page_context(cluster: Cluster) -> dict:
@@ -71,7 +70,3 @@ def requests_for(*, user, workspace=None):
         "workspace", "requested_by", "reviewed_by", "target"
     )
     return qs.filter(workspace=workspace) if workspace is not None else qs
-
-
-def instance_types_for(*, user, action: str = Action.VIEW):
-    return InstanceType.objects.visible_to(user, action).select_related("cluster")

@@ -5,7 +5,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from compute import credentials, kubeconfig, tasks, validation
+from compute import credentials, quantity, tasks, usage, validation
+from compute.instance_types import AZURE_API_VERSION, GROUP, VERSION
+from compute.kube.client import ClusterAccess
 from compute.models import (
     Cluster,
     ClusterStatus,
@@ -18,12 +20,13 @@ from compute.models import (
     TargetStatus,
 )
 from compute.notify import broadcast_cluster, broadcast_target
+from compute.operations import refresh_fit
 from portal.background import enqueue
 
 
 @transaction.atomic
 def cluster_attach(
-    *, name: str, access: kubeconfig.ClusterAccess, description: str = "", is_sandbox: bool = False
+    *, name: str, access: ClusterAccess, description: str = "", is_sandbox: bool = False
 ) -> Cluster:
     """Stores a cluster with encrypted credentials and queues its first check."""
     cluster = Cluster(
@@ -37,7 +40,7 @@ def cluster_attach(
 
 
 @transaction.atomic
-def cluster_update_credentials(*, cluster: Cluster, access: kubeconfig.ClusterAccess) -> Cluster:
+def cluster_update_credentials(*, cluster: Cluster, access: ClusterAccess) -> Cluster:
     cluster.server = access.server
     cluster.credentials = credentials.encrypt(access.credentials)
     cluster.status = ClusterStatus.PENDING
@@ -151,8 +154,6 @@ def instance_type_save(
 
 def instance_types_import(*, cluster: Cluster, text: str) -> list[InstanceType]:
     """Imports InstanceType / InstanceTypeList YAML (the portal's or Azure ML's apiVersion)."""
-    from compute.gateway import AZURE_API_VERSION, GROUP, VERSION
-
     try:
         docs = [d for d in yaml.safe_load_all(text) if d]
     except yaml.YAMLError as exc:
@@ -217,8 +218,6 @@ def _flatten(exc: ValidationError) -> list[str]:
 @transaction.atomic
 def instance_type_delete(*, instance: InstanceType) -> None:
     """Deletes an instance type; refused while live work uses it (naming that work)."""
-    from compute import usage
-
     in_use = usage.users_of(instance)
     if in_use:
         names = ", ".join(in_use[:5])
@@ -227,23 +226,6 @@ def instance_type_delete(*, instance: InstanceType) -> None:
         )
     enqueue(tasks.instance_type_remove, instance.cluster_id, instance.name)
     instance.delete()
-
-
-def refresh_fit(*, cluster: Cluster, instance_types=None) -> None:
-    """Recomputes, from the stored nodes, which nodes can hold each instance type."""
-    from compute import fit
-
-    nodes = list(cluster.nodes.all())
-    for instance in instance_types if instance_types is not None else cluster.instance_types.all():
-        verdict = fit.evaluate(instance, nodes, cluster.workload_node_selector)
-        instance.fitting_nodes = verdict["nodes"]
-        instance.free_slots = verdict["free"]
-        instance.capacity_slots = verdict["capacity"]
-        InstanceType.objects.filter(pk=instance.pk).update(
-            fitting_nodes=verdict["nodes"],
-            free_slots=verdict["free"],
-            capacity_slots=verdict["capacity"],
-        )
 
 
 # ---- compute targets -----------------------------------------------------------------------
@@ -318,8 +300,6 @@ def target_set_quota(
     quota_pods: int | None,
 ) -> ComputeTarget:
     """Changes the quota; refused when the new value is below what is in use now."""
-    from compute import quantity
-
     validation.quota(cpu=quota_cpu, memory=quota_memory)
     proposed = ComputeTarget(
         quota_cpu=quota_cpu, quota_memory=quota_memory, quota_gpu=quota_gpu, quota_pods=quota_pods

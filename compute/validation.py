@@ -23,6 +23,66 @@ def instance_type_name(name: str) -> None:
         )
 
 
+class _Errors(dict):
+    """Messages by field path."""
+
+    def add(self, path: str, message: str) -> None:
+        self.setdefault(path, []).append(message)
+
+
+def _check_node_selector(errors: _Errors, node_selector) -> None:
+    if not isinstance(node_selector, dict):
+        errors.add("nodeSelector", "must be a map of label → value")
+        return
+    for key, value in node_selector.items():
+        if not isinstance(key, str) or not LABEL_KEY.match(key):
+            errors.add(f"nodeSelector.{key}", "is not a valid label key")
+        if not isinstance(value, str) or not LABEL_VALUE.match(value):
+            errors.add(
+                f"nodeSelector.{key}",
+                f"value {value!r} is not a valid label value (63 letters, digits, -_. at most)",
+            )
+
+
+def _resource_amount(errors: _Errors, section: str, key: str, value):
+    """The parsed quantity of one resource of ``section``, or None (with the error added)."""
+    path = f"resources.{section}.{key}"
+    if key not in ALLOWED_RESOURCES:
+        errors.add(path, "unknown resource; use cpu, memory or nvidia.com/gpu")
+        return None
+    if key == "nvidia.com/gpu" and section == "requests":
+        errors.add(path, "GPUs go under limits only (Kubernetes requests them equal to the limit)")
+        return None
+    try:
+        number = quantity.parse(value)
+    except quantity.QuantityError as exc:
+        errors.add(path, str(exc))
+        return None
+    if number <= 0:
+        errors.add(path, "must be greater than zero")
+    elif key == "nvidia.com/gpu" and number != number.to_integral_value():
+        errors.add(path, "must be a whole number of GPUs")
+    else:
+        return number
+    return None
+
+
+def _parse_section(errors: _Errors, section: str, values) -> dict:
+    """The parsed quantities of ``requests`` or ``limits`` (the valid ones)."""
+    if not isinstance(values, dict):
+        errors.add(f"resources.{section}", "must be a map of resource → quantity")
+        return {}
+    for key in ("cpu", "memory"):
+        if key not in values or values[key] in ("", None):
+            errors.add(f"resources.{section}.{key}", "is required")
+    parsed = {}
+    for key, value in values.items():
+        number = _resource_amount(errors, section, key, value)
+        if number is not None:
+            parsed[key] = number
+    return parsed
+
+
 def instance_type_spec(*, node_selector, requests, limits) -> dict[str, str]:
     """Returns the normalised requests and limits; raises ValidationError naming each bad field.
 
@@ -30,58 +90,19 @@ def instance_type_spec(*, node_selector, requests, limits) -> dict[str, str]:
     both requests and limits; ``nvidia.com/gpu`` an integer and only under limits;
     requests never above limits.
     """
-    errors: dict[str, list[str]] = {}
-
-    def add(path: str, message: str) -> None:
-        errors.setdefault(path, []).append(message)
-
-    if not isinstance(node_selector, dict):
-        add("nodeSelector", "must be a map of label → value")
-        node_selector = {}
-    for key, value in node_selector.items():
-        if not isinstance(key, str) or not LABEL_KEY.match(key):
-            add(f"nodeSelector.{key}", "is not a valid label key")
-        if not isinstance(value, str) or not LABEL_VALUE.match(value):
-            add(
-                f"nodeSelector.{key}",
-                f"value {value!r} is not a valid label value (63 letters, digits, -_. at most)",
-            )
-    parsed: dict[str, dict] = {"requests": {}, "limits": {}}
-    for section, values in (("requests", requests), ("limits", limits)):
-        if not isinstance(values, dict):
-            add(f"resources.{section}", "must be a map of resource → quantity")
-            continue
-        for key in ("cpu", "memory"):
-            if key not in values or values[key] in ("", None):
-                add(f"resources.{section}.{key}", "is required")
-        for key, value in values.items():
-            path = f"resources.{section}.{key}"
-            if key not in ALLOWED_RESOURCES:
-                add(path, "unknown resource; use cpu, memory or nvidia.com/gpu")
-                continue
-            if key == "nvidia.com/gpu" and section == "requests":
-                add(path, "GPUs go under limits only (Kubernetes requests them equal to the limit)")
-                continue
-            try:
-                number = quantity.parse(value)
-            except quantity.QuantityError as exc:
-                add(path, str(exc))
-                continue
-            if number <= 0:
-                add(path, "must be greater than zero")
-            elif key == "nvidia.com/gpu" and number != number.to_integral_value():
-                add(path, "must be a whole number of GPUs")
-            else:
-                parsed[section][key] = number
+    errors = _Errors()
+    _check_node_selector(errors, node_selector)
+    parsed_requests = _parse_section(errors, "requests", requests)
+    parsed_limits = _parse_section(errors, "limits", limits)
     for key in ("cpu", "memory"):
-        req, lim = parsed["requests"].get(key), parsed["limits"].get(key)
+        req, lim = parsed_requests.get(key), parsed_limits.get(key)
         if req is not None and lim is not None and req > lim:
-            add(
+            errors.add(
                 f"resources.requests.{key}",
                 f"{requests[key]} is more than the limit {limits[key]}; requests must not exceed limits",
             )
     if errors:
-        raise ValidationError(errors)
+        raise ValidationError(dict(errors))
     return {
         "requests": {k: str(v) for k, v in requests.items()},
         "limits": {k: str(v) for k, v in limits.items()},

@@ -3,11 +3,13 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
 from compute import forms, kubeconfig, selectors, services
+from compute.kube.client import AccessError, token_access
 from compute.models import Cluster, ComputeRequest, ComputeTarget, InstanceType, RequestKind
 from portal import live
 from portal.access import get_for
@@ -72,16 +74,13 @@ def cluster_attach(request):
         if not form.is_valid():
             return _cluster_list(request, token_form=form, status=400)
         data = form.cleaned_data
-        secret = {"token": data["token"], "insecure": data["insecure"]}
-        if data["ca_certificate"].strip():
-            if "BEGIN CERTIFICATE" not in data["ca_certificate"]:
-                form.add_error(
-                    "ca_certificate",
-                    "Paste the CA certificate in PEM form (-----BEGIN CERTIFICATE-----).",
-                )
-                return _cluster_list(request, token_form=form, status=400)
-            secret["ca_data"] = data["ca_certificate"].strip() + "\n"
-        access = kubeconfig.ClusterAccess(server=data["server"].rstrip("/"), credentials=secret)
+        try:
+            access = token_access(
+                data["server"], data["token"], data["ca_certificate"], insecure=data["insecure"]
+            )
+        except AccessError as exc:
+            form.add_error(exc.field, exc.message)
+            return _cluster_list(request, token_form=form, status=400)
     else:
         form = forms.KubeconfigAttachForm(request.POST, request.FILES)
         if not form.is_valid():
@@ -226,8 +225,6 @@ def instance_type_create(request):
     if not form.is_valid():
         return _instance_type_page(request, form=form, status=400)
     try:
-        from django.db import transaction
-
         with transaction.atomic():  # all clusters or none
             for cluster in form.cleaned_data["clusters"]:
                 services.instance_type_save(

@@ -14,11 +14,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from compute.gateway import ClusterError
+from compute.kube.errors import ClusterError
 from jobs import gateway
+from jobs.gateway import NS
 from jobs.models import InstanceLog, Job
-
-NS = 1_000_000_000
 
 
 def stamp_ns(stamp: str) -> int | None:
@@ -43,11 +42,6 @@ def _seconds(whole: str) -> int | None:
         return int(datetime.fromisoformat(whole).replace(tzinfo=UTC).timestamp())
     except ValueError:
         return None
-
-
-def since_time(cursor_ns: int) -> str:
-    """The ``sinceTime`` that returns every line from ``cursor_ns`` on (its whole second)."""
-    return datetime.fromtimestamp(cursor_ns // NS, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # Bytes of new lines kept apart (the copy's ``tail``) before they are folded into its

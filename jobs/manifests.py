@@ -37,10 +37,10 @@ from django.conf import settings
 from django.urls import reverse
 
 from compute.admission import Admission
+from compute.kube.labels import DISPLAY_NAME, EXPERIMENT, JOB_ID, job_labels
 from jobs.models import Job, object_name
 from jobs.spec import scalar_text, substitute_command
 
-LABEL_PREFIX = "kubeportal.io"
 FETCH_IMAGE = "curlimages/curl:8.11.1"
 INDEX_FIELD_PATH = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
 PORTS = {"pytorch": ("rendezvous", 29500), "tensorflow": ("grpc", 2222), "mpi": ("ssh", 22)}
@@ -213,16 +213,10 @@ def render_job(
         raise ValueError("the spec has code; upload it and pass code={'url', 'token'}")
     name = object_name(job_id)
     count = spec["resources"]["instance_count"]
-    labels = {
-        f"{LABEL_PREFIX}/managed-by": "kubeportal",
-        f"{LABEL_PREFIX}/job-id": str(job_id),
-        f"{LABEL_PREFIX}/workspace": workspace,
-        f"{LABEL_PREFIX}/compute": target,
-        f"{LABEL_PREFIX}/instance-type": instance_type["name"],
-    }
+    labels = job_labels(job_id, workspace, target, instance_type["name"])
     annotations = {
-        f"{LABEL_PREFIX}/display-name": spec["display_name"] or spec["name"] or name,
-        f"{LABEL_PREFIX}/experiment": spec["experiment_name"],
+        DISPLAY_NAME: spec["display_name"] or spec["name"] or name,
+        EXPERIMENT: spec["experiment_name"],
     }
 
     def metadata(obj_name: str) -> dict:
@@ -456,7 +450,7 @@ def _fetch_inputs(downloads: list[tuple[str, str]], mounts: list[dict]) -> dict:
 def _service(name: str, metadata: dict, labels: dict, dist: dict | None) -> dict:
     spec: dict[str, Any] = {
         "clusterIP": "None",
-        "selector": {f"{LABEL_PREFIX}/job-id": labels[f"{LABEL_PREFIX}/job-id"]},
+        "selector": {JOB_ID: labels[JOB_ID]},
         # Pods must find each other while starting up, before any readiness is known.
         "publishNotReadyAddresses": True,
     }

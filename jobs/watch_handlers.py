@@ -23,10 +23,11 @@ import logging
 from django.db import router, transaction
 from django.utils.dateparse import parse_datetime
 
+from compute.kube.labels import JOB_ID as LABEL_JOB
+from compute.kube.labels import JOB_SELECTOR
+from compute.kube.watch import Batch, Event, Kind, register
 from compute.models import ComputeTarget
-from compute.watching import Batch, Event, Kind, register
 from jobs import state, tasks
-from jobs.gateway import LABEL_JOB
 from jobs.instances import InstanceRow, save_instances
 from jobs.models import LIVE, TERMINAL, Job, JobEvent, Status, Transition
 from jobs.notify import broadcast_job
@@ -35,7 +36,7 @@ from portal.db import commit_without_waiting_for_disk, values_in
 
 log = logging.getLogger(__name__)
 
-MANAGED = "kubeportal.io/managed-by=kubeportal"
+MANAGED = JOB_SELECTOR  # every job object, old or new, carries the job-id label
 # Events whose Job or pod is not cached yet are handed back this many times, then dropped.
 EVENT_ATTEMPTS = 10
 

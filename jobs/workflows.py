@@ -15,7 +15,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from compute.gateway import ClusterError
+from compute.kube.errors import ClusterError
 from jobs import gateway, logcopy, manifests, state
 from jobs.models import LIVE, Job, Status
 from jobs.notify import broadcast_job, broadcast_log

@@ -248,6 +248,18 @@ SANDBOX_NODES = env_str("PORTAL_SANDBOX_NODES", "")
 # tabs more than half their latency (bench/live_e2e.py --ws-deflate); on for slow links.
 WS_DEFLATE = env_bool("PORTAL_WS_DEFLATE", False)
 KUBE_REQUEST_TIMEOUT = env_int("PORTAL_KUBE_TIMEOUT", 10)
+# Node labels that name a node's pool, the first a node carries wins (AKS, GKE, EKS,
+# Karpenter, kubesim); a node with none of them is grouped by its instance type.
+NODE_POOL_LABELS = env_list(
+    "PORTAL_NODE_POOL_LABELS",
+    [
+        "agentpool",
+        "cloud.google.com/gke-nodepool",
+        "eks.amazonaws.com/nodegroup",
+        "karpenter.sh/nodepool",
+        "kubesim.io/pool",
+    ],
+)
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

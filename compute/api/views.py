@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from compute import kubeconfig, services
 from compute.api import serializers as s
+from compute.kube.client import AccessError, token_access
 from compute.models import Cluster, ComputeRequest, ComputeTarget, InstanceType
 from portal.access import get_for
 from portal.models import Action, Workspace
@@ -41,12 +42,11 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             if v.get("kubeconfig"):
                 access = kubeconfig.read(v["kubeconfig"], v.get("context") or None)
             else:
-                secret = {"token": v["token"], "insecure": v["insecure"]}
-                if v.get("ca_certificate"):
-                    secret["ca_data"] = v["ca_certificate"]
-                access = kubeconfig.ClusterAccess(
-                    server=v["server"].rstrip("/"), credentials=secret
+                access = token_access(
+                    v["server"], v["token"], v.get("ca_certificate", ""), insecure=v["insecure"]
                 )
+        except AccessError as exc:
+            raise ApiValidationError({exc.field: [exc.message]}) from None
         except kubeconfig.KubeconfigError as exc:
             field = "context" if str(exc).startswith("Unknown context") else "kubeconfig"
             raise ApiValidationError({field: [str(exc)]}) from None

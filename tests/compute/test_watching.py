@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from compute import gateway
+from compute.kube.client import client_for
+from compute.kube.watch import Batch, ClusterWatch, Kind, WatchSupervisor, lease_claim
 from compute.models import ClusterLease, Node
-from compute.watching import Batch, ClusterWatch, Kind, WatchSupervisor, lease_claim
 from tests.helpers import wait_for
 
 pytestmark = [
@@ -75,7 +75,7 @@ def watch(cluster):
             label_selector=SELECTOR,
         )
         options = {"backoff_cap": 0.5, **options}
-        w = ClusterWatch(cluster.pk, gateway.client_for(cluster), [kind], **options).start()
+        w = ClusterWatch(cluster.pk, client_for(cluster), [kind], **options).start()
         started.append(w)
         return w
 
@@ -173,7 +173,7 @@ def test_missing_optional_kind_waits_quietly_and_stops(cluster):
     kind = Kind(
         name="widgets", path="/apis/example.com/v1/widgets", handler=recorder, optional=True
     )
-    w = ClusterWatch(cluster.pk, gateway.client_for(cluster), [kind], optional_retry=60).start()
+    w = ClusterWatch(cluster.pk, client_for(cluster), [kind], optional_retry=60).start()
     time.sleep(0.3)
     assert not w.caches["widgets"].synced and w.readers[0].backoff.failures == 0
     w.stop(timeout=5)
@@ -233,7 +233,7 @@ def test_a_stop_goes_on_when_the_stream_cannot_be_shut_down():
     that moment once killed the supervisor's shutdown and kept the cluster's lease."""
     import threading
 
-    from compute.watching import Reader
+    from compute.kube.watch import Reader
 
     class Gone:
         def shutdown(self) -> None:

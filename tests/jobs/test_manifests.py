@@ -8,11 +8,10 @@ import tarfile
 
 import pytest
 
-from compute.gateway import DEFAULT_INSTANCE_TYPE
+from compute.instance_types import DEFAULT_INSTANCE_TYPE
 from jobs.manifests import (
     FETCH_IMAGE,
     INDEX_FIELD_PATH,
-    LABEL_PREFIX,
     code_secret_name,
     object_name,
     render_job,
@@ -131,15 +130,15 @@ def test_labels_and_annotations_on_every_object_and_the_pod_template():
     objects = render(text, code=CODE, instance_type=GPU_SMALL, target="gpu-target")
     assert [o["kind"] for o in objects] == ["Secret", "Service", "Job"]
     expected = {
-        f"{LABEL_PREFIX}/managed-by": "kubeportal",
-        f"{LABEL_PREFIX}/job-id": "42",
-        f"{LABEL_PREFIX}/workspace": "team-a",
-        f"{LABEL_PREFIX}/compute": "gpu-target",
-        f"{LABEL_PREFIX}/instance-type": "gpu-small",
+        "app.kubernetes.io/managed-by": "kubeportal",
+        "kubeportal.io/job-id": "42",
+        "kubeportal.io/workspace": "team-a",
+        "kubeportal.io/compute": "gpu-target",
+        "kubeportal.io/instance-type": "gpu-small",
     }
     annotations = {
-        f"{LABEL_PREFIX}/display-name": "My run",
-        f"{LABEL_PREFIX}/experiment": "resnet",
+        "kubeportal.io/display-name": "My run",
+        "kubeportal.io/experiment": "resnet",
     }
     template = job_of(objects)["spec"]["template"]["metadata"]
     for metadata in [o["metadata"] for o in objects] + [template]:
@@ -151,8 +150,8 @@ def test_labels_and_annotations_on_every_object_and_the_pod_template():
 
 def test_display_name_falls_back_to_the_object_name():
     metadata = job_of(render())["metadata"]
-    assert metadata["annotations"][f"{LABEL_PREFIX}/display-name"] == "kp-job-42"
-    assert metadata["annotations"][f"{LABEL_PREFIX}/experiment"] == "Default"
+    assert metadata["annotations"]["kubeportal.io/display-name"] == "kp-job-42"
+    assert metadata["annotations"]["kubeportal.io/experiment"] == "Default"
 
 
 def test_instance_type_node_selector_resources_and_tolerations():
@@ -393,7 +392,7 @@ def test_indexed_job_and_headless_service():
     assert pod_of(objects)["subdomain"] == service["metadata"]["name"] == "kp-job-42"
     assert service["apiVersion"] == "v1"
     assert service["spec"]["clusterIP"] == "None"
-    assert service["spec"]["selector"] == {f"{LABEL_PREFIX}/job-id": "42"}
+    assert service["spec"]["selector"] == {"kubeportal.io/job-id": "42"}
     assert service["spec"]["publishNotReadyAddresses"] is True
     assert service["spec"]["ports"] == [
         {"name": "rendezvous", "port": 29500, "targetPort": 29500, "protocol": "TCP"}

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from compute.gateway import DEFAULT_INSTANCE_TYPE
+from compute.instance_types import DEFAULT_INSTANCE_TYPE
 from jobs import gateway, tasks, workflows
 from jobs.models import Job, Status
 

@@ -8,7 +8,7 @@ import pytest
 from django.db import transaction
 from django.urls import reverse
 
-from compute.watching import WatchSupervisor
+from compute.kube.watch import WatchSupervisor
 from jobs.models import Job, JobEvent, Status
 from tests.helpers import make_jobs, submit_job, wait_for
 
@@ -181,10 +181,10 @@ def test_a_watch_batch_costs_as_many_queries_for_many_jobs_as_for_few(
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from compute.kube.labels import JOB_ID as LABEL_JOB
+    from compute.kube.watch import Batch, Cache, Event
     from compute.models import ComputeTarget
-    from compute.watching import Batch, Cache, Event
     from jobs import watch_handlers
-    from jobs.gateway import LABEL_JOB
     from jobs.models import Instance
     from jobs.state import INDEX_ANNOTATION
 

@@ -9,7 +9,7 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from compute.watching import WatchSupervisor
+from compute.kube.watch import WatchSupervisor
 from portal import gcpolicy, live
 
 

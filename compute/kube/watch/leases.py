@@ -1,0 +1,163 @@
+"""Who watches which cluster: one lease per cluster, and the supervisor that holds them.
+
+Several processes may run a supervisor (``manage.py watch_clusters``, or the embedded
+mode's thread); a cluster's lease decides which one watches it, so every cluster is
+watched once. A lease whose holder stopped renewing can be taken once it has expired.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+import uuid
+from datetime import timedelta
+
+from django.db import IntegrityError, close_old_connections, connection
+from django.db.models import Q
+from django.utils import timezone
+
+from compute.kube.client import client_for
+from compute.kube.watch.dispatch import ClusterWatch
+from compute.models import Cluster, ClusterLease, ClusterStatus
+
+log = logging.getLogger(__name__)
+
+
+def lease_claim(*, cluster_id: int, holder: str, seconds: float) -> bool:
+    """Takes or renews the watch lease of a cluster for ``seconds``; True when ``holder`` has it.
+
+    One conditional UPDATE decides, so of several processes claiming at once exactly one wins;
+    a lease whose holder stopped renewing can be taken once it has expired.
+    """
+    now = timezone.now()
+    until = now + timedelta(seconds=seconds)
+    free = Q(holder=holder) | Q(holder="") | Q(expires_at__lt=now)
+    if ClusterLease.objects.filter(free, cluster_id=cluster_id).update(
+        holder=holder, expires_at=until, renewed_at=now
+    ):
+        return True
+    try:
+        ClusterLease.objects.create(
+            cluster_id=cluster_id, holder=holder, expires_at=until, renewed_at=now
+        )
+        return True
+    except IntegrityError:  # someone else's row exists (and is valid), or was just created
+        return False
+
+
+def lease_release(*, cluster_id: int, holder: str) -> None:
+    """Gives the lease up (if ``holder`` has it) so another process may take it at once."""
+    ClusterLease.objects.filter(cluster_id=cluster_id, holder=holder).update(holder="")
+
+
+# ---- the supervisor -------------------------------------------------------------------------
+
+
+class WatchSupervisor:
+    """Runs a ``ClusterWatch`` for each usable cluster whose lease this process holds.
+
+    Every ``tick`` seconds it renews its leases, claims free ones, starts watches for new or
+    newly usable clusters, and stops those of deleted or unusable clusters and of leases it
+    lost. ``stop()`` stops every watch and releases the leases.
+    """
+
+    def __init__(
+        self,
+        *,
+        holder: str | None = None,
+        lease_seconds: float = 15.0,
+        tick: float = 3.0,
+        watch_options: dict | None = None,
+    ) -> None:
+        self.holder = holder or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self.lease_seconds = lease_seconds
+        self.tick = tick
+        self.watch_options = dict(watch_options or {})
+        self.watches: dict[int, ClusterWatch] = {}
+        self._renewed: dict[int, float] = {}
+        self.stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> WatchSupervisor:
+        """Runs the supervisor on a daemon thread; returns at once."""
+        self._thread = threading.Thread(target=self.run, name="watch-supervisor", daemon=True)
+        self._thread.start()
+        return self
+
+    def run(self) -> None:
+        """Supervises until ``stop()``; then stops every watch and releases the leases."""
+        try:
+            while not self.stopping.is_set():
+                try:
+                    self.check()
+                except Exception:  # noqa: BLE001 - e.g. the database is briefly away
+                    log.exception("watch supervisor pass failed")
+                    self._drop_expired()
+                finally:
+                    close_old_connections()
+                self.stopping.wait(self.tick)
+        finally:
+            self._shutdown()
+            connection.close()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self.stopping.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def check(self) -> None:
+        """One pass: renew or claim leases, start and stop watches accordingly."""
+        usable = {
+            c.pk: c
+            for c in Cluster.objects.filter(
+                status__in=[ClusterStatus.CONNECTED, ClusterStatus.DEGRADED]
+            )
+        }
+        for cluster_id in list(self.watches):
+            if cluster_id not in usable:
+                self._stop_watch(cluster_id, release=True)
+        for cluster_id, cluster in usable.items():
+            if self.stopping.is_set():
+                return
+            if not lease_claim(
+                cluster_id=cluster_id, holder=self.holder, seconds=self.lease_seconds
+            ):
+                if cluster_id in self.watches:
+                    log.warning("lost the watch lease of cluster %s", cluster.name)
+                    self._stop_watch(cluster_id, release=False)
+                continue
+            self._renewed[cluster_id] = time.monotonic()
+            api = client_for(cluster)
+            current = self.watches.get(cluster_id)
+            if current is not None and (current.api is not api or not current.is_alive()):
+                self._stop_watch(cluster_id, release=False)  # new credentials: start afresh
+                current = None
+            if current is None:
+                log.info("watching cluster %s", cluster.name)
+                self.watches[cluster_id] = ClusterWatch(
+                    cluster_id, api, **self.watch_options
+                ).start()
+
+    def _drop_expired(self) -> None:
+        """Stops watches whose lease may have passed to someone else (renewal kept failing)."""
+        now = time.monotonic()
+        for cluster_id in list(self.watches):
+            if now - self._renewed.get(cluster_id, 0) > self.lease_seconds * 0.8:
+                self._stop_watch(cluster_id, release=False)
+
+    def _stop_watch(self, cluster_id: int, *, release: bool) -> None:
+        watch = self.watches.pop(cluster_id, None)
+        self._renewed.pop(cluster_id, None)
+        if watch is not None:
+            watch.stop()
+        if release:
+            try:
+                lease_release(cluster_id=cluster_id, holder=self.holder)
+            except Exception:  # noqa: BLE001 - it expires on its own
+                log.exception("releasing the lease of cluster %s failed", cluster_id)
+
+    def _shutdown(self) -> None:
+        for cluster_id in list(self.watches):
+            self._stop_watch(cluster_id, release=True)
