@@ -96,30 +96,7 @@ def handle(batch: Batch) -> None:
         for event in batch.events:
             batch.retry(event, 0.2)
         return
-    touched: dict[int, list[Event]] = {}
-    deleted: set[int] = set()
-    k8s_events: dict[int, list[dict]] = {}
-    for event in batch.events:
-        if event.kind == "events":
-            if event.type == "DELETED":
-                continue  # events expire in the cluster; the portal keeps its rows
-            owner = _event_owner(batch, event)
-            if owner is None:
-                ref = (event.obj.get("involvedObject") or {}).get("kind")
-                if ref in ("Job", "Pod") and event.attempt < EVENT_ATTEMPTS:
-                    batch.retry(event, 0.3)  # its pod may not be cached yet
-                continue
-            job_id = _int(owner)
-            if job_id is not None:
-                k8s_events.setdefault(job_id, []).append(event.obj)
-                touched.setdefault(job_id, [])
-            continue
-        job_id = _int(_job_label(event.obj))
-        if job_id is None:
-            continue
-        touched.setdefault(job_id, []).append(event)
-        if event.kind == "jobs" and event.type == "DELETED":
-            deleted.add(job_id)
+    touched, deleted, k8s_events = _collect(batch)
     namespaces = _namespaces(batch.cluster_id)
     ids = set(touched)
     if "jobs" in batch.resynced or "pods" in batch.resynced:
@@ -155,6 +132,37 @@ def handle(batch: Batch) -> None:
             namespace = namespaces[job.compute_id]
             _apply(batch, job, namespace, rows, deferred, job.pk in deleted, stored, attempt)
         save_instances(deferred)
+
+
+def _collect(batch: Batch) -> tuple[dict[int, list[Event]], set[int], dict[int, list[dict]]]:
+    """Sorts a batch's events by portal job: (Job and pod events per job id, ids whose Job
+    was deleted, Kubernetes events per job id). Events about a Job or pod not cached yet
+    are handed back to the engine."""
+    touched: dict[int, list[Event]] = {}
+    deleted: set[int] = set()
+    k8s_events: dict[int, list[dict]] = {}
+    for event in batch.events:
+        if event.kind == "events":
+            if event.type == "DELETED":
+                continue  # events expire in the cluster; the portal keeps its rows
+            owner = _event_owner(batch, event)
+            if owner is None:
+                ref = (event.obj.get("involvedObject") or {}).get("kind")
+                if ref in ("Job", "Pod") and event.attempt < EVENT_ATTEMPTS:
+                    batch.retry(event, 0.3)  # its pod may not be cached yet
+                continue
+            job_id = _int(owner)
+            if job_id is not None:
+                k8s_events.setdefault(job_id, []).append(event.obj)
+                touched.setdefault(job_id, [])
+            continue
+        job_id = _int(_job_label(event.obj))
+        if job_id is None:
+            continue
+        touched.setdefault(job_id, []).append(event)
+        if event.kind == "jobs" and event.type == "DELETED":
+            deleted.add(job_id)
+    return touched, deleted, k8s_events
 
 
 # What a status needs of a job (not the spec, its YAML or the rest); other fields load when

@@ -24,6 +24,7 @@ from django.utils.html import escape
 
 from portal import fanout, live
 from portal.db import off_loop
+from portal.models import User
 
 log = logging.getLogger(__name__)
 
@@ -220,9 +221,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
 def _recheck_groups(user_id: int, groups: list[str]):
     """The user as stored now (None when gone or inactive) and which ``groups`` they may
     still follow."""
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    user = User.objects.filter(pk=user_id, is_active=True).first()
     return user, (live.joinable(user, groups) if user is not None else set())
 
 
