@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from jobs.instances import InstanceRow, store_instances
@@ -231,38 +230,45 @@ def _failure_reason(views: list[InstanceView], condition: dict) -> str:
     return f"{condition.get('reason', 'Failed')}: {condition.get('message', '')}".strip(": ")
 
 
-def record_transition(job: Job, to: str, reason: str = "", *, at=None) -> bool:
+def record_transition(job: Job, to: str, reason: str = "", *, at=None, fields=None) -> bool:
     """Moves ``job`` to ``to`` and stores the transition once. Returns False when nothing changed.
 
     Terminal states are final, and CancelRequested only moves to Canceled (or a terminal
     state the cluster reached first), so late or repeated events cannot reorder history.
+    ``fields`` (column → value) are written with the move, in the same statement.
     """
     at = at or timezone.now()
     with transaction.atomic():
-        locked = Job.objects.select_for_update().get(pk=job.pk)
+        locked = (
+            Job.objects.select_for_update()
+            .only("status", "status_reason", "started_at")
+            .get(pk=job.pk)
+        )
         current = locked.status
-        last = locked.transitions.order_by("-seq").first()
-        if last is not None and current == to and locked.status_reason == reason:
+        last = Transition.objects.filter(job_id=job.pk).order_by("-seq").values_list("seq")[:1]
+        last_seq = last[0][0] if last else None
+        if last_seq is not None and current == to and locked.status_reason == reason:
             return False
         if current in TERMINAL:
             return False
         if current == Status.CANCEL_REQUESTED and to not in TERMINAL:
             return False
-        if last is not None and current == to:
-            Job.objects.filter(pk=job.pk).update(status_reason=reason)
-            job.status_reason = reason
+        updates = {"status_reason": reason, **(fields or {})}
+        if last_seq is not None and current == to:
+            Job.objects.filter(pk=job.pk).update(**updates)
+            for key, value in updates.items():
+                setattr(job, key, value)
             broadcast_job(job)
             return True
-        seq = (locked.transitions.aggregate(m=Max("seq"))["m"] or 0) + 1
         Transition.objects.create(
-            job=locked,
-            seq=seq,
-            from_status=current if last else "",
+            job_id=job.pk,
+            seq=(last_seq or 0) + 1,
+            from_status=current if last_seq is not None else "",
             to_status=to,
             reason=reason,
             at=at,
         )
-        updates = {"status": to, "status_reason": reason}
+        updates["status"] = to
         if to == Status.RUNNING and locked.started_at is None:
             updates["started_at"] = at
         if to in TERMINAL:

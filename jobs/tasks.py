@@ -8,7 +8,12 @@ from portal.background import run_later
 
 
 def _job(job_id: int) -> Job | None:
-    return Job.objects.select_related("compute__cluster", "workspace").filter(pk=job_id).first()
+    return (
+        Job.objects.select_related("compute__cluster", "workspace")
+        .defer("spec_yaml")
+        .filter(pk=job_id)
+        .first()
+    )
 
 
 @shared_task

@@ -52,7 +52,7 @@ def start(job: Job) -> float | None:
     token = code_token_issue(job) if job.spec["code"] is not None else None
     objects = manifests.render_for(job, code_token=token)
     attempt = job.submit_attempts + 1
-    Job.objects.filter(pk=job.pk).update(submit_attempts=attempt)
+    counted = {"submit_attempts": attempt}  # stored with the outcome of this attempt
     try:
         uid = gateway.create_objects(job.compute.cluster, job.compute.namespace, objects)
     except ClusterError as err:
@@ -62,6 +62,7 @@ def start(job: Job) -> float | None:
                 job,
                 Status.NOT_STARTED,
                 f"waiting for the cluster (attempt {attempt} of {MAX_ATTEMPTS}, next in {delay:.0f}s): {err.message}",
+                fields=counted,
             )
             return delay
         reason = (
@@ -69,11 +70,13 @@ def start(job: Job) -> float | None:
             if err.kind == "unreachable"
             else f"The cluster refused the job: {err.message}"
         )
-        state.record_transition(job, Status.FAILED, reason)
+        state.record_transition(job, Status.FAILED, reason, fields=counted)
         return None
-    Job.objects.filter(pk=job.pk).update(cluster_uid=uid)
     state.record_transition(
-        job, Status.QUEUED, "accepted by the cluster; waiting for the scheduler"
+        job,
+        Status.QUEUED,
+        "accepted by the cluster; waiting for the scheduler",
+        fields={**counted, "cluster_uid": uid},
     )
     return None
 
