@@ -367,3 +367,34 @@ def test_logs_are_kept_per_container(compute_ready, client_for):
     page = client.get("/jobs/team-a/with-code/").content.decode()
     assert 'data-container="main"' in page
     assert 'data-container="fetch-code"' in page
+
+
+def test_a_submission_costs_the_same_few_queries_however_many_jobs_exist(
+    compute_ready, client_for, monkeypatch, settings
+):
+    """Parse once, admit once: the API answers a submission in a fixed number of queries
+    (session and user, workspace with the role's answer, target, instance type, the job
+    and its first transition), the 1st as the 30th. Starting the job is the task's work and
+    rendering its live fragments the sender's, not the request's."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from jobs import services
+    from portal import live
+
+    settings.LIVE_SEND_IN_BACKGROUND = True  # as served: fragments render on the sender
+    monkeypatch.setattr(live, "_enqueue", lambda *args: None)
+    queued = []
+    monkeypatch.setattr(services, "enqueue", lambda task, *args: queued.append(args))
+    client = client_for("scientist")
+    counts = []
+    for n in range(30):
+        with CaptureQueriesContext(connection) as queries:
+            response = submit(client, HELLO, name=f"q-{n}")
+        assert response.status_code == 202, response.content
+        counts.append(len(queries))
+    writes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(writes) == 2  # the job and its NotStarted transition
+    assert len(set(counts[1:])) == 1, counts  # the first may warm a cache
+    assert counts[-1] <= 9, "\n".join(q["sql"][:150] for q in queries.captured_queries)
+    assert len(queued) == 30
