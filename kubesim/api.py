@@ -19,6 +19,7 @@ from kubesim.faults import Faults
 from kubesim.patch import APPLY
 from kubesim.podlogs import serve_log
 from kubesim.resources import VIRTUAL, ResourceType
+from kubesim.routes import ExtraRoutes
 from kubesim.selectors import parse_field_selector, parse_label_selector
 from kubesim.store import Store
 from kubesim.tables import to_table, wants_table
@@ -71,6 +72,7 @@ class ApiServer:
         self.address = address
         self.requests: Counter[str] = Counter()
         self._streams: set[web.StreamResponse] = set()
+        self.routes = ExtraRoutes(store)
         faults.bind(self.hub.drop_all, store.compact)
 
     # ----------------------------------------------------------------- app
@@ -154,6 +156,9 @@ class ApiServer:
             if doc is None:
                 raise ApiError(404, "NotFound", _NOT_FOUND)
             return json_response(doc)
+        routed = await self.routes.handle(request, request[USER_KEY], group, version, rest)
+        if routed is not None:
+            return routed
         return await self._resource(request, group, version, rest)
 
     def _resolve(

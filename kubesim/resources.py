@@ -79,7 +79,7 @@ BUILTINS: tuple[ResourceType, ...] = (
         "Pod",
         short_names=("po",),
         status_subresource=True,
-        subresources=("status", "log"),
+        subresources=("status", "log", "proxy"),
         categories=("all",),
     ),
     _core("events", "event", "Event", short_names=("ev",), name_rule=""),
@@ -89,7 +89,7 @@ BUILTINS: tuple[ResourceType, ...] = (
         "Service",
         short_names=("svc",),
         status_subresource=True,
-        subresources=("status",),
+        subresources=("status", "proxy"),
         name_rule="label",
         categories=("all",),
     ),
@@ -191,8 +191,78 @@ BUILTINS: tuple[ResourceType, ...] = (
     ),
 )
 
+# Storage, endpoints, autoscaling and the metrics API (served for the local runtime).
+BUILTINS += (
+    _core(
+        "persistentvolumeclaims",
+        "persistentvolumeclaim",
+        "PersistentVolumeClaim",
+        short_names=("pvc",),
+        status_subresource=True,
+        subresources=("status",),
+    ),
+    _core(
+        "persistentvolumes",
+        "persistentvolume",
+        "PersistentVolume",
+        False,
+        short_names=("pv",),
+        status_subresource=True,
+        subresources=("status",),
+    ),
+    ResourceType(
+        "storage.k8s.io",
+        "v1",
+        "storageclasses",
+        "storageclass",
+        "StorageClass",
+        False,
+        short_names=("sc",),
+    ),
+    _core("endpoints", "endpoints", "Endpoints", short_names=("ep",), name_rule=""),
+    ResourceType(
+        "discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", True
+    ),
+    ResourceType(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        "HorizontalPodAutoscaler",
+        True,
+        short_names=("hpa",),
+        status_subresource=True,
+        subresources=("status",),
+        categories=("all",),
+    ),
+    ResourceType(
+        "metrics.k8s.io",
+        "v1beta1",
+        "pods",
+        "",
+        "PodMetrics",
+        True,
+        verbs=("get", "list"),
+        name_rule="",
+    ),
+    ResourceType(
+        "metrics.k8s.io",
+        "v1beta1",
+        "nodes",
+        "",
+        "NodeMetrics",
+        False,
+        verbs=("get", "list"),
+        name_rule="",
+    ),
+)
+
 # Resources answered by a handler instead of being stored.
-VIRTUAL = {"selfsubjectaccessreviews.authorization.k8s.io"}
+VIRTUAL = {
+    "selfsubjectaccessreviews.authorization.k8s.io",
+    "pods.metrics.k8s.io",
+    "nodes.metrics.k8s.io",
+}
 
 # The order groups are listed in discovery (core first, then as Kubernetes lists them).
 GROUP_ORDER = (
@@ -203,6 +273,10 @@ GROUP_ORDER = (
     "coordination.k8s.io",
     "apiextensions.k8s.io",
     "authorization.k8s.io",
+    "autoscaling",
+    "storage.k8s.io",
+    "discovery.k8s.io",
+    "metrics.k8s.io",
 )
 
 

@@ -17,6 +17,8 @@ from kubesim import tls as tls_mod
 from kubesim.api import ApiServer
 from kubesim.auth import Authenticator
 from kubesim.faults import Faults
+from kubesim.runtime.options import RuntimeOptions
+from kubesim.runtime.options import prepare as prepare_runtime
 from kubesim.store import Store
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,9 @@ def quiet_collector() -> None:
     gc.set_threshold(gen0, gen1, FULL_COLLECTION_EVERY)
 
 
-def _start_controllers(store: Store, nodes: str | None, speed: float) -> Any:
+def _start_controllers(
+    store: Store, nodes: str | None, speed: float, runtime: RuntimeOptions | None = None
+) -> Any:
     """Start kubesim.sim's controllers if that package provides them; else return None."""
     try:
         from kubesim import sim
@@ -46,7 +50,7 @@ def _start_controllers(store: Store, nodes: str | None, speed: float) -> Any:
     start = getattr(sim, "start_controllers", None)
     if start is None:
         return None
-    return start(store, nodes=nodes, speed=speed)
+    return start(store, nodes=nodes, speed=speed, runtime=runtime)
 
 
 class KubeSim:
@@ -56,6 +60,8 @@ class KubeSim:
     from other threads must go through ``call()``. ``extra_tokens`` maps more bearer tokens
     to user names (names starting with "readonly" may only get/list/watch).
     ``controllers=False`` serves the API without the simulation controllers.
+    ``runtime`` chooses the local runtime (`kubesim.runtime.options`); raises
+    RuntimeUnavailable at construction when it asks for local and no namespace can be made.
     """
 
     def __init__(
@@ -74,6 +80,7 @@ class KubeSim:
         bookmark_interval: float = 1.0,
         watch_queue: int = 10_000,
         controllers: bool = True,
+        runtime: RuntimeOptions | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -88,6 +95,7 @@ class KubeSim:
         self.bookmark_interval = bookmark_interval
         self.watch_queue = watch_queue
         self.run_controllers = controllers
+        self.runtime = prepare_runtime(runtime or RuntimeOptions())
         self._tls = tls_mod.generate() if tls else None
         self.ca_data: str | None = self._tls.ca_pem if self._tls else None
         self.store = Store(history_size=history_size)
@@ -131,6 +139,7 @@ class KubeSim:
             self.api.close_streams()
             # Let watch handlers notice the close and finish their responses.
             await asyncio.sleep(0)
+            await self.api.routes.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -142,7 +151,13 @@ class KubeSim:
         if self.kubeconfig_path:
             kubeconfig_mod.write(self.kubeconfig_path, self.url, self.token, self.ca_data)
         if self.run_controllers:
-            self.controllers = _start_controllers(self.store, self.nodes, self.speed)
+            self.controllers = _start_controllers(self.store, self.nodes, self.speed, self.runtime)
+        self._attach()
+
+    def _attach(self) -> None:
+        """Let the API server reach what the controllers measure (metrics)."""
+        if self.api is not None:
+            self.api.routes.attach(self.controllers)
 
     async def astop(self) -> None:
         """Stop controllers and the HTTP server (open watches are closed first)."""
@@ -163,8 +178,11 @@ class KubeSim:
                 self.controllers = None
             self.store = Store(history_size=self.history_size)
             if self.run_controllers:
-                self.controllers = _start_controllers(self.store, self.nodes, self.speed)
+                self.controllers = _start_controllers(
+                    self.store, self.nodes, self.speed, self.runtime
+                )
         await self._start_http()
+        self._attach()
 
     # ----------------------------------------------------------------- thread API
     def start(self) -> KubeSim:
@@ -261,6 +279,7 @@ async def serve(
     faults: str | None = None,
     token: str | None = None,
     ready: Callable[[KubeSim], None] | None = None,
+    runtime: RuntimeOptions | None = None,
 ) -> None:
     """Serve on the current event loop until cancelled; call ``ready(sim)`` once listening."""
     sim = KubeSim(
@@ -272,6 +291,7 @@ async def serve(
         kubeconfig=kubeconfig,
         faults=faults,
         token=token,
+        runtime=runtime,
     )
     await sim.astart()
     if ready is not None:

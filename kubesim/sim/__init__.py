@@ -1,5 +1,6 @@
 """KWOK-style simulation for kubesim: nodes, scheduler, kubelet, Job, ReplicaSet and
-Deployment controllers.  Nothing runs: pods move through their lifecycle on timers.
+Deployment controllers.  Pods move through their lifecycle on timers; with the local
+runtime (`kubesim.runtime`), containers of mapped images run as real processes.
 
 The server calls `start_controllers(store, nodes=spec, speed=s)` on its event loop thread.
 See `nodespec` for the node spec grammar and `script` for the per-pod behaviour knobs.
@@ -11,6 +12,8 @@ import asyncio
 import contextlib
 import logging
 from typing import Any
+
+from kubesim.runtime.options import RuntimeOptions
 
 from .deployments import DeploymentController
 from .events import EventRecorder
@@ -49,9 +52,17 @@ class Controllers:
         raise KeyError(name)
 
     async def stop(self) -> None:
-        """Cancel every controller task and timer; returns when all have finished."""
+        """Cancel every controller task and timer and stop every local process; returns
+        when all have finished."""
         for controller in self.controllers:
             controller.close()
+        for controller in self.controllers:
+            shutdown = getattr(controller, "shutdown", None)
+            if shutdown is not None:
+                try:
+                    await shutdown()
+                except Exception:
+                    log.exception("stopping %s failed", controller.name)
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
@@ -60,7 +71,9 @@ class Controllers:
         self.tasks.clear()
 
 
-def start_controllers(store: Any, *, nodes: str | None, speed: float) -> Controllers:
+def start_controllers(
+    store: Any, *, nodes: str | None, speed: float, runtime: RuntimeOptions | None = None
+) -> Controllers:
     """Create the nodes from the spec and start the scheduler, kubelet, job, replicaset and
     deployment controllers as asyncio tasks on the running loop.
 
@@ -74,7 +87,7 @@ def start_controllers(store: Any, *, nodes: str | None, speed: float) -> Control
     recorder = EventRecorder(store)
     controllers: list[Controller] = [
         Scheduler(store, cluster, recorder, speed),
-        Kubelet(store, cluster, recorder, speed),
+        Kubelet(store, cluster, recorder, speed, runtime),
         JobController(store, cluster, recorder, speed),
         ReplicaSetController(store, cluster, recorder, speed),
         DeploymentController(store, cluster, recorder, speed),
