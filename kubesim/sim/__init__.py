@@ -16,13 +16,16 @@ from typing import Any
 from kubesim.runtime.options import RuntimeOptions
 
 from .deployments import DeploymentController
+from .endpoints import EndpointsController
 from .events import EventRecorder
+from .hpa import HpaController
 from .informer import WATCHED, Cluster, Controller
 from .jobs import JobController
 from .kubelet import Kubelet
 from .nodes import heartbeat_loop, register_nodes
 from .replicasets import ReplicaSetController
 from .scheduler import Scheduler
+from .storage import StorageController, ensure_default_class
 
 __all__ = ["Controllers", "start_controllers"]
 
@@ -85,12 +88,17 @@ def start_controllers(
     names = register_nodes(store, nodes)
     cluster = Cluster()
     recorder = EventRecorder(store)
+    kubelet = Kubelet(store, cluster, recorder, speed, runtime)
+    ensure_default_class(store)
     controllers: list[Controller] = [
         Scheduler(store, cluster, recorder, speed),
-        Kubelet(store, cluster, recorder, speed, runtime),
+        kubelet,
         JobController(store, cluster, recorder, speed),
         ReplicaSetController(store, cluster, recorder, speed),
         DeploymentController(store, cluster, recorder, speed),
+        EndpointsController(store, cluster),
+        StorageController(store, cluster, recorder, runtime.root if runtime else ""),
+        HpaController(store, cluster, recorder, speed, kubelet.measured),
     ]
     # Prime the caches before listening; objects created in between are delivered twice,
     # which level-triggered controllers tolerate.

@@ -18,7 +18,16 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]
 Handler = Callable[[str, dict[str, Any], dict[str, Any] | None], None]
 
-WATCHED = ("nodes", "pods", "jobs.batch", "replicasets.apps", "deployments.apps")
+WATCHED = (
+    "nodes",
+    "pods",
+    "jobs.batch",
+    "replicasets.apps",
+    "deployments.apps",
+    "services",
+    "persistentvolumeclaims",
+    "horizontalpodautoscalers.autoscaling",
+)
 
 
 class Cluster:

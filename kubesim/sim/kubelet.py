@@ -75,6 +75,10 @@ class Kubelet(Controller):
         """Return the pods this kubelet runs, by (namespace, name)."""
         return self._sims
 
+    def measured(self) -> dict[Key, dict[str, tuple[float, int]]]:
+        """Return what the local processes use: pod -> container -> (cores, bytes)."""
+        return self.local.usage if self.local is not None else {}
+
     async def shutdown(self) -> None:
         """Stop every local process (none is left when this returns)."""
         if self.local is not None:
