@@ -51,6 +51,19 @@ class Running:
     mounts: list[Mount] = field(default_factory=list)
 
 
+VENV_TARGET = "/opt/kubesim-python"
+
+
+def _python_mounts(python: str) -> tuple[list[Mount], str]:
+    """Return (mounts, bin folder inside containers) for the sandbox interpreter: a virtual
+    environment is mounted at a fixed path, so a container's own mounts never hide it."""
+    bin_dir = os.path.dirname(python)
+    root = os.path.dirname(bin_dir)
+    if os.path.exists(os.path.join(root, "pyvenv.cfg")):
+        return [Mount(root, VENV_TARGET, True)], f"{VENV_TARGET}/bin"
+    return [], bin_dir
+
+
 def _home() -> str:
     return "/root" if os.getuid() == 0 else pwd.getpwuid(os.getuid()).pw_dir
 
@@ -100,7 +113,7 @@ class LocalRuntime:
         self.addresses = AddressPool()
         self.cgroups = CgroupRoot(f"kubesim-{os.getpid()}-{id(self):x}")
         self.processes: set[ContainerProcess] = set()
-        self.python_bin = os.path.dirname(options.python)
+        self.tool_mounts, self.python_bin = _python_mounts(options.python)
         self._tool = shutil.which(options.isolation) or options.isolation
 
     def pod_folder(self, uid: str) -> str:
@@ -128,6 +141,7 @@ class LocalRuntime:
             hidden=self.hidden(),
             hostname=str((pod.get("spec") or {}).get("hostname") or pod["metadata"]["name"]),
             workdir=workdir,
+            extra=self.tool_mounts,
         )
 
     def plan(self, pod: dict[str, Any], container: dict[str, Any], files: PodFiles):
@@ -144,7 +158,7 @@ class LocalRuntime:
             raise StartError(
                 f"chdir to cwd ({workdir!r}) set in config.json failed: no such file or directory"
             )
-        if not _find(argv[0], env, mounts, workdir):
+        if not _find(argv[0], env, [*self.tool_mounts, *mounts], workdir):
             raise StartError(
                 "failed to create containerd task: failed to create shim task: OCI runtime "
                 "create failed: runc create failed: unable to start container process: exec: "

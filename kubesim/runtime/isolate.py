@@ -29,6 +29,7 @@ class Layout:
     hidden: Sequence[str]
     hostname: str
     workdir: str
+    extra: Sequence[Mount] = ()  # read-only tool folders (the sandbox interpreter)
 
 
 def _top_level() -> list[tuple[str, str | None]]:
@@ -62,7 +63,7 @@ def bwrap_argv(bwrap: str, layout: Layout, argv: Sequence[str]) -> list[str]:
     out += ["--proc", "/proc", "--dev", "/dev", "--ro-bind", "/sys", "/sys", "--tmpfs", "/tmp"]
     for hidden, folder in _hidden(layout):
         out += ["--tmpfs", hidden] if folder else ["--ro-bind", "/dev/null", hidden]
-    for mount in layout.mounts:
+    for mount in [*layout.extra, *layout.mounts]:
         out += ["--ro-bind" if mount.read_only else "--bind", mount.source, mount.target]
     out += ["--ro-bind", layout.hosts_file, "/etc/hosts", "--chdir", layout.workdir, "--"]
     return out + list(argv)
@@ -94,7 +95,7 @@ def unshare_argv(unshare: str, layout: Layout, root: str, argv: Sequence[str]) -
             lines.append(f'mount -t tmpfs hidden "$R"{q(hidden)}')
         else:
             lines.append(f'mount --bind /dev/null "$R"{q(hidden)}')
-    for mount in layout.mounts:
+    for mount in [*layout.extra, *layout.mounts]:
         opts = " -o ro" if mount.read_only else ""
         lines.append(
             f'mkdir -p "$R"{q(mount.target)} && mount --bind{opts} {q(mount.source)} '
