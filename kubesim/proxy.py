@@ -144,7 +144,11 @@ class Proxy:
 
     async def _forward(self, request: web.Request, url: str) -> web.StreamResponse:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP}
-        body = request.content if request.body_exists else None
+        body: Any = None
+        if request.content_length is not None:
+            body = await request.read()  # a known length is passed on as it came
+        elif request.body_exists:
+            body = request.content  # streamed on, chunked
         try:
             upstream = await self._client().request(
                 request.method, url, headers=headers, data=body, allow_redirects=False, ssl=False

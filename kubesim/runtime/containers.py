@@ -255,3 +255,4 @@ class LocalRuntime:
         for process in list(self.processes):
             self.forget(process)
         self.cgroups.remove()
+        self.addresses.close()

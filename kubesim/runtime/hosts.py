@@ -6,12 +6,16 @@ to its pod's address is reachable there and nowhere else.
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
+import os
+import random
+import tempfile
 from collections.abc import Iterable
+from typing import Any
 
-FIRST = int(ipaddress.IPv4Address("127.1.0.2"))
-LAST = int(ipaddress.IPv4Address("127.254.255.254"))
 CLUSTER_DOMAIN = "cluster.local"
+LOCK_DIR = os.path.join(tempfile.gettempdir(), "kubesim-addresses")
 
 
 def is_loopback(address: str) -> bool:
@@ -22,27 +26,53 @@ def is_loopback(address: str) -> bool:
         return False
 
 
+def _claim_block() -> tuple[int, Any]:
+    """Return (second octet, open lock file) of a 127.N.0.0/16 block no other kubesim on
+    this machine holds; the lock goes with the file (or the process)."""
+    os.makedirs(LOCK_DIR, exist_ok=True)
+    blocks = list(range(1, 255))
+    random.shuffle(blocks)
+    for block in blocks:
+        handle = open(os.path.join(LOCK_DIR, f"127.{block}.lock"), "a")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        return block, handle
+    raise RuntimeError("every 127.N.0.0/16 address block is held by another kubesim")
+
+
 class AddressPool:
-    """Hands out pod addresses from 127.1.0.2 on, never two live pods the same one."""
+    """Hands out pod addresses from a 127.N.0.0/16 block held by this pool alone (other
+    kubesims on the machine, tests in parallel included, get other blocks)."""
 
     def __init__(self) -> None:
-        self._next = FIRST
+        self.block, self._lock = _claim_block()
+        self._first = int(ipaddress.IPv4Address(f"127.{self.block}.0.2"))
+        self._last = int(ipaddress.IPv4Address(f"127.{self.block}.255.254"))
+        self._next = self._first
         self._used: set[int] = set()
 
     def allocate(self) -> str:
         """Return a free address (wrapping round after the last one)."""
-        while True:
+        for _ in range(self._last - self._first + 1):
             candidate = self._next
-            self._next = FIRST if candidate >= LAST else candidate + 1
+            self._next = self._first if candidate >= self._last else candidate + 1
             if candidate % 256 in (0, 255) or candidate in self._used:
                 continue
             self._used.add(candidate)
             return str(ipaddress.IPv4Address(candidate))
+        raise RuntimeError("no pod address left in the block")
 
     def release(self, address: str) -> None:
         """Give an address back."""
         if is_loopback(address):
             self._used.discard(int(ipaddress.IPv4Address(address)))
+
+    def close(self) -> None:
+        """Give the block back."""
+        self._lock.close()
 
 
 def hosts_text(
