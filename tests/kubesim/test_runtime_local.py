@@ -354,3 +354,43 @@ def test_stopping_kubesim_leaves_no_process_behind(tmp_path):
     finally:
         sim.stop()
     wait_for(lambda: not _pids_in(tag), timeout=5)
+
+
+def test_a_missing_claim_fails_the_mount_and_starts_nothing(core, ns):
+    volumes = [{"name": "d", "persistentVolumeClaim": {"claimName": "absent"}}]
+    core.create_namespaced_pod(
+        ns,
+        pod(
+            "waiting",
+            ["true"],
+            volumes=volumes,
+            container={"volumeMounts": [{"name": "d", "mountPath": "/data"}]},
+        ),
+    )
+    event = wait_for(
+        lambda: next(
+            (e for e in core.list_namespaced_event(ns).items if e.reason == "FailedMount"), None
+        )
+    )
+    assert 'persistentvolumeclaim "absent" not found' in event.message
+    state = core.read_namespaced_pod("waiting", ns).status
+    assert state.phase == "Pending"
+
+
+def test_hosts_file_resolves_headless_service_peers(core, ns):
+    for i in range(2):
+        core.create_namespaced_pod(
+            ns,
+            pod(
+                f"peer-{i}",
+                ["sh", "-c", "sleep 1; getent hosts peer-0.group peer-1.group"],
+                hostname=f"peer-{i}",
+                subdomain="group",
+            ),
+        )
+    for i in range(2):
+        done = finished(core, ns, f"peer-{i}")
+        assert done.status.phase == "Succeeded"
+    text = logs(core, "peer-0", ns)
+    ips = {core.read_namespaced_pod(f"peer-{i}", ns).status.pod_ip for i in range(2)}
+    assert {line.split()[0] for line in text.splitlines()} == ips
