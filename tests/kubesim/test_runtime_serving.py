@@ -90,7 +90,13 @@ def ns(apis) -> str:
 
 
 def kubectl(sim: KubeSim, *args: str) -> str:
-    env = {"PATH": os.environ.get("PATH", ""), "KUBECONFIG": sim.kubeconfig_path or ""}
+    kubeconfig = sim.kubeconfig_path or ""
+    # HOME beside the kubeconfig: kubectl keeps its discovery cache there, not in the tree.
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "KUBECONFIG": kubeconfig,
+        "HOME": os.path.dirname(kubeconfig),
+    }
     done = subprocess.run([KUBECTL, *args], capture_output=True, text=True, env=env, timeout=30)
     assert done.returncode == 0, done.stderr
     return done.stdout
