@@ -20,6 +20,7 @@ from kubesim.patch import APPLY
 from kubesim.podlogs import serve_log
 from kubesim.rbac import Attributes, authorize
 from kubesim.resources import VIRTUAL, ResourceType
+from kubesim.routes import ExtraRoutes
 from kubesim.scale import scale_of, update_scale
 from kubesim.selectors import parse_field_selector, parse_label_selector
 from kubesim.store import Store
@@ -99,6 +100,7 @@ class ApiServer:
         self.address = address
         self.requests: Counter[str] = Counter()
         self._streams: set[web.StreamResponse] = set()
+        self.routes = ExtraRoutes(store)
         faults.bind(self.hub.drop_all, store.compact)
 
     # ----------------------------------------------------------------- app
@@ -186,6 +188,9 @@ class ApiServer:
             if doc is None:
                 raise ApiError(404, "NotFound", _NOT_FOUND)
             return json_response(doc)
+        routed = await self.routes.handle(request, request[USER_KEY], group, version, rest)
+        if routed is not None:
+            return routed
         return await self._resource(request, group, version, rest)
 
     def _resolve(

@@ -12,6 +12,7 @@ _SUB_VERBS = {
     "log": ["get"],
     "scale": ["get", "patch", "update"],
     "finalize": ["update"],
+    "proxy": ["create", "delete", "get", "patch", "update"],
     "exec": ["create", "get"],
     "attach": ["create", "get"],
     "portforward": ["create", "get"],

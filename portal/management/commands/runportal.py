@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
@@ -65,6 +66,9 @@ class Command(BaseCommand):
         ]
         if settings.SANDBOX_NODES:
             command += ["--nodes", settings.SANDBOX_NODES]
+        command += sandbox_runtime_args(
+            settings.SANDBOX_RUNTIME, settings.DATA_DIR, Path(settings.BASE_DIR)
+        )
         if kubeconfig.exists():
             kubeconfig.unlink()
         self.stdout.write(f"Starting the kubesim sandbox cluster on port {port} …")
@@ -84,6 +88,25 @@ class Command(BaseCommand):
             f"Sandbox cluster ready; kubectl: KUBECONFIG={kubeconfig} kubectl get nodes"
         )
         return process
+
+
+def sandbox_runtime_args(runtime: str, data_dir: Path, base_dir: Path) -> list[str]:
+    """Returns kubesim's runtime options: local unless PORTAL_SANDBOX_RUNTIME=simulate, with
+    the sandbox interpreter (.venv-sandbox from `make deps`), pod volumes under the data
+    folder and the rest of that folder (database, keys) hidden from every container."""
+    if runtime == "simulate":
+        return ["--runtime", "simulate"]
+    python = base_dir / ".venv-sandbox" / "bin" / "python"
+    extra = ["--runtime-python", str(python)] if python.exists() else []
+    return [
+        *extra,
+        "--runtime",
+        "local",
+        "--runtime-root",
+        str(data_dir / "sandbox-runtime"),
+        "--runtime-hide",
+        str(data_dir),
+    ]
 
 
 def _die_with_parent() -> None:
