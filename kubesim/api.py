@@ -11,12 +11,15 @@ from typing import Any
 import orjson
 import yaml
 from aiohttp import web
+from multidict import CIMultiDict
 
 from kubesim import discovery, protobuf, reviews
 from kubesim.auth import Authenticator, User, forbidden
 from kubesim.errors import ApiError, bad_request
 from kubesim.faults import Faults
-from kubesim.patch import APPLY
+from kubesim.openapi import OpenApi
+from kubesim.openapi.validate import directive
+from kubesim.patch import APPLY, apply_patch
 from kubesim.podlogs import serve_log
 from kubesim.rbac import Attributes, authorize
 from kubesim.resources import VIRTUAL, ResourceType
@@ -95,6 +98,7 @@ class ApiServer:
         self.faults = faults
         self.hub = WatchHub(store, watch_queue)
         self.streams = PodStreams(store)
+        self.openapi = OpenApi(store)
         self.bookmark_interval = bookmark_interval
         self.address = address
         self.requests: Counter[str] = Counter()
@@ -249,9 +253,9 @@ class ApiServer:
         store = self.store
         if verb == "create":
             body = await self._object_body(request)
-            return json_response(
-                self._render(store.create(rt.key, body, namespace=ns), rt, version), 201
-            )
+            warned = self._validate(request, rt, version, body)
+            obj = store.create(rt.key, body, namespace=ns)
+            return json_response(self._render(obj, rt, version), 201, warned)
         q = request.query
         deleted = store.delete_collection(
             rt.key,
@@ -308,8 +312,9 @@ class ApiServer:
                 f"the name of the object ({body_name}) does not match the name on the URL ({name})"
             )
         body.setdefault("metadata", {})["name"] = name
+        warned = self._validate(request, rt, version, body)
         obj = self.store.update(rt.key, body, namespace=ns, subresource=sub)
-        return json_response(self._render(obj, rt, version))
+        return json_response(self._render(obj, rt, version), headers=warned)
 
     async def _patch(
         self,
@@ -324,10 +329,16 @@ class ApiServer:
         body = await self._body(request)
         if sub == "scale":
             return json_response(update_scale(self.store, rt, name, ns, body, ctype))
-        existed = self.store.peek(rt.key, name, namespace=ns) is not None
+        current = self.store.peek(rt.key, name, namespace=ns)
+        warned = None
+        if current is not None:
+            patched = apply_patch(current, body, ctype)
+            warned = self._validate(request, rt, version, patched, patch=True)
+        elif ctype.startswith(APPLY):
+            warned = self._validate(request, rt, version, body)
         obj = self.store.patch(rt.key, name, body, namespace=ns, patch_type=ctype, subresource=sub)
-        code = 201 if ctype.startswith(APPLY) and not existed else 200
-        return json_response(self._render(obj, rt, version), code)
+        code = 201 if ctype.startswith(APPLY) and current is None else 200
+        return json_response(self._render(obj, rt, version), code, warned)
 
     async def _delete(
         self,
@@ -345,6 +356,14 @@ class ApiServer:
             propagation = "Orphan"
         obj = self.store.delete(rt.key, name, namespace=ns, propagation=propagation or "Background")
         return json_response(self._render(obj, rt, version))
+
+    def _validate(
+        self, request: web.Request, rt: ResourceType, version: str, obj: Any, *, patch=False
+    ) -> CIMultiDict | None:
+        """Check ``obj``'s fields as ``fieldValidation`` asks; return Warning headers, if any."""
+        mode = directive(request.query.get("fieldValidation"))
+        found = self.openapi.check(rt, version, obj, mode, patch=patch)
+        return CIMultiDict(("Warning", w) for w in found) if found else None
 
     async def _object_body(self, request: web.Request) -> dict:
         body = await self._body(request)
@@ -471,16 +490,13 @@ class ApiServer:
         return resp
 
     def _openapi(self, parts: list[str]) -> web.Response:
-        reg = self.store.resources
         if parts[:1] == ["v3"]:
             if len(parts) == 1:
-                return json_response(
-                    discovery.openapi_v3_root(reg, str(self.store.resource_version))
-                )
+                return json_response(self.openapi.index())
             if parts[1] == "api" and len(parts) == 3:
-                doc = discovery.openapi_v3_doc(reg, "", parts[2])
+                doc = self.openapi.document("", parts[2])
             elif parts[1] == "apis" and len(parts) == 4:
-                doc = discovery.openapi_v3_doc(reg, parts[2], parts[3])
+                doc = self.openapi.document(parts[2], parts[3])
             else:
                 doc = None
             if doc is not None:
