@@ -38,6 +38,22 @@ _NOT_FOUND = "the server could not find the requested resource"
 USER_KEY = web.RequestKey("user", User)
 # Subresources that connect to a pod or mint a token: authorized as "create", as on a cluster.
 _ACTIONS = ("exec", "attach", "portforward", "token")
+# Fault actions ending every open watch with an ERROR event, as the API server ends one
+# whose etcd revision was compacted away (410) or that failed on its side (500).
+_WATCH_ERRORS = {
+    "expire_watches": (
+        "expired_watches",
+        ApiError(410, "Expired", "The resourceVersion for the provided watch is too old."),
+    ),
+    "fail_watches": (
+        "failed_watches",
+        ApiError(
+            500,
+            "InternalError",
+            'an error on the server ("injected fault") has prevented the request from succeeding',
+        ),
+    ),
+}
 
 
 def json_response(body: Any, status: int = 200, headers: dict | None = None) -> web.Response:
@@ -540,6 +556,9 @@ class ApiServer:
                     self.faults.reset()
                 if body.pop("drop_watches", False):
                     actions["dropped_watches"] = self.faults.drop_watches()
+                for action, (done, error) in _WATCH_ERRORS.items():
+                    if body.pop(action, False):
+                        actions[done] = self.hub.drop_all(error.status())
                 if body.pop("compact", False):
                     self.faults.compact()
                     actions["compacted"] = True
