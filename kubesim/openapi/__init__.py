@@ -3,10 +3,11 @@ field validation that uses the same schemas."""
 
 from __future__ import annotations
 
-from kubesim.openapi import documents, validate
 from kubesim.openapi.schemas import package
 from kubesim.resources import ResourceType
 from kubesim.store import Store
+
+from . import documents, validate
 
 __all__ = ["OpenApi"]
 

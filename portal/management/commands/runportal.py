@@ -5,13 +5,16 @@ process and attaches it; Ctrl-C stops the server, the in-process background
 pieces and the sandbox.
 """
 
+import ctypes
 import signal
+import ssl
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+import uvicorn
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -26,8 +29,6 @@ class Command(BaseCommand):
         parser.add_argument("--no-sandbox", action="store_true", help="Do not start kubesim.")
 
     def handle(self, *args, host, port, no_sandbox, **options):
-        import uvicorn
-
         sandbox = None
         if settings.SANDBOX_ENABLED and not no_sandbox:
             sandbox = self.start_sandbox()
@@ -112,8 +113,6 @@ def sandbox_runtime_args(runtime: str, data_dir: Path, base_dir: Path) -> list[s
 def _die_with_parent() -> None:
     """Runs in the sandbox child: the kernel stops it when the portal process dies, even by
     a signal that skips Python's clean-up (uvicorn re-raises SIGTERM after shutting down)."""
-    import ctypes
-
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
@@ -121,8 +120,6 @@ def _die_with_parent() -> None:
 
 
 def _answers(url: str) -> bool:
-    import ssl
-
     # Only a liveness probe of our own child process; the portal itself verifies the CA.
     context = ssl._create_unverified_context()
     try:
