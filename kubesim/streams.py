@@ -106,7 +106,10 @@ class PodStreams:
         ws = web.WebSocketResponse(protocols=EXEC_PROTOCOLS, max_msg_size=0)
         await ws.prepare(request)
         try:
-            proc = await runtime.exec(pod, container, command, stdin=stdin, tty=tty)
+            if sub == "attach" and hasattr(runtime, "attach"):
+                proc = await runtime.attach(pod, container, stdin=stdin, tty=tty)
+            else:
+                proc = await runtime.exec(pod, container, command, stdin=stdin, tty=tty)
         except Exception as exc:
             status = {"metadata": {}, "status": "Failure", "message": str(exc)}
             await ws.send_bytes(bytes([ERROR]) + orjson.dumps(status))

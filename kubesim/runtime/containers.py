@@ -2,8 +2,8 @@
 
 `LocalRuntime` holds what every pod shares (options, addresses, cgroups, the processes it
 started); `prepare_pod` lays out a pod's folder (volumes, /etc/hosts), `start` starts a
-container, `exec_in` runs a command inside a running one (probes, and exec/port-forward
-later), `shutdown` leaves no process behind.
+container, `exec_in` runs a command inside a running one (probes, and the API server's
+exec through `kubesim.sim.localhook`), `shutdown` leaves no process behind.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from typing import Any
 
 from kubesim.quantity import parse_quantity
 
-from . import isolate
+from . import isolate, terminal
 from .cgroups import CgroupRoot
 from .hosts import AddressPool
 from .options import RuntimeOptions
 from .podenv import Lookup, command_line, container_env, process_env
 from .process import ContainerProcess
+from .terminal import TerminalProcess
 from .usage import first_child
 from .volumes import Mount, Resolve, container_mounts, prepare_volumes, remove_pod_dir
 
@@ -52,6 +53,8 @@ class Running:
 
 
 VENV_TARGET = "/opt/kubesim-python"
+# The environment of nsenter itself; the command inside gets exactly the container's.
+_ENTER_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 
 
 def _python_mounts(python: str) -> tuple[list[Mount], str]:
@@ -207,24 +210,28 @@ class LocalRuntime:
 
     async def exec_in(
         self, running: Running, argv: list[str], *, stdin: bool = False, tty: bool = False
-    ) -> asyncio.subprocess.Process:
+    ) -> asyncio.subprocess.Process | TerminalProcess:
         """Run `argv` inside a running container's namespaces, with its environment and
         working directory; return the process with pipes for stdout and stderr (and
-        stdin when asked).  Raises StartError when the container has no process left.
-        `tty` is accepted for the exec API's sake; no terminal is allocated."""
-        del tty
+        stdin when asked), or with `tty` a `TerminalProcess` whose one terminal is its
+        stdin, stdout and stderr (`TERM=xterm` unless the container sets it, as container
+        runtimes do).  Raises StartError when the container has no process left."""
         launcher = running.process.pid
         inner = first_child(launcher) if launcher else None
         if inner is None or not running.process.running:
             raise StartError("container is not running")
         target = first_child(inner) or inner
+        if tty:
+            env = {"TERM": "xterm", **running.env}
+            command = isolate.enter_argv(target, argv, env, running.workdir)
+            return await terminal.spawn(command, _ENTER_ENV)
         command = isolate.enter_argv(target, argv, running.env, running.workdir)
         return await asyncio.create_subprocess_exec(
             *command,
             stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+            env=_ENTER_ENV,
             start_new_session=True,
         )
 

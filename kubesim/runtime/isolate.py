@@ -125,7 +125,11 @@ def enter_argv(
     target_pid: int, argv: Sequence[str], env: Mapping[str, str], workdir: str
 ) -> list[str]:
     """Return the command that runs `argv` inside the namespaces of process `target_pid`
-    (a process of a running container), with exactly `env` and in `workdir`."""
+    (a process of a running container), with exactly `env` and in `workdir`.
+
+    The working directory is changed inside the container's root: nsenter's ``--wd`` opens
+    its directory before entering the namespaces (a host folder), and ``--wdns`` is only in
+    newer util-linux."""
     pairs = [f"{k}={v}" for k, v in env.items()]
     return [
         "nsenter",
@@ -136,10 +140,13 @@ def enter_argv(
         "--uts",
         "--ipc",
         "--root",
-        f"--wd={workdir}",
         "--",
         "/usr/bin/env",
         "-i",
         *pairs,
+        "/bin/sh",
+        "-c",
+        'cd "$0" && exec "$@"',
+        workdir,
         *argv,
     ]

@@ -3,7 +3,8 @@
 `LocalPods` prepares a pod's folder and addresses, starts and stops its processes, runs
 their probes on the kubelet's timers and reports back through the kubelet's `local_*`
 callbacks (a `KubeletHooks`).  It also keeps every pod's /etc/hosts in step with its
-headless-Service peers and measures what the processes use, for the metrics API.
+headless-Service peers and measures what the processes use, for the metrics API, and it
+registers the `LocalPodHook` through which the API server's exec and port-forward reach them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from kubesim.runtime.volumes import VolumeError
 
 from .containers import ContainerSim, PodSim
 from .informer import Cluster, Key
+from .localhook import LocalPodHook
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,9 @@ class LocalPods:
         self._hooks = hooks
         self.options = options
         self.runtime = LocalRuntime(options, self._lookup, self._claim)
+        # exec, attach and port-forward of the API server reach these pods through the hook.
+        self.hook = LocalPodHook(self.runtime, lambda: getattr(self._hooks, "sims", {}))
+        store.runtimes.register(self.hook)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._samples: dict[int, tuple[float, float]] = {}  # session -> (monotonic, cpu s)
         self.usage: dict[Key, dict[str, tuple[float, int]]] = {}  # pod -> container -> use
@@ -332,6 +337,7 @@ class LocalPods:
 
     async def shutdown(self) -> None:
         """Stop every process, probe and sampler; returns when none is left."""
+        self._store.runtimes.unregister(self.hook)
         if self._sampler is not None:
             self._sampler.cancel()
         await self.runtime.shutdown()
