@@ -8,17 +8,21 @@ code from the portal itself: the portal is served live (uvicorn in a thread) and
 """
 
 import io
+import json
 import tarfile
 import time
 from pathlib import Path
 
 import pytest
 
+from cli.main import main as kp
 from compute import kubeconfig, services
 from jobs import tasks
-from jobs.models import Job, Status
+from jobs.models import InstanceLog, Job, Status
 from kubesim.runtime.options import RuntimeOptions
 from kubesim.server import KubeSim
+from portal import services as portal_services
+from tests.cli.test_cli_e2e import Reconciler, run
 from tests.conftest import NODES
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,6 +76,15 @@ def local_target(local_sim, team_a, portal_server, settings, sqlite_readers_neve
         name="cpu-target",
         namespace="team-a",
         create_namespace=True,
+    )
+    # Outputs without a path go to the portal-outputs claim, which nothing in the portal
+    # creates yet: IT operations create it, as here (the default StorageClass binds it).
+    claim = {
+        "metadata": {"name": "portal-outputs"},
+        "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    local_sim.call(
+        lambda: local_sim.store.create("persistentvolumeclaims", claim, namespace="team-a")
     )
     return cluster
 
@@ -160,3 +173,42 @@ def test_a_job_without_its_code_fails_as_on_a_cluster(local_target, client_for):
     job = run_until_terminal(job.pk)
     assert job.status == Status.FAILED and "exited with code 2" in job.status_reason
     assert "can't open file" in stored_log(client, "nocode")
+
+
+@pytest.fixture
+def kp_login(local_target, portal_server, personas, tmp_path, monkeypatch):
+    """`kp` logged in to the live portal as the scientist, with the reconcile pass running."""
+    _token, raw = portal_services.token_create(user=personas["scientist"], name="cli")
+    monkeypatch.setenv("KP_CONFIG", str(tmp_path / "kp.json"))
+    for name in ("KP_URL", "KP_TOKEN", "KP_WORKSPACE"):
+        monkeypatch.delenv(name, raising=False)
+    assert kp(["login", "--url", portal_server, "--token", raw, "--workspace", "team-a"]) == 0
+    reconciler = Reconciler()
+    reconciler.start()
+    yield portal_server
+    reconciler.stopping.set()
+    reconciler.join(timeout=5)
+
+
+@pytest.mark.parametrize(
+    "sample,expected",
+    [
+        ("hello-world.yml", "hello world"),
+        ("env-vars.yml", "hello from vision (run "),
+        ("inputs.yml", "'--data', '/inputs/iris/iris.csv'"),
+        ("code-folder.yml", "epoch 2/2 loss=0.2500"),
+        ("mpi.yml", "world size 4"),
+    ],
+)
+def test_the_samples_run_their_real_commands(kp_login, capsys, sample, expected):
+    extra = []
+    if sample == "inputs.yml":  # the sample names `make run`'s address; here the live server
+        extra = ["--set", f"inputs.iris.path={kp_login}/static/samples/iris.csv"]
+    code, out, err = run(
+        capsys, "-o", "json", "job", "create", "-f", str(SAMPLES / sample), "--stream", *extra
+    )
+    assert code == 0, out + err
+    job = Job.objects.get(name=json.loads(out)["name"])
+    assert job.status == Status.COMPLETED, job.status_reason
+    logs = "".join(log.text + log.tail for log in InstanceLog.objects.filter(job=job))
+    assert expected in logs, logs
