@@ -2,8 +2,9 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+SANDBOX_VENV := .venv-sandbox
 
-.PHONY: run test deps lint bench clean
+.PHONY: run test deps lint bench clean bubblewrap
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,7 +20,22 @@ static/vendor/.installed: package.json package-lock.json
 	cp node_modules/htmx-ext-ws/dist/ws.js static/vendor/htmx-ext-ws.js
 	touch $@
 
-deps: $(BIN)/.installed static/vendor/.installed
+# The interpreter of the sandbox's local containers (kubesim --runtime local), apart from
+# the portal's own environment.
+$(SANDBOX_VENV)/.installed: requirements-sandbox.lock
+	test -x $(SANDBOX_VENV)/bin/python || $(PY) -m venv $(SANDBOX_VENV)
+	$(SANDBOX_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SANDBOX_VENV)/bin/python -m pip install --quiet -r requirements-sandbox.lock
+	touch $@
+
+# bubblewrap gives each local container its own mount and PID namespace; where it cannot
+# be installed (not root, no apt), kubesim falls back to unshare or to simulated pods.
+bubblewrap:
+	@command -v bwrap >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null) \
+		|| echo "bubblewrap not installed: the sandbox's local runtime uses unshare, or simulates"; }
+
+deps: $(BIN)/.installed static/vendor/.installed $(SANDBOX_VENV)/.installed bubblewrap
 
 run: deps
 	$(BIN)/python manage.py migrate --noinput
@@ -37,4 +53,4 @@ bench: deps
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) node_modules static/vendor var
+	rm -rf $(VENV) $(SANDBOX_VENV) node_modules static/vendor var

@@ -8,7 +8,10 @@ import contextlib
 import logging
 import signal
 import sys
+from pathlib import Path
 
+from kubesim.runtime.imagemap import ImageMap
+from kubesim.runtime.options import RuntimeOptions, RuntimeUnavailable, find_isolation
 from kubesim.server import KubeSim, quiet_collector, serve
 
 
@@ -32,6 +35,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "the account is created with no permissions if missing); repeatable",
     )
     p.add_argument("--log-level", default="INFO")
+    p.add_argument(
+        "--runtime",
+        choices=("local", "simulate"),
+        default="simulate",
+        help="local: containers of mapped images run as processes on this machine",
+    )
+    p.add_argument(
+        "--runtime-python",
+        default="",
+        help="interpreter that `python` means in local containers "
+        "(default .venv-sandbox/bin/python when it exists, else this one)",
+    )
+    p.add_argument(
+        "--runtime-images",
+        default="",
+        help="rules before the default image map, e.g. 'myorg/*=local,big/*=simulate'",
+    )
+    p.add_argument("--runtime-root", default="", help="folder for pod volumes and claims")
+    p.add_argument(
+        "--runtime-hide",
+        action="append",
+        default=[],
+        help="host folder no container may see (repeatable)",
+    )
     args = p.parse_args(argv)
     try:
         args.kubeconfig_for = [_service_account_target(v) for v in args.kubeconfig_for]
@@ -49,6 +76,31 @@ def _service_account_target(value: str) -> tuple[str, str, str]:
     return namespace, name, path
 
 
+def runtime_options(args: argparse.Namespace) -> RuntimeOptions:
+    """Return the runtime options of the command line; local falls back to simulate, with
+    a sentence on stderr, where no namespace can be made.  Raises ValueError for a bad
+    image rule."""
+    images = ImageMap.from_flag(args.runtime_images)
+    hide = [*args.runtime_hide]
+    if args.kubeconfig:
+        hide.append(str(Path(args.kubeconfig).absolute()))
+    hide.extend(str(Path(path).absolute()) for _ns, _sa, path in args.kubeconfig_for)
+    options = RuntimeOptions(
+        mode=args.runtime,
+        python=args.runtime_python,
+        images=images,
+        root=args.runtime_root,
+        hide=tuple(hide),
+    )
+    if options.local:
+        try:
+            options.isolation = find_isolation()
+        except RuntimeUnavailable as exc:
+            print(f"kubesim: {exc}; running every pod simulated instead", file=sys.stderr)
+            options.mode = "simulate"
+    return options
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the server until SIGINT/SIGTERM; return the exit status."""
     args = parse_args(argv)
@@ -60,6 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     def ready(sim: KubeSim) -> None:
         where = f" (kubeconfig {sim.kubeconfig_path})" if sim.kubeconfig_path else ""
         print(f"kubesim listening on {sim.url}{where}", flush=True)
+
+    try:
+        runtime = runtime_options(args)
+    except ValueError as exc:
+        print(f"kubesim: {exc}", file=sys.stderr)
+        return 2
 
     async def run() -> None:
         task = asyncio.ensure_future(
@@ -74,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 token=args.token,
                 kubeconfig_for=args.kubeconfig_for,
                 ready=ready,
+                runtime=runtime,
             )
         )
         loop = asyncio.get_running_loop()

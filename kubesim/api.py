@@ -11,15 +11,19 @@ from typing import Any
 import orjson
 import yaml
 from aiohttp import web
+from multidict import CIMultiDict
 
 from kubesim import discovery, protobuf, reviews
 from kubesim.auth import Authenticator, User, forbidden
 from kubesim.errors import ApiError, bad_request
 from kubesim.faults import Faults
-from kubesim.patch import APPLY
+from kubesim.openapi import OpenApi
+from kubesim.openapi.validate import directive
+from kubesim.patch import APPLY, apply_patch
 from kubesim.podlogs import serve_log
 from kubesim.rbac import Attributes, authorize
 from kubesim.resources import VIRTUAL, ResourceType
+from kubesim.routes import ExtraRoutes
 from kubesim.scale import scale_of, update_scale
 from kubesim.selectors import parse_field_selector, parse_label_selector
 from kubesim.store import Store
@@ -35,6 +39,22 @@ _NOT_FOUND = "the server could not find the requested resource"
 USER_KEY = web.RequestKey("user", User)
 # Subresources that connect to a pod or mint a token: authorized as "create", as on a cluster.
 _ACTIONS = ("exec", "attach", "portforward", "token")
+# Fault actions ending every open watch with an ERROR event, as the API server ends one
+# whose etcd revision was compacted away (410) or that failed on its side (500).
+_WATCH_ERRORS = {
+    "expire_watches": (
+        "expired_watches",
+        ApiError(410, "Expired", "The resourceVersion for the provided watch is too old."),
+    ),
+    "fail_watches": (
+        "failed_watches",
+        ApiError(
+            500,
+            "InternalError",
+            'an error on the server ("injected fault") has prevented the request from succeeding',
+        ),
+    ),
+}
 
 
 def json_response(body: Any, status: int = 200, headers: dict | None = None) -> web.Response:
@@ -95,10 +115,12 @@ class ApiServer:
         self.faults = faults
         self.hub = WatchHub(store, watch_queue)
         self.streams = PodStreams(store)
+        self.openapi = OpenApi(store)
         self.bookmark_interval = bookmark_interval
         self.address = address
         self.requests: Counter[str] = Counter()
         self._streams: set[web.StreamResponse] = set()
+        self.routes = ExtraRoutes(store)
         faults.bind(self.hub.drop_all, store.compact)
 
     # ----------------------------------------------------------------- app
@@ -186,6 +208,9 @@ class ApiServer:
             if doc is None:
                 raise ApiError(404, "NotFound", _NOT_FOUND)
             return json_response(doc)
+        routed = await self.routes.handle(request, request[USER_KEY], group, version, rest)
+        if routed is not None:
+            return routed
         return await self._resource(request, group, version, rest)
 
     def _resolve(
@@ -249,9 +274,9 @@ class ApiServer:
         store = self.store
         if verb == "create":
             body = await self._object_body(request)
-            return json_response(
-                self._render(store.create(rt.key, body, namespace=ns), rt, version), 201
-            )
+            warned = self._validate(request, rt, version, body)
+            obj = store.create(rt.key, body, namespace=ns)
+            return json_response(self._render(obj, rt, version), 201, warned)
         q = request.query
         deleted = store.delete_collection(
             rt.key,
@@ -308,8 +333,9 @@ class ApiServer:
                 f"the name of the object ({body_name}) does not match the name on the URL ({name})"
             )
         body.setdefault("metadata", {})["name"] = name
+        warned = self._validate(request, rt, version, body)
         obj = self.store.update(rt.key, body, namespace=ns, subresource=sub)
-        return json_response(self._render(obj, rt, version))
+        return json_response(self._render(obj, rt, version), headers=warned)
 
     async def _patch(
         self,
@@ -324,10 +350,16 @@ class ApiServer:
         body = await self._body(request)
         if sub == "scale":
             return json_response(update_scale(self.store, rt, name, ns, body, ctype))
-        existed = self.store.peek(rt.key, name, namespace=ns) is not None
+        current = self.store.peek(rt.key, name, namespace=ns)
+        warned = None
+        if current is not None:
+            patched = apply_patch(current, body, ctype)
+            warned = self._validate(request, rt, version, patched, patch=True)
+        elif ctype.startswith(APPLY):
+            warned = self._validate(request, rt, version, body)
         obj = self.store.patch(rt.key, name, body, namespace=ns, patch_type=ctype, subresource=sub)
-        code = 201 if ctype.startswith(APPLY) and not existed else 200
-        return json_response(self._render(obj, rt, version), code)
+        code = 201 if ctype.startswith(APPLY) and current is None else 200
+        return json_response(self._render(obj, rt, version), code, warned)
 
     async def _delete(
         self,
@@ -345,6 +377,14 @@ class ApiServer:
             propagation = "Orphan"
         obj = self.store.delete(rt.key, name, namespace=ns, propagation=propagation or "Background")
         return json_response(self._render(obj, rt, version))
+
+    def _validate(
+        self, request: web.Request, rt: ResourceType, version: str, obj: Any, *, patch=False
+    ) -> CIMultiDict | None:
+        """Check ``obj``'s fields as ``fieldValidation`` asks; return Warning headers, if any."""
+        mode = directive(request.query.get("fieldValidation"))
+        found = self.openapi.check(rt, version, obj, mode, patch=patch)
+        return CIMultiDict(("Warning", w) for w in found) if found else None
 
     async def _object_body(self, request: web.Request) -> dict:
         body = await self._body(request)
@@ -471,16 +511,13 @@ class ApiServer:
         return resp
 
     def _openapi(self, parts: list[str]) -> web.Response:
-        reg = self.store.resources
         if parts[:1] == ["v3"]:
             if len(parts) == 1:
-                return json_response(
-                    discovery.openapi_v3_root(reg, str(self.store.resource_version))
-                )
+                return json_response(self.openapi.index())
             if parts[1] == "api" and len(parts) == 3:
-                doc = discovery.openapi_v3_doc(reg, "", parts[2])
+                doc = self.openapi.document("", parts[2])
             elif parts[1] == "apis" and len(parts) == 4:
-                doc = discovery.openapi_v3_doc(reg, parts[2], parts[3])
+                doc = self.openapi.document(parts[2], parts[3])
             else:
                 doc = None
             if doc is not None:
@@ -524,6 +561,9 @@ class ApiServer:
                     self.faults.reset()
                 if body.pop("drop_watches", False):
                     actions["dropped_watches"] = self.faults.drop_watches()
+                for action, (done, error) in _WATCH_ERRORS.items():
+                    if body.pop(action, False):
+                        actions[done] = self.hub.drop_all(error.status())
                 if body.pop("compact", False):
                     self.faults.compact()
                     actions["compacted"] = True

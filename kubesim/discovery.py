@@ -12,6 +12,7 @@ _SUB_VERBS = {
     "log": ["get"],
     "scale": ["get", "patch", "update"],
     "finalize": ["update"],
+    "proxy": ["create", "delete", "get", "patch", "update"],
     "exec": ["create", "get"],
     "attach": ["create", "get"],
     "portforward": ["create", "get"],
@@ -113,53 +114,4 @@ def resource_list(reg: ResourceRegistry, group: str, version: str) -> dict | Non
         "apiVersion": "v1",
         "groupVersion": version if not group else f"{group}/{version}",
         "resources": resources,
-    }
-
-
-def _gv_path(group: str, version: str) -> str:
-    return f"api/{version}" if not group else f"apis/{group}/{version}"
-
-
-def openapi_v3_root(reg: ResourceRegistry, hash_: str) -> dict:
-    """Return the /openapi/v3 index pointing at one document per group version."""
-    paths = {}
-    for group, versions in reg.groups().items():
-        for v in versions:
-            gv = _gv_path(group, v)
-            paths[gv] = {"serverRelativeURL": f"/openapi/v3/{gv}?hash={hash_}"}
-    return {"paths": paths}
-
-
-def openapi_v3_doc(reg: ResourceRegistry, group: str, version: str) -> dict | None:
-    """Return a minimal OpenAPI 3 document for a group version.
-
-    It carries no schemas; it only declares create/patch operations per kind with the
-    ``fieldValidation`` query parameter, which tells kubectl that the server validates
-    fields itself so it need not fetch schemas for client-side validation.
-    """
-    types = reg.in_group_version(group, version)
-    if not types:
-        return None
-    base = "/" + _gv_path(group, version)
-    param = [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}]
-    paths: dict[str, dict] = {}
-    for rt in types:
-        gvk = {"group": rt.group, "version": version, "kind": rt.kind}
-        prefix = f"{base}/namespaces/{{namespace}}" if rt.namespaced else base
-
-        def op(action: str, gvk: dict = gvk) -> dict:
-            return {
-                "x-kubernetes-action": action,
-                "x-kubernetes-group-version-kind": gvk,
-                "parameters": param,
-                "responses": {"200": {"description": "OK"}},
-            }
-
-        paths[f"{prefix}/{rt.plural}"] = {"post": op("post")}
-        paths[f"{prefix}/{rt.plural}/{{name}}"] = {"put": op("put"), "patch": op("patch")}
-    return {
-        "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": GIT_VERSION},
-        "paths": paths,
-        "components": {"schemas": {}},
     }

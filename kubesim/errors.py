@@ -33,7 +33,11 @@ class ApiError(Exception):
         self.details = details
 
     def status(self) -> dict[str, Any]:
-        """Return the ``Status`` object (``kind: Status``) describing this failure."""
+        """Return the ``Status`` object (``kind: Status``) describing this failure.
+
+        Its fields come in the API server's order; empty ``details`` members are left out,
+        as Go's ``omitempty`` leaves them (no ``group`` for the core group).
+        """
         out: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
@@ -41,10 +45,10 @@ class ApiError(Exception):
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         }
         if self.details is not None:
-            out["details"] = self.details
+            out["details"] = {k: v for k, v in self.details.items() if v not in ("", None, [])}
+        out["code"] = self.code
         return out
 
     def __repr__(self) -> str:
@@ -68,11 +72,18 @@ def bad_request(message: str) -> ApiError:
 
 
 def invalid(kind: str, name: str, group: str, causes: list[dict]) -> ApiError:
-    """Return a 422 Invalid error listing field ``causes`` like the API server does."""
-    detail = "; ".join(f"{c['field']}: {c.get('message', '')}" for c in causes)
+    """Return a 422 Invalid error listing field ``causes`` like the API server does.
+
+    Unlike the other errors its ``details.kind`` is the kind (``Deployment``), and the
+    message names it qualified by group (``Deployment.apps "x" is invalid: ...``), with
+    several causes in brackets.
+    """
+    errors = [f"{c['field']}: {c.get('message', '')}" for c in causes]
+    detail = errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]"
+    qualified = kind if not group else f"{kind}.{group}"
     return ApiError(
         422,
         "Invalid",
-        f'{kind} "{name}" is invalid: {detail}',
+        f'{qualified} "{name}" is invalid: {detail}',
         {"name": name, "group": group, "kind": kind, "causes": causes},
     )

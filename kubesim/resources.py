@@ -83,7 +83,7 @@ BUILTINS: tuple[ResourceType, ...] = (
         "Pod",
         short_names=("po",),
         status_subresource=True,
-        subresources=("status", "log", "exec", "attach", "portforward"),
+        subresources=("status", "log", "exec", "attach", "portforward", "proxy"),
         categories=("all",),
     ),
     _core("events", "event", "Event", short_names=("ev",), name_rule=""),
@@ -94,7 +94,8 @@ BUILTINS: tuple[ResourceType, ...] = (
         short_names=("svc",),
         name_rule="label",
         categories=("all",),
-        **_STATUS,
+        status_subresource=True,
+        subresources=("status", "proxy"),
     ),
     _core("configmaps", "configmap", "ConfigMap", short_names=("cm",)),
     _core("secrets", "secret", "Secret"),
@@ -154,6 +155,65 @@ BUILTINS: tuple[ResourceType, ...] = (
     _api(_AUTHZ, "selfsubjectrulesreviews", "SelfSubjectRulesReview", False, **_REVIEW),
 )
 
+# Storage, endpoints, autoscaling and the metrics API (served for the local runtime;
+# PersistentVolumeClaims are above, with the workload kinds).
+BUILTINS += (
+    _core(
+        "persistentvolumes",
+        "persistentvolume",
+        "PersistentVolume",
+        False,
+        short_names=("pv",),
+        status_subresource=True,
+        subresources=("status",),
+    ),
+    ResourceType(
+        "storage.k8s.io",
+        "v1",
+        "storageclasses",
+        "storageclass",
+        "StorageClass",
+        False,
+        short_names=("sc",),
+    ),
+    _core("endpoints", "endpoints", "Endpoints", short_names=("ep",), name_rule=""),
+    ResourceType(
+        "discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", True
+    ),
+    ResourceType(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        "HorizontalPodAutoscaler",
+        True,
+        short_names=("hpa",),
+        status_subresource=True,
+        subresources=("status",),
+        categories=("all",),
+    ),
+    ResourceType(
+        "metrics.k8s.io",
+        "v1beta1",
+        "pods",
+        "",
+        "PodMetrics",
+        True,
+        verbs=("get", "list"),
+        name_rule="",
+    ),
+    ResourceType(
+        "metrics.k8s.io",
+        "v1beta1",
+        "nodes",
+        "",
+        "NodeMetrics",
+        False,
+        verbs=("get", "list"),
+        name_rule="",
+    ),
+)
+
 # Resources answered by a handler instead of being stored.
 VIRTUAL = {
     "selfsubjectaccessreviews.authorization.k8s.io",
@@ -166,12 +226,16 @@ GROUP_ORDER = (
     "apiregistration.k8s.io",
     "apps",
     "authorization.k8s.io",
+    "autoscaling",
     "batch",
     "policy",
     "rbac.authorization.k8s.io",
+    "storage.k8s.io",
     "scheduling.k8s.io",
     "coordination.k8s.io",
     "apiextensions.k8s.io",
+    "discovery.k8s.io",
+    "metrics.k8s.io",
 )
 
 

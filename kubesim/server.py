@@ -18,6 +18,8 @@ from kubesim import tls as tls_mod
 from kubesim.api import ApiServer
 from kubesim.auth import Authenticator
 from kubesim.faults import Faults
+from kubesim.runtime.options import RuntimeOptions
+from kubesim.runtime.options import prepare as prepare_runtime
 from kubesim.store import Store
 
 log = logging.getLogger(__name__)
@@ -46,9 +48,11 @@ def new_store(history_size: int) -> Store:
     return store
 
 
-def _start_controllers(store: Store, nodes: str | None, speed: float) -> Any:
+def _start_controllers(
+    store: Store, nodes: str | None, speed: float, runtime: RuntimeOptions | None = None
+) -> Any:
     """Start kubesim.sim's controllers on the running loop; return their handle."""
-    return sim.start_controllers(store, nodes=nodes, speed=speed)
+    return sim.start_controllers(store, nodes=nodes, speed=speed, runtime=runtime)
 
 
 class KubeSim:
@@ -59,6 +63,8 @@ class KubeSim:
     to user names (names starting with "readonly" may only get/list/watch).
     ``users`` maps tokens to ordinary user names, which RBAC authorizes like service
     accounts. ``controllers=False`` serves the API without the simulation controllers.
+    ``runtime`` chooses the local runtime (`kubesim.runtime.options`); raises
+    RuntimeUnavailable at construction when it asks for local and no namespace can be made.
     """
 
     def __init__(
@@ -78,6 +84,7 @@ class KubeSim:
         bookmark_interval: float = 1.0,
         watch_queue: int = 10_000,
         controllers: bool = True,
+        runtime: RuntimeOptions | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -93,6 +100,7 @@ class KubeSim:
         self.bookmark_interval = bookmark_interval
         self.watch_queue = watch_queue
         self.run_controllers = controllers
+        self.runtime = prepare_runtime(runtime or RuntimeOptions())
         self._tls = tls_mod.generate() if tls else None
         self.ca_data: str | None = self._tls.ca_pem if self._tls else None
         self.store = new_store(history_size)
@@ -136,6 +144,7 @@ class KubeSim:
             self.api.close_streams()
             # Let watch handlers notice the close and finish their responses.
             await asyncio.sleep(0)
+            await self.api.routes.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -147,7 +156,13 @@ class KubeSim:
         if self.kubeconfig_path:
             kubeconfig_mod.write(self.kubeconfig_path, self.url, self.token, self.ca_data)
         if self.run_controllers:
-            self.controllers = _start_controllers(self.store, self.nodes, self.speed)
+            self.controllers = _start_controllers(self.store, self.nodes, self.speed, self.runtime)
+        self._attach()
+
+    def _attach(self) -> None:
+        """Let the API server reach what the controllers measure (metrics)."""
+        if self.api is not None:
+            self.api.routes.attach(self.controllers)
 
     async def astop(self) -> None:
         """Stop controllers and the HTTP server (open watches are closed first)."""
@@ -168,8 +183,11 @@ class KubeSim:
                 self.controllers = None
             self.store = new_store(self.history_size)
             if self.run_controllers:
-                self.controllers = _start_controllers(self.store, self.nodes, self.speed)
+                self.controllers = _start_controllers(
+                    self.store, self.nodes, self.speed, self.runtime
+                )
         await self._start_http()
+        self._attach()
 
     # ----------------------------------------------------------------- thread API
     def start(self) -> KubeSim:
@@ -290,6 +308,7 @@ async def serve(
     token: str | None = None,
     kubeconfig_for: list[tuple[str, str, str]] | None = None,
     ready: Callable[[KubeSim], None] | None = None,
+    runtime: RuntimeOptions | None = None,
 ) -> None:
     """Serve on the current event loop until cancelled; call ``ready(sim)`` once listening.
 
@@ -305,6 +324,7 @@ async def serve(
         kubeconfig=kubeconfig,
         faults=faults,
         token=token,
+        runtime=runtime,
     )
     await sim.astart()
     for namespace, name, path in kubeconfig_for or ():

@@ -19,6 +19,7 @@ import logging
 import orjson
 from aiohttp import WSMsgType, web
 
+from kubesim import spdy
 from kubesim.errors import ApiError, bad_request, not_found
 from kubesim.podlogs import pick_container
 from kubesim.runtime import PodRuntime, Process
@@ -82,6 +83,12 @@ class PodStreams:
         if request.headers.get("Upgrade", "").lower() != "websocket":
             raise bad_request("Upgrade request required")
         if sub == "portforward":
+            offered = request.headers.get("Sec-WebSocket-Protocol", "")
+            if spdy.PROTOCOL in (p.strip() for p in offered.split(",")):
+                ws = web.WebSocketResponse(protocols=(spdy.PROTOCOL,), max_msg_size=0)
+                await ws.prepare(request)
+                await spdy.SpdyForwarder(ws, runtime, pod).run()
+                return ws
             return await self._forward(request, runtime, pod)
         return await self._exec(request, runtime, pod, name, sub)
 
@@ -99,7 +106,10 @@ class PodStreams:
         ws = web.WebSocketResponse(protocols=EXEC_PROTOCOLS, max_msg_size=0)
         await ws.prepare(request)
         try:
-            proc = await runtime.exec(pod, container, command, stdin=stdin, tty=tty)
+            if sub == "attach" and hasattr(runtime, "attach"):
+                proc = await runtime.attach(pod, container, stdin=stdin, tty=tty)
+            else:
+                proc = await runtime.exec(pod, container, command, stdin=stdin, tty=tty)
         except Exception as exc:
             status = {"metadata": {}, "status": "Failure", "message": str(exc)}
             await ws.send_bytes(bytes([ERROR]) + orjson.dumps(status))

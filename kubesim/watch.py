@@ -35,6 +35,8 @@ class Watcher:
         self.closed = False
         self.overflowed = False
         self.sent = 0
+        # The Status a closed watch ends with, written as its last (ERROR) event.
+        self.error: dict | None = None
 
     def matches(self, obj: dict | None) -> bool:
         """Return whether ``obj`` is within this watch's namespace and selectors."""
@@ -78,13 +80,15 @@ class Watcher:
             self.overflowed = True
             self.close()
 
-    def close(self) -> None:
-        """End the watch: pending events are discarded and the stream finishes promptly."""
+    def close(self, error: dict | None = None) -> None:
+        """End the watch: pending events are discarded and the stream finishes promptly,
+        with an ERROR event carrying the ``error`` Status when one is given."""
         if self.closed:
             return
         self.closed = True
         while not self.queue.empty():
             self.queue.get_nowait()
+        self.error = error
         self.queue.put_nowait(_CLOSE)
 
 
@@ -139,12 +143,13 @@ class WatchHub:
         if ws is not None:
             ws.discard(w)
 
-    def drop_all(self) -> int:
-        """Close every open watch; return how many were closed."""
+    def drop_all(self, error: dict | None = None) -> int:
+        """Close every open watch (each with an ERROR event carrying ``error``, if given);
+        return how many were closed."""
         n = 0
         for ws in self._by_resource.values():
             for w in list(ws):
-                w.close()
+                w.close(error)
                 n += 1
         return n
 
@@ -209,7 +214,7 @@ async def pump(
         except TimeoutError:
             continue
         if item is _CLOSE:
-            return
+            break
         items = [item]
         while len(items) < batch and not w.queue.empty():
             nxt = w.queue.get_nowait()
@@ -222,5 +227,7 @@ async def pump(
         if items:
             await write(b"".join(encode_event(t, o) for t, o in items))
             w.sent += len(items)
-        if w.closed or (max_events is not None and w.sent >= max_events):
+        if max_events is not None and w.sent >= max_events:
             return
+    if w.error is not None:
+        await write(encode_event("ERROR", w.error))

@@ -243,6 +243,9 @@ if PRODUCTION and not ENCRYPTION_KEYS:
 SANDBOX_ENABLED = env_bool("PORTAL_SANDBOX", not PRODUCTION)
 SANDBOX_PORT = env_int("PORTAL_SANDBOX_PORT", 6443)
 SANDBOX_NODES = env_str("PORTAL_SANDBOX_NODES", "")
+# "local": the sandbox runs jobs' and deployments' code as processes on this machine, as
+# the user running the portal; "simulate": every pod is scripted and nothing runs.
+SANDBOX_RUNTIME = env_str("PORTAL_SANDBOX_RUNTIME", "local")
 # permessage-deflate on live websockets (runportal; production passes uvicorn's own flag).
 # Off by default: fragments are a few kB, and a compressor per socket cost a thousand open
 # tabs more than half their latency (bench/live_e2e.py --ws-deflate); on for slow links.

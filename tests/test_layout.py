@@ -34,9 +34,7 @@ def modules() -> dict[str, Path]:
         for path in (ROOT / package).rglob("*.py"):
             if "migrations" in path.parts:
                 continue
-            name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(
-                ".__init__"
-            )
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
             found[name] = path
     return found
 

@@ -193,6 +193,11 @@ def _parse(spec: str) -> dict[int, Field]:
     return out
 
 
+#: Messages of ``k8s.io/apimachinery``'s meta/v1 and of the core group (the rest belong to
+#: the group of the kind that holds them); the OpenAPI documents name them by package.
+META_MESSAGES = frozenset(_META)
+CORE_MESSAGES = frozenset(_CORE)
+
 SCHEMAS: dict[str, dict[int, Field]] = {
     name: _parse(spec) for table in (_META, _CORE, _GROUPS) for name, spec in table.items()
 }

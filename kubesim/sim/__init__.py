@@ -1,5 +1,6 @@
 """KWOK-style simulation for kubesim: nodes, scheduler, kubelet, Job, ReplicaSet and
-Deployment controllers.  Nothing runs: pods move through their lifecycle on timers.
+Deployment controllers.  Pods move through their lifecycle on timers; with the local
+runtime (`kubesim.runtime`), containers of mapped images run as real processes.
 
 The server calls `start_controllers(store, nodes=spec, speed=s)` on its event loop thread.
 See `nodespec` for the node spec grammar and `script` for the per-pod behaviour knobs.
@@ -12,9 +13,13 @@ import contextlib
 import logging
 from typing import Any
 
+from kubesim.runtime.options import RuntimeOptions
+
 from .cronjobs import CronJobController
 from .deployments import DeploymentController
+from .endpoints import EndpointsController
 from .events import EventRecorder
+from .hpa import HpaController
 from .informer import WATCHED, Cluster, Controller
 from .jobs import JobController
 from .kubelet import Kubelet
@@ -22,6 +27,7 @@ from .nodes import heartbeat_loop, register_nodes
 from .podsets import DaemonSetController, StatefulSetController
 from .replicasets import ReplicaSetController, ReplicationControllerController
 from .scheduler import Scheduler
+from .storage import StorageController, ensure_default_class
 
 __all__ = ["Controllers", "start_controllers"]
 
@@ -51,9 +57,17 @@ class Controllers:
         raise KeyError(name)
 
     async def stop(self) -> None:
-        """Cancel every controller task and timer; returns when all have finished."""
+        """Cancel every controller task and timer and stop every local process; returns
+        when all have finished."""
         for controller in self.controllers:
             controller.close()
+        for controller in self.controllers:
+            shutdown = getattr(controller, "shutdown", None)
+            if shutdown is not None:
+                try:
+                    await shutdown()
+                except Exception:
+                    log.exception("stopping %s failed", controller.name)
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
@@ -62,7 +76,9 @@ class Controllers:
         self.tasks.clear()
 
 
-def start_controllers(store: Any, *, nodes: str | None, speed: float) -> Controllers:
+def start_controllers(
+    store: Any, *, nodes: str | None, speed: float, runtime: RuntimeOptions | None = None
+) -> Controllers:
     """Create the nodes from the spec and start the scheduler, kubelet, job, replicaset and
     deployment controllers as asyncio tasks on the running loop.
 
@@ -74,9 +90,11 @@ def start_controllers(store: Any, *, nodes: str | None, speed: float) -> Control
     names = register_nodes(store, nodes)
     cluster = Cluster()
     recorder = EventRecorder(store)
+    kubelet = Kubelet(store, cluster, recorder, speed, runtime)
+    ensure_default_class(store)
     controllers: list[Controller] = [
         Scheduler(store, cluster, recorder, speed),
-        Kubelet(store, cluster, recorder, speed),
+        kubelet,
         JobController(store, cluster, recorder, speed),
         ReplicaSetController(store, cluster, recorder, speed),
         DeploymentController(store, cluster, recorder, speed),
@@ -84,6 +102,9 @@ def start_controllers(store: Any, *, nodes: str | None, speed: float) -> Control
         DaemonSetController(store, cluster, recorder, speed),
         StatefulSetController(store, cluster, recorder, speed),
         CronJobController(store, cluster, recorder, speed),
+        EndpointsController(store, cluster),
+        StorageController(store, cluster, recorder, runtime.root if runtime else ""),
+        HpaController(store, cluster, recorder, speed, kubelet.measured),
     ]
     # Prime the caches before listening; objects created in between are delivered twice,
     # which level-triggered controllers tolerate.

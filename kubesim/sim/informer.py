@@ -28,6 +28,9 @@ WATCHED = (
     "daemonsets.apps",
     "statefulsets.apps",
     "cronjobs.batch",
+    "services",
+    "persistentvolumeclaims",
+    "horizontalpodautoscalers.autoscaling",
 )
 
 

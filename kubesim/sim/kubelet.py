@@ -1,10 +1,15 @@
-"""The simulated kubelets (one object drives every node): pod lifecycles without containers.
+"""The kubelets (one object drives every node): pod lifecycles, simulated or local.
 
 A bound pod goes through sandbox creation, init containers one by one, image pulls, the main
 containers (running, ready after a readiness delay), and termination, restarts with
 CrashLoopBackOff or image pull back-off, and activeDeadlineSeconds, all driven by
 `loop.call_later` timers rather than one task per pod.  Status changes mark the pod dirty;
 the controller task writes each dirty pod's whole status once (so bursts coalesce).
+
+With the local runtime, containers whose image is in the runtime's image map run as real
+processes (`localpods`); their starts, exits, probes and readiness come back through the
+``local_*`` callbacks, and the rest of the lifecycle (restarts, back-off, deadlines, status)
+is the same code as for simulated containers.
 """
 
 from __future__ import annotations
@@ -12,13 +17,18 @@ from __future__ import annotations
 import logging
 import uuid
 import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
+from kubesim.runtime.options import RuntimeOptions
+
+from .containers import ContainerSim, PodSim, normalise, pull_policy
 from .events import EventRecorder
 from .informer import Cluster, Controller, Key
+from .localpods import LocalPods
+from .podstatus import build_status
 from .resources import qos_class
-from .script import Behaviour, resolve, script_lines
+from .script import resolve, script_lines
 from .util import controller_kind, now_iso, pod_is_terminal
 
 log = logging.getLogger(__name__)
@@ -29,115 +39,8 @@ PULL_SECONDS = 1.0  # simulated image pull time
 CREATE_SECONDS = 0.2  # simulated container create + start time
 BACKOFF_BASE = 10.0  # CrashLoopBackOff / image pull back-off: 10s doubling ...
 BACKOFF_MAX = 300.0  # ... up to five minutes, as the kubelet does
-
-
-@dataclass
-class ContainerSim:
-    """Runtime state of one container of a simulated pod."""
-
-    name: str
-    image: str
-    init: bool
-    behaviour: Behaviour
-    pull_policy: str
-    waiting_reason: str = "ContainerCreating"
-    waiting_message: str | None = None
-    running: bool = False
-    started_at: str | None = None
-    terminated: dict[str, Any] | None = None
-    last_state: dict[str, Any] | None = None
-    restart_count: int = 0
-    ready: bool = False
-    container_id: str = ""
-    run: int = 0  # bumps on each (re)start so stale timers can tell they are stale
-    pull_failures: int = 0
-    lines: list[str] = field(default_factory=list)
-    next_line: int = 0
-
-    @property
-    def field_path(self) -> str:
-        return f"spec.{'initContainers' if self.init else 'containers'}{{{self.name}}}"
-
-    def status(self) -> dict[str, Any]:
-        """Return this container's status in Kubernetes JSON shape."""
-        if self.running:
-            state: dict[str, Any] = {"running": {"startedAt": self.started_at}}
-        elif self.terminated is not None:
-            state = {"terminated": self.terminated}
-        else:
-            waiting: dict[str, Any] = {"reason": self.waiting_reason}
-            if self.waiting_message:
-                waiting["message"] = self.waiting_message
-            state = {"waiting": waiting}
-        out: dict[str, Any] = {
-            "name": self.name,
-            "image": self.image,
-            "imageID": _image_id(self.image) if self.container_id else "",
-            "ready": self.ready,
-            "started": self.running,
-            "restartCount": self.restart_count,
-            "state": state,
-            "lastState": self.last_state or {},
-        }
-        if self.container_id:
-            out["containerID"] = self.container_id
-        return out
-
-
-@dataclass
-class PodSim:
-    """Runtime state of one simulated pod."""
-
-    key: Key
-    uid: str
-    node: str
-    restart_policy: str
-    init: list[ContainerSim]
-    main: list[ContainerSim]
-    start_time: str
-    qos: str
-    host_ip: str
-    pod_ip: str = ""
-    sandbox_ready: bool = False
-    init_done: int = 0
-    phase: str | None = None  # set once terminal
-    reason: str | None = None
-    message: str | None = None
-    handles: list[Any] = field(default_factory=list)
-    transitions: dict[str, tuple[str, str]] = field(default_factory=dict)
-    alive: bool = True
-
-    def meta(self) -> dict[str, Any]:
-        """Return a minimal metadata dict for event recording."""
-        return {"metadata": {"namespace": self.key[0], "name": self.key[1], "uid": self.uid}}
-
-    def cancel_timers(self) -> None:
-        for handle in self.handles:
-            handle.cancel()
-        self.handles.clear()
-
-
-def _image_id(image: str) -> str:
-    digest = f"{zlib.crc32(image.encode()):08x}" * 8
-    return f"{_normalise(image).rsplit(':', 1)[0]}@sha256:{digest}"
-
-
-def _normalise(image: str) -> str:
-    name = image
-    if "/" not in name.split(":")[0] or "." not in name.split("/")[0]:
-        name = ("docker.io/library/" if "/" not in name else "docker.io/") + name
-    if ":" not in name.rsplit("/", 1)[-1] and "@" not in name:
-        name += ":latest"
-    return name
-
-
-def _pull_policy(container: dict[str, Any]) -> str:
-    policy = container.get("imagePullPolicy")
-    if policy:
-        return policy
-    image = str(container.get("image", ""))
-    tag = image.rsplit("/", 1)[-1]
-    return "Always" if ":" not in tag or tag.endswith(":latest") else "IfNotPresent"
+MOUNT_RETRY_SECONDS = 2.0  # a volume that cannot be provided yet is tried again
+CONFIG_RETRY_SECONDS = 2.0  # so is a container whose Secret or ConfigMap is missing
 
 
 class Kubelet(Controller):
@@ -145,7 +48,14 @@ class Kubelet(Controller):
 
     name = "kubelet"
 
-    def __init__(self, store: Any, cluster: Cluster, recorder: EventRecorder, speed: float):
+    def __init__(
+        self,
+        store: Any,
+        cluster: Cluster,
+        recorder: EventRecorder,
+        speed: float,
+        runtime: RuntimeOptions | None = None,
+    ):
         super().__init__()
         self._store = store
         self._cluster = cluster
@@ -154,7 +64,25 @@ class Kubelet(Controller):
         self._sims: dict[Key, PodSim] = {}
         self._images: dict[str, set[str]] = {}
         self._ip_serial: dict[str, int] = {}
+        self.local: LocalPods | None = None
+        if runtime is not None and runtime.local:
+            self.local = LocalPods(store, cluster, runtime, self)
+            self.local.start_sampling()
         cluster.subscribe("pods", self._on_pod)
+
+    @property
+    def sims(self) -> dict[Key, PodSim]:
+        """Return the pods this kubelet runs, by (namespace, name)."""
+        return self._sims
+
+    def measured(self) -> dict[Key, dict[str, tuple[float, int]]]:
+        """Return what the local processes use: pod -> container -> (cores, bytes)."""
+        return self.local.usage if self.local is not None else {}
+
+    async def shutdown(self) -> None:
+        """Stop every local process (none is left when this returns)."""
+        if self.local is not None:
+            await self.local.shutdown()
 
     # ----- informer handler -----
 
@@ -206,8 +134,10 @@ class Kubelet(Controller):
                 image=str(c.get("image", "")),
                 init=init,
                 behaviour=behaviour,
-                pull_policy=_pull_policy(c),
+                pull_policy=pull_policy(c),
                 waiting_reason=reason,
+                local=self._runs_locally(pod, c),
+                spec=c,
             )
 
         init_specs = spec.get("initContainers") or []
@@ -221,7 +151,7 @@ class Kubelet(Controller):
             ),
             "",
         )
-        return PodSim(
+        sim = PodSim(
             key=key,
             uid=(pod.get("metadata") or {}).get("uid", ""),
             node=node,
@@ -232,6 +162,28 @@ class Kubelet(Controller):
             qos=qos_class(pod),
             host_ip=host_ip,
         )
+        sim.local = any(c.local for c in sim.init + sim.main)
+        grace = spec.get("terminationGracePeriodSeconds")
+        sim.grace = float(30 if grace is None else grace)
+        if self.local is not None:
+            self._announce(sim, pod)
+        return sim
+
+    def _runs_locally(self, pod: dict[str, Any], container: dict[str, Any]) -> bool:
+        if self.local is None:
+            return False
+        mode, _ = self.local.options.images.mode_for(pod, str(container.get("image", "")))
+        return mode == "local"
+
+    def _announce(self, sim: PodSim, pod: dict[str, Any]) -> None:
+        """Say on the pod how each of its containers runs (local process or simulated)."""
+        for c in sim.init + sim.main:
+            _, why = self.local.options.images.mode_for(pod, c.image)
+            if c.local:
+                text = f"Container {c.name} runs as a local process ({why})"
+            else:
+                text = f"Container {c.name} is simulated: nothing runs ({why})"
+            self._event(sim, "Normal", "LocalRuntime" if c.local else "Simulated", text, c)
 
     # ----- timers -----
 
@@ -241,6 +193,16 @@ class Kubelet(Controller):
             now = self._loop.time()
             sim.handles = [h for h in sim.handles if not h.cancelled() and h.when() > now]
         sim.handles.append(self._loop.call_later(seconds / self._speed, self._guard, sim, fn, args))
+
+    def later(self, sim: PodSim, seconds: float, fn: Any, *args: Any) -> None:
+        """Hook for the local side: `_later`."""
+        self._later(sim, seconds, fn, *args)
+
+    def event(
+        self, sim: PodSim, etype: str, reason: str, message: str, container: Any = None
+    ) -> None:
+        """Hook for the local side: record an event on the pod."""
+        self._event(sim, etype, reason, message, container)
 
     def _guard(self, sim: PodSim, fn: Any, args: tuple[Any, ...]) -> None:
         if sim.alive and sim.phase is None:
@@ -268,8 +230,15 @@ class Kubelet(Controller):
     # ----- lifecycle steps -----
 
     def _sandbox_ready(self, sim: PodSim) -> None:
+        if sim.local and self.local is not None:
+            if not sim.pod_ip:
+                sim.pod_ip = self.local.runtime.addresses.allocate()
+            if not self.local.prepare(sim):
+                self._later(sim, MOUNT_RETRY_SECONDS, self._sandbox_ready, sim)
+                return
+        else:
+            sim.pod_ip = self._allocate_ip(sim.node)
         sim.sandbox_ready = True
-        sim.pod_ip = self._allocate_ip(sim.node)
         if sim.init:
             sim.init[0].waiting_reason = "ContainerCreating"
             self._prepare(sim, sim.init[0])
@@ -287,7 +256,7 @@ class Kubelet(Controller):
 
     def _prepare(self, sim: PodSim, c: ContainerSim) -> None:
         present = c.image in self._images.get(sim.node, ())
-        if c.pull_policy == "Never" or (present and c.pull_policy == "IfNotPresent"):
+        if c.local or c.pull_policy == "Never" or (present and c.pull_policy == "IfNotPresent"):
             self._event(
                 sim,
                 "Normal",
@@ -318,7 +287,7 @@ class Kubelet(Controller):
         self._later(sim, CREATE_SECONDS, self._start, sim, c)
 
     def _pull_failed(self, sim: PodSim, c: ContainerSim) -> None:
-        ref = _normalise(c.image)
+        ref = normalise(c.image)
         detail = (
             f'rpc error: code = NotFound desc = failed to pull and unpack image "{ref}": '
             f'failed to resolve reference "{ref}": {ref}: not found'
@@ -345,8 +314,13 @@ class Kubelet(Controller):
 
     def _start(self, sim: PodSim, c: ContainerSim) -> None:
         c.run += 1
-        c.container_id = f"containerd://{uuid.uuid4().hex}{uuid.uuid4().hex}"
+        scheme = "kubesim-local" if c.local else "containerd"
+        c.container_id = f"{scheme}://{uuid.uuid4().hex}{uuid.uuid4().hex}"
         self._event(sim, "Normal", "Created", f"Created container: {c.name}", c)
+        if c.local and self.local is not None:
+            c.stopping = None
+            self.local.start(sim, c)
+            return
         self._event(sim, "Normal", "Started", f"Started container {c.name}", c)
         c.running, c.started_at, c.terminated = True, now_iso(), None
         c.waiting_message = None
@@ -361,6 +335,55 @@ class Kubelet(Controller):
         if not c.behaviour.run_forever:
             self._later(sim, c.behaviour.duration, self._exit, sim, c, c.run)
         self.enqueue(sim.key)
+
+    # ----- local containers (callbacks from LocalPods) -----
+
+    def _live(self, sim: PodSim) -> bool:
+        return sim.alive and sim.phase is None
+
+    def local_started(self, sim: PodSim, c: ContainerSim, run: int) -> None:
+        """The process of `c` runs."""
+        if not self._live(sim) or c.run != run:
+            return
+        self._event(sim, "Normal", "Started", f"Started container {c.name}", c)
+        c.running, c.started_at, c.terminated = True, now_iso(), None
+        c.waiting_message = None
+        self.enqueue(sim.key)
+
+    def local_exited(
+        self, sim: PodSim, c: ContainerSim, run: int, code: int, reason: str, message: str | None
+    ) -> None:
+        """The process of `c` ended (or never started: code 128, StartError)."""
+        if not self._live(sim) or c.run != run:
+            return
+        if reason == "StartError":
+            c.started_at = c.started_at or now_iso()
+            self._event(sim, "Warning", "Failed", f"Error: {message}", c)
+        c.handle = None
+        self._terminate(sim, c, code, reason, message)
+        self._after_exit(sim, c, code)
+        self.enqueue(sim.key)
+
+    def local_failed(self, sim: PodSim, c: ContainerSim, reason: str, message: str) -> None:
+        """`c` cannot be created yet (a missing Secret or ConfigMap): wait and try again."""
+        if not self._live(sim):
+            return
+        c.waiting_reason, c.waiting_message = reason, message
+        self._event(sim, "Warning", "Failed", f"Error: {message}", c)
+        self.enqueue(sim.key)
+        self._later(sim, CONFIG_RETRY_SECONDS, self._start, sim, c)
+
+    def local_ready(self, sim: PodSim, c: ContainerSim, ready: bool) -> None:
+        """A readiness verdict (or a start without readiness probe) for `c`."""
+        if self._live(sim) and not c.init and c.running and c.ready != ready:
+            c.ready = ready
+            self.enqueue(sim.key)
+
+    def local_restart(self, sim: PodSim, c: ContainerSim, why: str) -> None:
+        """A liveness or startup probe failed: stop `c`; its exit decides what follows."""
+        if self._live(sim) and self.local is not None and c.running:
+            self._event(sim, "Normal", "Killing", why, c)
+            self.local.stop(sim, c, "Unhealthy")
 
     def _ready(self, sim: PodSim, c: ContainerSim, run: int) -> None:
         if c.run == run and c.running:
@@ -411,6 +434,10 @@ class Kubelet(Controller):
             else (b.exit_code, "Completed" if b.exit_code == 0 else "Error")
         )
         self._terminate(sim, c, code, reason)
+        self._after_exit(sim, c, code)
+
+    def _after_exit(self, sim: PodSim, c: ContainerSim, code: int) -> None:
+        """Restart, move on to the next container, or finish the pod after `c` ended."""
         restart = sim.restart_policy == "Always" or (
             sim.restart_policy == "OnFailure" and code != 0
         )
@@ -471,6 +498,8 @@ class Kubelet(Controller):
             if c.running:
                 self._event(sim, "Normal", "Killing", f"Stopping container {c.name}", c)
                 self._terminate(sim, c, 137, "Error")
+            if c.local and self.local is not None:
+                self.local.stop(sim, c, "DeadlineExceeded")
         message = "Pod was active on the node longer than the specified deadline"
         self._event(sim, "Normal", "DeadlineExceeded", message)
         self._finish(sim, "Failed", "DeadlineExceeded", message)
@@ -483,99 +512,10 @@ class Kubelet(Controller):
                 self._event(sim, "Normal", "Killing", f"Stopping container {c.name}", c)
                 c.running = False
                 self._store.logs.close(sim.key[0], sim.key[1], c.name)
-
-    # ----- status -----
-
-    def _condition(
-        self,
-        sim: PodSim,
-        ctype: str,
-        status: str,
-        reason: str | None = None,
-        message: str | None = None,
-    ) -> dict[str, Any]:
-        previous = sim.transitions.get(ctype)
-        if previous is None or previous[0] != status:
-            previous = (status, now_iso())
-            sim.transitions[ctype] = previous
-        cond: dict[str, Any] = {
-            "type": ctype,
-            "status": status,
-            "lastProbeTime": None,
-            "lastTransitionTime": previous[1],
-        }
-        if reason:
-            cond["reason"] = reason
-        if message:
-            cond["message"] = message
-        return cond
-
-    def build_status(self, sim: PodSim, pod: dict[str, Any]) -> dict[str, Any]:
-        """Return the full pod status implied by `sim` (keeps the scheduler's PodScheduled)."""
-        phase = sim.phase
-        if phase is None:
-            started = any(c.running or c.restart_count or c.terminated for c in sim.main)
-            phase = "Running" if started else "Pending"
-        initialized = sim.init_done >= len(sim.init)
-        unready = [c.name for c in sim.main if not c.ready]
-        terminal = sim.phase is not None
-        conditions = [
-            self._condition(
-                sim, "PodReadyToStartContainers", "True" if sim.sandbox_ready else "False"
-            )
-        ]
-        if initialized:
-            conditions.append(self._condition(sim, "Initialized", "True"))
-        else:
-            pending = " ".join(c.name for c in sim.init[sim.init_done :])
-            conditions.append(
-                self._condition(
-                    sim,
-                    "Initialized",
-                    "False",
-                    "ContainersNotInitialized",
-                    f"containers with incomplete status: [{pending}]",
-                )
-            )
-        if terminal:
-            why = "PodCompleted" if phase == "Succeeded" else "PodFailed"
-            conditions.append(self._condition(sim, "Ready", "False", why))
-            conditions.append(self._condition(sim, "ContainersReady", "False", why))
-        elif unready:
-            msg = f"containers with unready status: [{' '.join(unready)}]"
-            conditions.append(self._condition(sim, "Ready", "False", "ContainersNotReady", msg))
-            conditions.append(
-                self._condition(sim, "ContainersReady", "False", "ContainersNotReady", msg)
-            )
-        else:
-            conditions.append(self._condition(sim, "Ready", "True"))
-            conditions.append(self._condition(sim, "ContainersReady", "True"))
-        scheduled = next(
-            (
-                c
-                for c in (pod.get("status") or {}).get("conditions") or []
-                if c.get("type") == "PodScheduled"
-            ),
-            None,
-        )
-        conditions.append(scheduled or self._condition(sim, "PodScheduled", "True"))
-        status: dict[str, Any] = {
-            "phase": phase,
-            "conditions": conditions,
-            "hostIP": sim.host_ip,
-            "hostIPs": [{"ip": sim.host_ip}] if sim.host_ip else [],
-            "startTime": sim.start_time,
-            "qosClass": sim.qos,
-            "containerStatuses": [c.status() for c in sim.main],
-            "reason": sim.reason,
-            "message": sim.message,
-        }
-        if sim.pod_ip:
-            status["podIP"] = sim.pod_ip
-            status["podIPs"] = [{"ip": sim.pod_ip}]
-        if sim.init:
-            status["initContainerStatuses"] = [c.status() for c in sim.init]
-        return status
+            if c.local and self.local is not None:
+                self.local.stop(sim, c, "Deleted")
+        if self.local is not None:
+            self.local.forget_pod(sim)
 
     def reconcile(self, key: Key) -> None:
         """Write the pod's status from its simulation; forget finished pods afterwards."""
@@ -583,7 +523,7 @@ class Kubelet(Controller):
         pod = self._cluster.pods.get(key)
         if sim is None or pod is None or not sim.alive:
             return
-        status = self.build_status(sim, pod)
+        status = build_status(sim, pod)
         try:
             self._store.patch(
                 "pods", key[1], {"status": status}, namespace=key[0], subresource="status"
@@ -594,12 +534,16 @@ class Kubelet(Controller):
                 self._sims.pop(key, None)
                 sim.alive = False
                 sim.cancel_timers()
+                if self.local is not None:
+                    self.local.forget_pod(sim)
                 return
             raise
         if sim.phase is not None:
             # Terminal pods need no more simulation; the store keeps their final status.
             self._sims.pop(key, None)
             sim.alive = False
+            if self.local is not None:
+                self.local.forget_pod(sim)
 
     @property
     def active_pods(self) -> int:

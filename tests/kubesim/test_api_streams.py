@@ -1,12 +1,10 @@
 """exec and port-forward with the official client, through a runtime that runs processes.
 
-The runtime here stands in for the local runtime: it runs commands as child processes and
-forwards to 127.0.0.1, which is what pods of the local runtime answer on.
+The runtime (tests/kubesim/process_runtime.py) stands in for the local runtime.
 """
 
 from __future__ import annotations
 
-import asyncio
 import http.server
 import threading
 import urllib.error
@@ -20,29 +18,7 @@ from kubernetes import client
 from kubernetes.stream import portforward, stream
 
 from kubesim.server import KubeSim
-
-LABEL = "kubesim.test/runtime"
-
-
-class ProcessRuntime:
-    """Runs exec commands as local processes and forwards ports to 127.0.0.1."""
-
-    def owns(self, pod: dict) -> bool:
-        return (pod["metadata"].get("labels") or {}).get(LABEL) == "process"
-
-    async def exec(self, pod: dict, container: str, command: list[str], *, stdin: bool, tty: bool):
-        return await asyncio.create_subprocess_exec(
-            *command,
-            stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=None if tty else asyncio.subprocess.PIPE,
-        )
-
-    def resize(self, process, width: int, height: int) -> None:
-        pass
-
-    async def connect(self, pod: dict, port: int):
-        return await asyncio.open_connection("127.0.0.1", port)
+from tests.kubesim.process_runtime import LABEL, ProcessRuntime
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from portal.management.commands.runportal import sandbox_runtime_args
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -78,3 +80,13 @@ def test_runportal_offers_websocket_compression_only_when_asked(monkeypatch, set
         "shell", "-c", "from django.conf import settings; print(settings.WS_DEFLATE)"
     )
     assert shown.stdout.strip().splitlines()[-1] == "False"  # the default
+
+
+def test_sandbox_runtime_is_local_unless_switched_off(tmp_path):
+    local = sandbox_runtime_args("local", tmp_path / "var", tmp_path)
+    assert local[:2] == ["--runtime", "local"]
+    assert local[local.index("--runtime-hide") + 1] == str(tmp_path / "var")
+    assert sandbox_runtime_args("simulate", tmp_path / "var", tmp_path) == [
+        "--runtime",
+        "simulate",
+    ]

@@ -5,12 +5,16 @@ process and attaches it; Ctrl-C stops the server, the in-process background
 pieces and the sandbox.
 """
 
+import ctypes
 import signal
+import ssl
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
+import uvicorn
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -25,8 +29,6 @@ class Command(BaseCommand):
         parser.add_argument("--no-sandbox", action="store_true", help="Do not start kubesim.")
 
     def handle(self, *args, host, port, no_sandbox, **options):
-        import uvicorn
-
         sandbox = None
         if settings.SANDBOX_ENABLED and not no_sandbox:
             sandbox = self.start_sandbox()
@@ -65,6 +67,9 @@ class Command(BaseCommand):
         ]
         if settings.SANDBOX_NODES:
             command += ["--nodes", settings.SANDBOX_NODES]
+        command += sandbox_runtime_args(
+            settings.SANDBOX_RUNTIME, settings.DATA_DIR, Path(settings.BASE_DIR)
+        )
         if kubeconfig.exists():
             kubeconfig.unlink()
         self.stdout.write(f"Starting the kubesim sandbox cluster on port {port} …")
@@ -86,11 +91,28 @@ class Command(BaseCommand):
         return process
 
 
+def sandbox_runtime_args(runtime: str, data_dir: Path, base_dir: Path) -> list[str]:
+    """Returns kubesim's runtime options: local unless PORTAL_SANDBOX_RUNTIME=simulate, with
+    the sandbox interpreter (.venv-sandbox from `make deps`), pod volumes under the data
+    folder and the rest of that folder (database, keys) hidden from every container."""
+    if runtime == "simulate":
+        return ["--runtime", "simulate"]
+    python = base_dir / ".venv-sandbox" / "bin" / "python"
+    extra = ["--runtime-python", str(python)] if python.exists() else []
+    return [
+        *extra,
+        "--runtime",
+        "local",
+        "--runtime-root",
+        str(data_dir / "sandbox-runtime"),
+        "--runtime-hide",
+        str(data_dir),
+    ]
+
+
 def _die_with_parent() -> None:
     """Runs in the sandbox child: the kernel stops it when the portal process dies, even by
     a signal that skips Python's clean-up (uvicorn re-raises SIGTERM after shutting down)."""
-    import ctypes
-
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
@@ -98,8 +120,6 @@ def _die_with_parent() -> None:
 
 
 def _answers(url: str) -> bool:
-    import ssl
-
     # Only a liveness probe of our own child process; the portal itself verifies the CA.
     context = ssl._create_unverified_context()
     try:

@@ -3,7 +3,9 @@
 Simulated pods run nothing; a runtime that does run a pod's containers (the local runtime)
 registers itself on the store's ``runtimes`` and answers for the pods it ``owns``. The API
 server asks it to start a command in a container and to open a connection to a pod's port;
-pods no runtime owns get a Status saying they are simulated.
+pods no runtime owns get a Status saying they are simulated.  A runtime may also have
+``attach(pod, container, *, stdin, tty) -> Process``; without it, attach runs the
+container's command through ``exec``.
 """
 
 from __future__ import annotations

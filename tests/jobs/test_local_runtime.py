@@ -1,0 +1,214 @@
+"""Jobs whose code really runs: the portal against a kubesim with the local runtime.
+
+The sandbox of ``make run`` starts kubesim with ``--runtime local``; here one such kubesim
+serves the module (over HTTPS, as the sandbox does), so a job's command runs as a process,
+its log is what the process printed, and its exit code decides the job. Pods fetch a job's
+code from the portal itself: the portal is served live (uvicorn in a thread) and
+``PORTAL_PUBLIC_URL`` points at it, as ``make run`` points it at its own address.
+"""
+
+import io
+import json
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from cli.main import main as kp
+from compute import kubeconfig, services
+from jobs import tasks
+from jobs.models import InstanceLog, Job, Status
+from kubesim.runtime.options import RuntimeOptions
+from kubesim.server import KubeSim
+from portal import services as portal_services
+from tests.cli.test_cli_e2e import Reconciler, run
+from tests.conftest import NODES
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SAMPLES = Path(__file__).resolve().parent / "samples"
+JOB = """
+type: command
+name: {name}
+command: {command}
+environment:
+  image: python:3.11-slim
+compute: azureml:cpu-target
+"""
+
+
+@pytest.fixture(scope="module")
+def local_sim(tmp_path_factory):
+    """A kubesim whose pods of Python and helper images run as local processes."""
+    folder = tmp_path_factory.mktemp("kubesim-local")
+    server = KubeSim(
+        port=0,
+        nodes=NODES,
+        speed=20,
+        tls=True,
+        kubeconfig=str(folder / "kubeconfig"),
+        runtime=RuntimeOptions(mode="local", root=str(folder / "runtime")),
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def local_target(local_sim, team_a, portal_server, settings, sqlite_readers_never_wait):
+    """The local kubesim attached with the extension, target cpu-target in team-a, and the
+    portal's public URL set to the live server the pods fetch code from."""
+    settings.PUBLIC_URL = portal_server
+
+    def wipe():
+        for ns in local_sim.store.list("namespaces")[0]:
+            if ns["metadata"]["name"].startswith("team-"):
+                local_sim.store.delete("namespaces", ns["metadata"]["name"])
+
+    local_sim.call(wipe)
+    access = kubeconfig.read(Path(local_sim.kubeconfig_path).read_text())
+    cluster = services.cluster_attach(name="local", access=access)
+    services.extension_install(cluster=cluster, training=True, inference=True, node_selector={})
+    cluster.refresh_from_db()
+    services.target_create(
+        workspace=team_a,
+        cluster=cluster,
+        name="cpu-target",
+        namespace="team-a",
+        create_namespace=True,
+    )
+    # Outputs without a path go to the portal-outputs claim, which nothing in the portal
+    # creates yet: IT operations create it, as here (the default StorageClass binds it).
+    claim = {
+        "metadata": {"name": "portal-outputs"},
+        "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    local_sim.call(
+        lambda: local_sim.store.create("persistentvolumeclaims", claim, namespace="team-a")
+    )
+    return cluster
+
+
+def submit(client, text, **overrides):
+    response = client.post(
+        "/api/v1/workspaces/team-a/jobs/",
+        {"yaml": text, "overrides": overrides},
+        content_type="application/json",
+    )
+    assert response.status_code == 202, response.content
+    return Job.objects.get(name=response.json()["name"])
+
+
+def run_until_terminal(job_id: int, timeout: float = 60.0) -> Job:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tasks.job_sync(job_id)
+        job = Job.objects.get(pk=job_id)
+        if job.is_terminal:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} still {Job.objects.get(pk=job_id).status}")
+
+
+def stored_log(client, name: str) -> str:
+    response = client.get(f"/api/v1/workspaces/team-a/jobs/{name}/logs/")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_a_job_prints_what_its_command_computes(local_target, client_for):
+    client = client_for("scientist")
+    command = 'python -c "print(sum(range(10)))"'
+    job = run_until_terminal(submit(client, JOB.format(name="sum", command=command)).pk)
+    assert job.status == Status.COMPLETED, job.status_reason
+    log = stored_log(client_for("reader"), "sum")
+    assert "45" in log.splitlines()
+    assert "epoch" not in log  # no made-up training output
+
+
+def test_a_failing_script_shows_its_traceback_and_exit_code(local_target, client_for):
+    client = client_for("scientist")
+    command = "python -c \"print('starting'); 1 / 0\""
+    job = run_until_terminal(submit(client, JOB.format(name="boom", command=command)).pk)
+    assert job.status == Status.FAILED and "exited with code 1" in job.status_reason
+    log = stored_log(client, "boom")
+    assert "starting" in log and "Traceback (most recent call last)" in log
+    assert "ZeroDivisionError: division by zero" in log
+    exits = JOB.format(name="seven", command='python -c "raise SystemExit(7)"')
+    job = run_until_terminal(submit(client, exits).pk)
+    assert job.status == Status.FAILED and "exited with code 7" in job.status_reason
+
+
+def _tarball(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_a_job_with_code_fetches_it_from_the_portal_and_runs_it(local_target, client_for):
+    client = client_for("scientist")
+    script = (SAMPLES / "src" / "train.py").read_bytes()
+    upload = client.post(
+        "/api/v1/workspaces/team-a/code/",
+        _tarball({"train.py": script, "data/greeting.txt": b"hello from the upload\n"}),
+        content_type="application/gzip",
+    )
+    assert upload.status_code == 201, upload.content
+    command = "cat data/greeting.txt && python train.py --epochs 3 --model-dir /tmp/model"
+    job = submit(client, JOB.format(name="coded", command=command), code=upload.json()["ref"])
+    job = run_until_terminal(job.pk)
+    assert job.status == Status.COMPLETED, job.status_reason
+    log = stored_log(client, "coded")
+    assert "hello from the upload" in log
+    assert "epoch 3/3 loss=0.1250" in log
+
+
+def test_a_job_without_its_code_fails_as_on_a_cluster(local_target, client_for):
+    client = client_for("scientist")
+    job = submit(client, JOB.format(name="nocode", command="python train.py"))
+    job = run_until_terminal(job.pk)
+    assert job.status == Status.FAILED and "exited with code 2" in job.status_reason
+    assert "can't open file" in stored_log(client, "nocode")
+
+
+@pytest.fixture
+def kp_login(local_target, portal_server, personas, tmp_path, monkeypatch):
+    """`kp` logged in to the live portal as the scientist, with the reconcile pass running."""
+    _token, raw = portal_services.token_create(user=personas["scientist"], name="cli")
+    monkeypatch.setenv("KP_CONFIG", str(tmp_path / "kp.json"))
+    for name in ("KP_URL", "KP_TOKEN", "KP_WORKSPACE"):
+        monkeypatch.delenv(name, raising=False)
+    assert kp(["login", "--url", portal_server, "--token", raw, "--workspace", "team-a"]) == 0
+    reconciler = Reconciler()
+    reconciler.start()
+    yield portal_server
+    reconciler.stopping.set()
+    reconciler.join(timeout=5)
+
+
+@pytest.mark.parametrize(
+    "sample,expected",
+    [
+        ("hello-world.yml", "hello world"),
+        ("env-vars.yml", "hello from vision (run "),
+        ("inputs.yml", "'--data', '/inputs/iris/iris.csv'"),
+        ("code-folder.yml", "epoch 2/2 loss=0.2500"),
+        ("mpi.yml", "world size 4"),
+    ],
+)
+def test_the_samples_run_their_real_commands(kp_login, capsys, sample, expected):
+    extra = []
+    if sample == "inputs.yml":  # the sample names `make run`'s address; here the live server
+        extra = ["--set", f"inputs.iris.path={kp_login}/static/samples/iris.csv"]
+    code, out, err = run(
+        capsys, "-o", "json", "job", "create", "-f", str(SAMPLES / sample), "--stream", *extra
+    )
+    assert code == 0, out + err
+    job = Job.objects.get(name=json.loads(out)["name"])
+    assert job.status == Status.COMPLETED, job.status_reason
+    logs = "".join(log.text + log.tail for log in InstanceLog.objects.filter(job=job))
+    assert expected in logs, logs
