@@ -46,6 +46,7 @@ REQUIRED_PERMISSIONS = [
     ("update", "", "resourcequotas"),
     ("create", "", "services"),
     ("create", "", "secrets"),
+    ("create", "", "persistentvolumeclaims"),
     ("create", "batch", "jobs"),
     ("delete", "batch", "jobs"),
     ("watch", "batch", "jobs"),
@@ -275,6 +276,21 @@ def apply_quota(cluster, namespace: str, hard: dict[str, str]) -> None:
         "spec": {"hard": hard},
     }
     calls.create(api, body, replace=True, doing=f"applying the quota in {namespace}")
+
+
+def ensure_claim(cluster, namespace: str, name: str, size: str) -> bool:
+    """Creates the PersistentVolumeClaim ``name`` (ReadWriteMany, ``size``) unless one of
+    that name exists, which is kept as it is; returns True when it created it."""
+    body = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name, "namespace": namespace, "labels": MANAGED_LABELS},
+        "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": size}}},
+    }
+    _, created = calls.create(
+        client_for(cluster), body, doing=f"creating the outputs claim in {namespace}"
+    )
+    return created
 
 
 def read_quota(cluster, namespace: str) -> dict | None:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from compute import fit, gateway, validation
 from compute.instance_types import DEFAULT_INSTANCE_TYPE, instance_type_object
 from compute.kube.errors import ClusterError, ErrorKind
-from compute.kube.labels import namespace_labels
+from compute.kube.labels import OUTPUTS_CLAIM, namespace_labels
 from compute.models import (
     Cluster,
     ClusterStatus,
@@ -267,7 +267,8 @@ def _read_target_quota(target: ComputeTarget) -> None:
 
 
 def provision_target(target: ComputeTarget, *, create_namespace: bool) -> None:
-    """Checks (and when asked, creates) the target's namespace, then applies its quota."""
+    """Checks (and when asked, creates) the target's namespace, then applies its quota and
+    makes sure its outputs claim exists."""
     cluster = target.cluster
     try:
         if not gateway.namespace_exists(cluster, target.namespace):
@@ -280,6 +281,7 @@ def provision_target(target: ComputeTarget, *, create_namespace: bool) -> None:
                 cluster, target.namespace, namespace_labels(target.workspace.slug)
             )
         gateway.apply_quota(cluster, target.namespace, target.quota_spec())
+        gateway.ensure_claim(cluster, target.namespace, OUTPUTS_CLAIM, settings.OUTPUTS_CLAIM_SIZE)
         _read_target_quota(target)
     except ClusterError as err:
         target.status, target.status_reason = TargetStatus.FAILED, err.message

@@ -37,7 +37,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from compute.admission import Admission
-from compute.kube.labels import DISPLAY_NAME, EXPERIMENT, JOB_ID, job_labels
+from compute.kube.labels import DISPLAY_NAME, EXPERIMENT, JOB_ID, OUTPUTS_CLAIM, job_labels
 from jobs.models import Job, object_name
 from jobs.spec import scalar_text, substitute_command
 
@@ -196,7 +196,7 @@ def render_job(
     image: str,
     priority_class: str | Mapping[str, str] | None = None,
     code: dict | None = None,
-    output_claim: str = "portal-outputs",
+    output_claim: str = OUTPUTS_CLAIM,
 ) -> list[dict]:
     """Returns the objects to create, in order: [Secret (only when ``code`` is given),
     Service (only when instance_count > 1), Job].

@@ -223,6 +223,9 @@ GC_FULL_EVERY = env_int("PORTAL_GC_FULL_EVERY", 60)
 # Where pods reach the portal (code download for jobs).
 PUBLIC_URL = env_str("PORTAL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 # Job priority (low/medium/high) -> PriorityClass name; empty: no priorityClassName.
+# Size asked for the outputs claim (portal-outputs) the portal creates in each compute
+# target's namespace.
+OUTPUTS_CLAIM_SIZE = env_str("PORTAL_OUTPUTS_CLAIM_SIZE", "10Gi")
 JOB_PRIORITY_CLASSES = dict(
     item.split("=", 1) for item in env_list("PORTAL_PRIORITY_CLASSES", []) if "=" in item
 )

@@ -57,3 +57,8 @@ def job_selector(ids) -> str:
 def job_id_of(obj: dict) -> str | None:
     """The job id label of an object (None when it is not a job's)."""
     return ((obj.get("metadata") or {}).get("labels") or {}).get(JOB_ID)
+
+
+# The claim in each compute target's namespace where outputs without a path of their own
+# go (``jobs/<id>/<output>``); the portal creates it with the target unless it exists.
+OUTPUTS_CLAIM = "portal-outputs"

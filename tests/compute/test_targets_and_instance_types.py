@@ -46,6 +46,11 @@ def test_target_creates_labelled_namespace_and_quota(attach, sim, team_a):
     }
     assert target.quota_hard["pods"] == "10"
     assert {row["resource"] for row in target.quota_rows()} >= {"pods", "requests.cpu"}
+    claim = sim.call(
+        lambda: sim.store.get("persistentvolumeclaims", "portal-outputs", namespace="team-a-gpu")
+    )
+    assert claim["spec"]["resources"]["requests"]["storage"] == "10Gi"
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
 
 
 def test_missing_namespace_without_consent_fails_with_a_reason(attach, team_a):

@@ -77,14 +77,9 @@ def local_target(local_sim, team_a, portal_server, settings, sqlite_readers_neve
         namespace="team-a",
         create_namespace=True,
     )
-    # Outputs without a path go to the portal-outputs claim, which nothing in the portal
-    # creates yet: IT operations create it, as here (the default StorageClass binds it).
-    claim = {
-        "metadata": {"name": "portal-outputs"},
-        "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "1Gi"}}},
-    }
-    local_sim.call(
-        lambda: local_sim.store.create("persistentvolumeclaims", claim, namespace="team-a")
+    # Outputs without a path go to the portal-outputs claim the target created.
+    assert local_sim.call(
+        lambda: local_sim.store.get("persistentvolumeclaims", "portal-outputs", namespace="team-a")
     )
     return cluster
 
