@@ -24,6 +24,39 @@ def test_attach_checks_version_nodes_and_permissions(attach, sim):
     assert gpu.allocatable["nvidia.com/gpu"] == "4"
 
 
+def test_missing_permissions_are_what_the_cluster_refuses(sim, tmp_path):
+    """Attached with a service account that may only read pods and nodes, the portal's check
+    asks the cluster (SelfSubjectAccessReviews, RBAC enforced by kubesim) and lists exactly
+    what it lacks, in the words the attach page shows."""
+    path = sim.write_kubeconfig_for(str(tmp_path / "narrow"), "kube-system", "narrow-portal")
+    reader = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "narrow-portal"},
+        "rules": [
+            {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list", "watch"]}
+        ],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "narrow-portal"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": "narrow-portal"},
+        "subjects": [{"kind": "ServiceAccount", "name": "narrow-portal",
+                      "namespace": "kube-system"}],
+    }  # fmt: skip
+    sim.call(lambda: sim.store.create("clusterroles.rbac.authorization.k8s.io", reader))
+    sim.call(lambda: sim.store.create("clusterrolebindings.rbac.authorization.k8s.io", binding))
+    with open(path) as handle:
+        cluster = services.cluster_attach(name="narrow", access=kubeconfig.read(handle.read()))
+    cluster.refresh_from_db()
+    missing = set(cluster.missing_permissions)
+    assert "create jobs.batch" in missing and "create namespaces" in missing
+    assert "create persistentvolumeclaims" in missing
+    assert not {"list nodes", "watch nodes", "list pods", "watch pods"} & missing
+
+
 def test_credentials_are_encrypted_and_never_returned(attach, client_for, sim):
     cluster = attach(install=False)
     raw = bytes(Cluster.objects.get(pk=cluster.pk).credentials)
