@@ -4,7 +4,6 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import api_view, parser_classes
-from rest_framework.exceptions import APIException
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
@@ -12,18 +11,9 @@ from assets import archives, services
 from assets.api import serializers as s
 from assets.models import Environment
 from portal.access import get_for
+from portal.api.errors import ConflictError, TooLarge
 from portal.errors import Conflict
 from portal.models import Action, Workspace
-
-
-class ConflictError(APIException):
-    status_code = 409
-    default_detail = "Conflict."
-
-
-class TooLarge(APIException):
-    status_code = 413
-    default_detail = "Too large."
 
 
 class RawParser(BaseParser):

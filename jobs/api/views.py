@@ -14,7 +14,7 @@ from rest_framework.decorators import (
     authentication_classes,
     permission_classes,
 )
-from rest_framework.exceptions import APIException, NotFound
+from rest_framework.exceptions import NotFound
 from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -26,17 +26,8 @@ from jobs.api import serializers as s
 from jobs.filters import JobFilter
 from jobs.models import Job
 from portal.access import get_for
+from portal.api.errors import ConflictError
 from portal.models import Action, Workspace
-
-
-class ConflictError(APIException):
-    status_code = 409
-    default_detail = "Conflict."
-
-
-class TooLarge(APIException):
-    status_code = 413
-    default_detail = "Too large."
 
 
 class YamlParser(BaseParser):
@@ -53,13 +44,6 @@ class PlainTextRenderer(BaseRenderer):
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
         return data if isinstance(data, bytes | str) else str(data)
-
-
-class RawParser(BaseParser):
-    media_type = "*/*"
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        return stream
 
 
 def _workspace(request, slug, action_name=Action.VIEW) -> Workspace:

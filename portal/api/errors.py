@@ -5,6 +5,18 @@ from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_handler
 
 
+class ConflictError(exceptions.APIException):
+    """409: the request clashes with the current state (``portal.errors.Conflict``)."""
+
+    status_code = 409
+    default_detail = "Conflict."
+
+
+class TooLarge(exceptions.APIException):
+    status_code = 413
+    default_detail = "Too large."
+
+
 def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
