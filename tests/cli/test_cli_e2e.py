@@ -11,7 +11,7 @@ from portal import services as portal_services
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SAMPLES = Path(__file__).resolve().parents[1] / "jobs" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "jobs"
 
 
 class Reconciler(threading.Thread):

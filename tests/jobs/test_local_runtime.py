@@ -27,7 +27,7 @@ from tests.conftest import NODES
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SAMPLES = Path(__file__).resolve().parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "jobs"
 JOB = """
 type: command
 name: {name}

@@ -18,7 +18,7 @@ from jobs.manifests import (
 )
 from jobs.spec import parse_job_yaml, validate_job_spec
 
-SAMPLES = pathlib.Path(__file__).parent / "samples"
+SAMPLES = pathlib.Path(__file__).resolve().parents[2] / "samples" / "jobs"
 GPU_SMALL = {
     "name": "gpu-small",
     "nodeSelector": {"accelerator": "nvidia-t4"},
