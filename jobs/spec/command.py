@@ -269,7 +269,9 @@ def validate_job_spec(
     spec["limits"] = _limits(data.get("limits"), check)
     spec["queue_settings"] = _queue_settings(data.get("queue_settings"), check)
     if command:
-        check_command(command, spec["inputs"], spec["outputs"], check)
+        # Declared counts, valid or not: an input whose path was refused is still declared,
+        # and saying otherwise would send the user looking in the wrong place.
+        check_command(command, _declared(data.get("inputs")), _declared(data.get("outputs")), check)
     if check.errors:
         # File order reads best; errors without a position (from --set) come last.
         raise SpecError(sorted(check.errors, key=lambda e: (e.line or 10**9, e.column or 0)))
@@ -279,6 +281,11 @@ def validate_job_spec(
         "resources", "distribution", "limits", "queue_settings",
     )  # fmt: skip
     return {key: spec[key] for key in order}
+
+
+def _declared(section: Any) -> set:
+    """The names declared under ``inputs`` or ``outputs`` (none when it is not a mapping)."""
+    return set(section) if isinstance(section, dict) else set()
 
 
 def _marks_of_source(source: str) -> dict[str, tuple[int, int]]:

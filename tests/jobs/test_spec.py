@@ -602,3 +602,13 @@ def test_spec_error_message_lists_positions():
     with pytest.raises(SpecError) as caught:
         validate(BASE + "resources:\n  gpu: 1\n")
     assert str(caught.value).startswith("line 6, column 3: unknown field `resources.gpu`")
+
+
+def test_a_declared_but_invalid_input_is_still_declared():
+    """One error, on the input's path, not a second one claiming it was never declared."""
+    found = errors(
+        BASE.replace("python train.py", "python train.py --data ${{inputs.data}}")
+        + "inputs:\n  data:\n    type: uri_folder\n    path: azureml://datastores/x/paths/y\n"
+    )
+    assert [e.path for e in found] == ["inputs.data.path"], [str(e) for e in found]
+    assert "datastores are an Azure feature" in str(found[0])
