@@ -10,8 +10,15 @@ class JobForm(forms.Form):
         "experiment_name: hello\n"
         'command: echo "hello world"\n'
         "environment:\n  image: python:3.11-slim\n"
-        "compute: azureml:cpu-target\n"
+        "compute: azureml:{target}\n"
     )
+
+    @classmethod
+    def example(cls, workspace) -> str:
+        """The YAML editor's starting text, on a compute target of ``workspace`` (a
+        placeholder name when it has none yet)."""
+        first = workspace.compute_targets.order_by("name").values_list("name", flat=True).first()
+        return cls.EXAMPLE.format(target=first or "your-compute-target")
 
     name = forms.SlugField(
         required=False, max_length=63, help_text="Optional; a name is generated when empty."

@@ -100,7 +100,10 @@ def job_new(request, slug):
         clone = request.GET.get("from")
         source = Job.objects.filter(workspace=workspace, name=clone).first() if clone else None
         return _form_page(
-            request, workspace, form, yaml_text=source.spec_yaml if source else JobForm.EXAMPLE
+            request,
+            workspace,
+            form,
+            yaml_text=source.spec_yaml if source else JobForm.example(workspace),
         )
     mode = request.POST.get("mode", "form")
     try:

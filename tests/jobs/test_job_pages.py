@@ -368,3 +368,11 @@ def test_a_page_following_many_jobs_is_checked_and_caught_up_in_a_few_queries(
     assert len(many) == len(few)
     assert allowed == set(mine)
     assert snapshots == [render_job_detail(int(group.rsplit(".", 1)[1])) for group in mine]
+
+
+def test_the_yaml_editor_starts_on_a_target_the_user_can_use(compute_ready, client_for):
+    """A data scientist of team-b only opens "Submit a job" on team-b's target, not on
+    team-a's cpu-target (which would greet them with an error)."""
+    page = client_for("outsider").get("/jobs/team-b/new").content.decode()
+    assert "compute: azureml:team-b-target" in page
+    assert "azureml:cpu-target" not in page
