@@ -253,7 +253,9 @@ def record_transition(job: Job, to: str, reason: str = "", *, at=None, fields=No
             return False
         if current == Status.CANCEL_REQUESTED and to not in TERMINAL:
             return False
-        updates = {"status_reason": reason, **(fields or {})}
+        # updated_at by hand: update() leaves auto_now alone, and the reconcile pass reads
+        # it to find starts nobody is working on.
+        updates = {"status_reason": reason, "updated_at": at, **(fields or {})}
         if last_seq is not None and current == to:
             Job.objects.filter(pk=job.pk).update(**updates)
             for key, value in updates.items():

@@ -4,7 +4,7 @@ from celery import shared_task
 
 from jobs import workflows
 from jobs.models import LIVE, Job, Status
-from portal.background import run_later
+from portal.background import run_later, run_now
 
 
 def _job(job_id: int) -> Job | None:
@@ -58,5 +58,8 @@ def follow_logs() -> None:
 
 @shared_task
 def reconcile_jobs() -> None:
-    """Repairs every live job from what its cluster shows (periodic)."""
+    """Repairs every live job from what its cluster shows, and queues again the starts that
+    were lost (periodic)."""
+    for job_id in workflows.stalled_starts():
+        run_now(job_start, job_id)
     workflows.reconcile()

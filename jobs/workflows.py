@@ -12,6 +12,7 @@ import logging
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -137,6 +138,26 @@ def follow_logs() -> None:
     running = Job.objects.select_related("compute__cluster").filter(status=Status.RUNNING)
     for job in running.order_by("-started_at")[:MAX_FOLLOWED]:
         store_logs(job)
+
+
+def stalled_starts() -> list[int]:
+    """The jobs whose start nobody is working on: NotStarted with no news for
+    ``START_REQUEUE_SECONDS`` (a start attempt or a retry records one each time; a start
+    task lost with a crashed worker records none). Their clocks are reset, so a job is
+    handed out again once per period, not on every pass; starting twice is safe (creation
+    is idempotent)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.START_REQUEUE_SECONDS)
+    stalled = Job.objects.filter(status=Status.NOT_STARTED, updated_at__lt=cutoff)
+    jobs = list(stalled.only("id", "workspace_id", "created_by_id")[:RECONCILE_CHUNK])
+    for job in jobs:  # the page says why it still waits; the clock restarts
+        state.record_transition(
+            job,
+            Status.NOT_STARTED,
+            "waiting for a worker: the start was lost (a worker stopped?) and is queued again",
+        )
+    if jobs:
+        log.warning("queued the start of %d job(s) again (lost with a worker?)", len(jobs))
+    return [job.pk for job in jobs]
 
 
 def reconcile() -> None:

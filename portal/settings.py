@@ -197,6 +197,14 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A task a lost worker held is handed out again after this many seconds (the transport's
+# default is an hour); every task is idempotent and the longest takes seconds.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("PORTAL_TASK_VISIBILITY_SECONDS", 300)
+}
+# A job NotStarted with no news for this long (no start attempt recorded: its start task was
+# lost with a worker or a restart) is queued again by the reconcile pass.
+START_REQUEUE_SECONDS = env_int("PORTAL_START_REQUEUE_SECONDS", 60)
 CELERY_BEAT_SCHEDULE = {
     "recheck-clusters": {"task": "compute.tasks.recheck_clusters", "schedule": 60.0},
     "sync-clusters": {

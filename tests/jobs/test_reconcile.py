@@ -101,3 +101,36 @@ def test_a_cluster_that_refuses_leaves_its_jobs_as_they_were(compute_ready, clie
     tasks.reconcile_jobs()
     job.refresh_from_db()
     assert job.status == Status.RUNNING
+
+
+def test_a_start_lost_with_a_worker_is_queued_again(
+    compute_ready, client_for, sim, monkeypatch, settings
+):
+    """A worker killed with the start task in hand: the job would sit NotStarted for the
+    transport's visibility time-out. The reconcile pass queues its start again once it has
+    had no news for START_REQUEUE_SECONDS, says so on the job, and the job starts."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs import services
+
+    lost = []
+    monkeypatch.setattr(services, "enqueue", lambda task, *args: lost.append(args))
+    job = submit(client_for("scientist"), "lost-start")
+    assert lost == [(job.pk,)] and Job.objects.get(pk=job.pk).status == Status.NOT_STARTED
+    tasks.reconcile_jobs()  # fresh: somebody may still be starting it
+    assert Job.objects.get(pk=job.pk).status == Status.NOT_STARTED
+    old = timezone.now() - timedelta(seconds=settings.START_REQUEUE_SECONDS + 1)
+    Job.objects.filter(pk=job.pk).update(updated_at=old)
+    queued = []
+    monkeypatch.setattr(tasks, "run_now", lambda task, *args: queued.append((task, args)))
+    tasks.reconcile_jobs()
+    assert queued == [(tasks.job_start, (job.pk,))]
+    job.refresh_from_db()
+    assert job.status == Status.NOT_STARTED and "start was lost" in job.status_reason
+    assert workflows.stalled_starts() == []  # once per period, not on every pass
+    tasks.job_start(job.pk)  # the queued start, as a worker runs it
+    job.refresh_from_db()
+    assert job.status == Status.QUEUED and job.cluster_uid, job.status_reason
+    assert pod_phases(sim, job) is not None

@@ -90,3 +90,13 @@ def test_sandbox_runtime_is_local_unless_switched_off(tmp_path):
         "--runtime",
         "simulate",
     ]
+
+
+def test_a_task_a_lost_worker_held_comes_back_in_minutes_not_an_hour():
+    """Late acknowledgement, redelivery when a worker dies, and a visibility time-out that
+    fits the tasks (the Redis transport's default is an hour)."""
+    from portal.celery import app
+
+    assert app.conf.task_acks_late and app.conf.task_reject_on_worker_lost
+    assert app.conf.broker_transport_options["visibility_timeout"] == 300
+    assert app.conf.worker_prefetch_multiplier == 1
