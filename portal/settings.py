@@ -153,6 +153,10 @@ else:
                 "timeout": 20,
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
+            # Tests on a file as served, not in memory: an in-memory database shared between
+            # threads locks whole tables and answers "table is locked" at once instead of
+            # waiting as WAL and the busy time-out do.
+            "TEST": {"NAME": str(DATA_DIR / "test-portal.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -350,10 +350,10 @@ def test_stopping_kubesim_leaves_no_process_behind(tmp_path):
         core = client.CoreV1Api(make_client(sim))
         for i in range(3):
             core.create_namespaced_pod("default", pod(f"s{i}", ["sh", "-c", f"sleep 600 # {tag}"]))
-        wait_for(lambda: len(_pids_in(tag)) >= 3)
+        wait_for(lambda: len(_pids_in(tag)) >= 3, timeout=30)
     finally:
         sim.stop()
-    wait_for(lambda: not _pids_in(tag), timeout=5)
+    wait_for(lambda: not _pids_in(tag), timeout=20)
 
 
 def test_a_missing_claim_fails_the_mount_and_starts_nothing(core, ns):
