@@ -43,3 +43,25 @@ def test_each_pane_keeps_its_input_and_errors(page, portal_server, personas, com
     # The YAML pane shows its own check of its own text, not an "empty file".
     expect(yaml_pane.locator("#yaml-errors")).to_contain_text(NOPE)
     expect(yaml_pane).not_to_contain_text("empty file")
+
+
+def test_the_yaml_check_follows_a_change_made_without_keys(
+    page, portal_server, personas, compute_ready
+):
+    """A mouse paste changes the editor with an ``input`` event and no key press; a burst of
+    changes is checked once, after the burst."""
+    open_submit_page(page, portal_server)
+    checks = []
+    page.on("request", lambda r: checks.append(r) if r.url.endswith("/validate") else None)
+    page.locator("#id_yaml").evaluate(
+        """(editor, text) => {
+            for (const end of [10, 40, text.length]) {
+                editor.value = text.slice(0, end);
+                editor.dispatchEvent(new InputEvent("input", {bubbles: true, inputType: "insertFromPaste"}));
+            }
+        }""",
+        BAD_YAML,
+    )
+    expect(page.locator("#yaml-errors")).to_contain_text(NOPE)
+    page.wait_for_timeout(600)
+    assert len(checks) == 1
