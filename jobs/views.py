@@ -92,62 +92,84 @@ def _form_page(request, workspace, form, *, yaml_text="", errors=None, status=20
     )
 
 
+def _error_messages(exc: ValidationError) -> list[str]:
+    """The messages of ``exc``, each prefixed with its field path when it has one."""
+    if hasattr(exc, "error_dict"):
+        return [f"{field}: {m}" for field, msgs in exc.message_dict.items() for m in msgs]
+    return exc.messages
+
+
 @login_required
 def job_new(request, slug):
+    """The "Submit a job" page: a YAML pane and a form pane, each a form of its own.
+
+    A submit validates only the pane it came from. The page posts the other pane's input
+    along (see ``data-carry`` in the template), so a page returned with errors shows both
+    panes as they were, with the errors in the submitted one only.
+    """
     workspace = _workspace(request, slug, Action.SUBMIT)
-    form = JobForm(workspace=workspace, data=request.POST or None, files=request.FILES or None)
     if request.method != "POST":
         clone = request.GET.get("from")
         source = Job.objects.filter(workspace=workspace, name=clone).first() if clone else None
-        return _form_page(
-            request,
-            workspace,
-            form,
-            yaml_text=source.spec_yaml if source else JobForm.example(workspace),
-        )
-    mode = request.POST.get("mode", "form")
+        yaml_text = source.spec_yaml if source else JobForm.example(workspace)
+        return _form_page(request, workspace, JobForm(workspace=workspace), yaml_text=yaml_text)
+    if request.POST.get("mode") == "yaml":
+        return _submit_yaml(request, workspace)
+    return _submit_form(request, workspace)
+
+
+def _submit_yaml(request, workspace):
+    """Submits the YAML pane; on errors, the form pane shows what it held, unvalidated."""
+    text = request.POST.get("yaml", "")
     try:
-        if mode == "yaml":
-            text = request.POST.get("yaml", "")
-            job, warnings = services.job_submit(workspace=workspace, user=request.user, text=text)
-        else:
-            if not form.is_valid():
-                return _form_page(request, workspace, form, status=400)
-            raw = form.to_spec()
-            upload = form.cleaned_data.get("code")
-            if upload:
-                archive = assets.code_upload(
-                    workspace=workspace,
-                    user=request.user,
-                    fileobj=upload,
-                    max_bytes=settings.CODE_UPLOAD_MAX_BYTES,
-                )
-                raw["code"] = archive.reference
-            job, warnings = services.job_submit(workspace=workspace, user=request.user, raw=raw)
+        job, warnings = services.job_submit(workspace=workspace, user=request.user, text=text)
     except ValidationError as exc:
-        errors = (
-            [f"{field}: {m}" for field, msgs in exc.message_dict.items() for m in msgs]
-            if hasattr(exc, "error_dict")
-            else exc.messages
-        )
-        if mode != "yaml":
-            for message in errors:
-                form.add_error(None, message)
+        carried = {name: request.POST[name] for name in JobForm.base_fields if name in request.POST}
+        form = JobForm(workspace=workspace, initial=carried)
         return _form_page(
-            request,
-            workspace,
-            form,
-            yaml_text=request.POST.get("yaml", ""),
-            errors=errors if mode == "yaml" else None,
-            status=400,
+            request, workspace, form, yaml_text=text, errors=_error_messages(exc), status=400
         )
-    except archives.ArchiveError as exc:
-        form.add_error("code", str(exc))
-        return _form_page(request, workspace, form, status=400)
+    return _submitted(request, job, warnings)
+
+
+def _submit_form(request, workspace):
+    """Submits the form pane; on errors, the YAML pane shows the text it held (the
+    starting YAML when none came along)."""
+    form = JobForm(workspace=workspace, data=request.POST, files=request.FILES)
+    if form.is_valid():
+        try:
+            job, warnings = _submit_form_spec(request, workspace, form)
+        except ValidationError as exc:
+            for message in _error_messages(exc):
+                form.add_error(None, message)
+        except archives.ArchiveError as exc:
+            form.add_error("code", str(exc))
+        else:
+            return _submitted(request, job, warnings)
+    yaml_text = request.POST["yaml"] if "yaml" in request.POST else JobForm.example(workspace)
+    return _form_page(request, workspace, form, yaml_text=yaml_text, status=400)
+
+
+def _submit_form_spec(request, workspace, form):
+    """Uploads the form's code archive, if any, and submits its spec; returns (job, warnings)."""
+    raw = form.to_spec()
+    upload = form.cleaned_data.get("code")
+    if upload:
+        archive = assets.code_upload(
+            workspace=workspace,
+            user=request.user,
+            fileobj=upload,
+            max_bytes=settings.CODE_UPLOAD_MAX_BYTES,
+        )
+        raw["code"] = archive.reference
+    return services.job_submit(workspace=workspace, user=request.user, raw=raw)
+
+
+def _submitted(request, job, warnings):
     for warning in warnings:
         messages.warning(request, warning)
     messages.success(request, f"Job {job.name} submitted.")
-    return redirect("job-detail", slug=slug, name=job.name)
+    return redirect("job-detail", slug=job.workspace.slug, name=job.name)
 
 
 @login_required
@@ -160,11 +182,7 @@ def job_validate(request, slug):
     try:
         services.job_prepare(workspace=workspace, text=text)
     except ValidationError as exc:
-        errors = (
-            [f"{f}: {m}" for f, ms in exc.message_dict.items() for m in ms]
-            if hasattr(exc, "error_dict")
-            else exc.messages
-        )
+        errors = _error_messages(exc)
     return TemplateResponse(
         request, "jobs/job_new.html#yaml-errors", {"yaml_errors": errors, "checked": True}
     )
