@@ -1,6 +1,7 @@
 """The portal's channel layers, against a real Redis (127.0.0.1:6379, database 14)."""
 
 import asyncio
+import uuid
 
 from portal.layers import InProcessChannelLayer, RedisChannelLayer
 
@@ -15,6 +16,9 @@ async def _fresh(pool: int | None = None, **config) -> RedisChannelLayer:
     host = {"address": REDIS, "socket_timeout": 15}
     if pool is not None:
         host["max_connections"] = pool
+    # A prefix of its own: tests on parallel workers share the Redis database, and flush()
+    # deletes every key of the prefix.
+    config.setdefault("prefix", f"test-{uuid.uuid4().hex[:12]}")
     layer = RedisChannelLayer(hosts=[host], **config)
     await layer.flush()
     return layer
