@@ -1,7 +1,9 @@
 """Small helpers shared by test modules (fixtures live in conftest.py)."""
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -57,3 +59,58 @@ def submit_job(client, text: str, name: str, **overrides):
     )
     assert response.status_code == 202, response.content
     return Job.objects.get(name=name)
+
+
+def run_until_terminal(job_id: int, timeout: float = 20.0, every: float = 0.1):
+    """Runs the job's repair pass (``tasks.job_sync``) until the job ends; returns its row."""
+    from jobs import tasks
+    from jobs.models import Job
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tasks.job_sync(job_id)
+        job = Job.objects.get(pk=job_id)
+        if job.is_terminal:
+            return job
+        time.sleep(every)
+    raise AssertionError(f"job {job_id} still {Job.objects.get(pk=job_id).status}")
+
+
+class Reconciler(threading.Thread):
+    """Stands in for the periodic reconcile pass of the embedded mode while the test runs."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.stopping = threading.Event()
+
+    def run(self):
+        from django.db import close_old_connections
+
+        from jobs import tasks
+
+        while not self.stopping.wait(0.3):
+            try:
+                tasks.reconcile_jobs()
+            finally:
+                close_old_connections()
+
+
+@contextmanager
+def kp_logged_in(portal_url: str, user, config_dir, monkeypatch) -> Iterator[str]:
+    """``kp`` logged in to the portal at ``portal_url`` as ``user`` (workspace team-a), with
+    the reconcile pass running; yields the token."""
+    from cli.main import main as kp
+    from portal import services as portal_services
+
+    _token, raw = portal_services.token_create(user=user, name="cli")
+    monkeypatch.setenv("KP_CONFIG", str(config_dir / "kp.json"))
+    for name in ("KP_URL", "KP_TOKEN", "KP_WORKSPACE"):
+        monkeypatch.delenv(name, raising=False)
+    assert kp(["login", "--url", portal_url, "--token", raw, "--workspace", "team-a"]) == 0
+    reconciler = Reconciler()
+    reconciler.start()
+    try:
+        yield raw
+    finally:
+        reconciler.stopping.set()
+        reconciler.join(timeout=5)

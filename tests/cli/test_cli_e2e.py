@@ -1,50 +1,22 @@
 """The command-line client end to end: a real portal (uvicorn), kubesim, the sample job files."""
 
 import json
-import threading
 from pathlib import Path
 
 import pytest
 
 from cli.main import main as kp
-from portal import services as portal_services
+from tests.helpers import kp_logged_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "jobs"
 
 
-class Reconciler(threading.Thread):
-    """Stands in for the periodic reconcile pass of the embedded mode while the test runs."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.stopping = threading.Event()
-
-    def run(self):
-        from django.db import close_old_connections
-
-        from jobs import tasks
-
-        while not self.stopping.wait(0.3):
-            try:
-                tasks.reconcile_jobs()
-            finally:
-                close_old_connections()
-
-
 @pytest.fixture
 def cli_env(compute_ready, portal_server, personas, tmp_path, monkeypatch):
-    _token, raw = portal_services.token_create(user=personas["scientist"], name="cli")
-    monkeypatch.setenv("KP_CONFIG", str(tmp_path / "kp.json"))
-    for name in ("KP_URL", "KP_TOKEN", "KP_WORKSPACE"):
-        monkeypatch.delenv(name, raising=False)
-    assert kp(["login", "--url", portal_server, "--token", raw, "--workspace", "team-a"]) == 0
-    reconciler = Reconciler()
-    reconciler.start()
-    yield raw
-    reconciler.stopping.set()
-    reconciler.join(timeout=5)
+    with kp_logged_in(portal_server, personas["scientist"], tmp_path, monkeypatch) as raw:
+        yield raw
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:

@@ -10,20 +10,17 @@ code from the portal itself: the portal is served live (uvicorn in a thread) and
 import io
 import json
 import tarfile
-import time
 from pathlib import Path
 
 import pytest
 
-from cli.main import main as kp
 from compute import kubeconfig, services
-from jobs import tasks
 from jobs.models import InstanceLog, Job, Status
 from kubesim.runtime.options import RuntimeOptions
 from kubesim.server import KubeSim
-from portal import services as portal_services
-from tests.cli.test_cli_e2e import Reconciler, run
+from tests.cli.test_cli_e2e import run
 from tests.conftest import NODES
+from tests.helpers import kp_logged_in, run_until_terminal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -94,17 +91,6 @@ def submit(client, text, **overrides):
     return Job.objects.get(name=response.json()["name"])
 
 
-def run_until_terminal(job_id: int, timeout: float = 60.0) -> Job:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        tasks.job_sync(job_id)
-        job = Job.objects.get(pk=job_id)
-        if job.is_terminal:
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} still {Job.objects.get(pk=job_id).status}")
-
-
 def stored_log(client, name: str) -> str:
     response = client.get(f"/api/v1/workspaces/team-a/jobs/{name}/logs/")
     assert response.status_code == 200
@@ -114,7 +100,7 @@ def stored_log(client, name: str) -> str:
 def test_a_job_prints_what_its_command_computes(local_target, client_for):
     client = client_for("scientist")
     command = 'python -c "print(sum(range(10)))"'
-    job = run_until_terminal(submit(client, JOB.format(name="sum", command=command)).pk)
+    job = run_until_terminal(submit(client, JOB.format(name="sum", command=command)).pk, timeout=60)
     assert job.status == Status.COMPLETED, job.status_reason
     log = stored_log(client_for("reader"), "sum")
     assert "45" in log.splitlines()
@@ -124,13 +110,15 @@ def test_a_job_prints_what_its_command_computes(local_target, client_for):
 def test_a_failing_script_shows_its_traceback_and_exit_code(local_target, client_for):
     client = client_for("scientist")
     command = "python -c \"print('starting'); 1 / 0\""
-    job = run_until_terminal(submit(client, JOB.format(name="boom", command=command)).pk)
+    job = run_until_terminal(
+        submit(client, JOB.format(name="boom", command=command)).pk, timeout=60
+    )
     assert job.status == Status.FAILED and "exited with code 1" in job.status_reason
     log = stored_log(client, "boom")
     assert "starting" in log and "Traceback (most recent call last)" in log
     assert "ZeroDivisionError: division by zero" in log
     exits = JOB.format(name="seven", command='python -c "raise SystemExit(7)"')
-    job = run_until_terminal(submit(client, exits).pk)
+    job = run_until_terminal(submit(client, exits).pk, timeout=60)
     assert job.status == Status.FAILED and "exited with code 7" in job.status_reason
 
 
@@ -155,7 +143,7 @@ def test_a_job_with_code_fetches_it_from_the_portal_and_runs_it(local_target, cl
     assert upload.status_code == 201, upload.content
     command = "cat data/greeting.txt && python train.py --epochs 3 --model-dir /tmp/model"
     job = submit(client, JOB.format(name="coded", command=command), code=upload.json()["ref"])
-    job = run_until_terminal(job.pk)
+    job = run_until_terminal(job.pk, timeout=60)
     assert job.status == Status.COMPLETED, job.status_reason
     log = stored_log(client, "coded")
     assert "hello from the upload" in log
@@ -165,7 +153,7 @@ def test_a_job_with_code_fetches_it_from_the_portal_and_runs_it(local_target, cl
 def test_a_job_without_its_code_fails_as_on_a_cluster(local_target, client_for):
     client = client_for("scientist")
     job = submit(client, JOB.format(name="nocode", command="python train.py"))
-    job = run_until_terminal(job.pk)
+    job = run_until_terminal(job.pk, timeout=60)
     assert job.status == Status.FAILED and "exited with code 2" in job.status_reason
     assert "can't open file" in stored_log(client, "nocode")
 
@@ -173,16 +161,8 @@ def test_a_job_without_its_code_fails_as_on_a_cluster(local_target, client_for):
 @pytest.fixture
 def kp_login(local_target, portal_server, personas, tmp_path, monkeypatch):
     """`kp` logged in to the live portal as the scientist, with the reconcile pass running."""
-    _token, raw = portal_services.token_create(user=personas["scientist"], name="cli")
-    monkeypatch.setenv("KP_CONFIG", str(tmp_path / "kp.json"))
-    for name in ("KP_URL", "KP_TOKEN", "KP_WORKSPACE"):
-        monkeypatch.delenv(name, raising=False)
-    assert kp(["login", "--url", portal_server, "--token", raw, "--workspace", "team-a"]) == 0
-    reconciler = Reconciler()
-    reconciler.start()
-    yield portal_server
-    reconciler.stopping.set()
-    reconciler.join(timeout=5)
+    with kp_logged_in(portal_server, personas["scientist"], tmp_path, monkeypatch):
+        yield portal_server
 
 
 @pytest.mark.parametrize(

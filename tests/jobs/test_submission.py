@@ -9,6 +9,7 @@ import pytest
 from compute.instance_types import DEFAULT_INSTANCE_TYPE
 from jobs import gateway, tasks, workflows
 from jobs.models import Job, Status
+from tests.helpers import run_until_terminal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,17 +32,6 @@ def submit(client, text, slug="team-a", **overrides):
         {"yaml": text, "overrides": overrides},
         content_type="application/json",
     )
-
-
-def run_until_terminal(job_id: int, timeout: float = 20.0) -> Job:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        tasks.job_sync(job_id)
-        job = Job.objects.get(pk=job_id)
-        if job.is_terminal:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} still {Job.objects.get(pk=job_id).status}")
 
 
 def test_hello_world_runs_to_completion(compute_ready, client_for, sim):
