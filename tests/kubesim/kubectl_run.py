@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
+import select
 import shutil
+import struct
 import subprocess
+import termios
+import time
 
 import pytest
 
@@ -43,3 +50,39 @@ def kubectl(sim: KubeSim, *args: str, stdin: str | None = None) -> str:
     """Run kubectl against ``sim`` (its own kubeconfig); return stdout, failing on an error."""
     assert sim.kubeconfig_path, "the simulator was started without a kubeconfig"
     return run(sim.kubeconfig_path, *args, stdin=stdin).stdout
+
+
+def exec_on_terminal(
+    sim: KubeSim, pod: str, script: str, *, size: tuple[int, int], answer: bytes, settle: float
+) -> tuple[int, str]:
+    """Runs ``kubectl exec -it POD -- sh -c SCRIPT`` on a pseudo-terminal of ``size`` (rows,
+    columns), types ``answer`` after ``settle`` seconds; returns (exit code, what it showed)."""
+    master, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", *size, 0, 0))
+    args = [kubectl_path(), "--kubeconfig", sim.kubeconfig_path or ""]
+    proc = subprocess.Popen(
+        [*args, "exec", "-it", pod, "--", "sh", "-c", script],
+        stdin=child,
+        stdout=child,
+        stderr=child,
+        start_new_session=True,
+    )
+    os.close(child)
+    time.sleep(settle)
+    os.write(master, answer)
+    out = b""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    return proc.wait(10), out.decode(errors="replace")

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import fcntl
 import http.server
-import os
-import pty
 import re
-import select
 import socket
-import struct
 import subprocess
-import termios
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kubesim.server import KubeSim
-from tests.kubesim.kubectl_run import kubectl_path, run
+from tests.kubesim.kubectl_run import exec_on_terminal, kubectl_path, run
 from tests.kubesim.process_runtime import LABEL, ProcessRuntime
 
 pytestmark = pytest.mark.kubectl
@@ -86,37 +79,15 @@ def test_cp_to_and_from_a_pod(sim: KubeSim, tmp_path: Path) -> None:
 
 
 def test_exec_with_a_terminal_sends_its_size_and_exit_code(sim: KubeSim) -> None:
-    master, child = pty.openpty()
-    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
-    script = "read x; stty size; echo got-$x; exit 4"
-    args = [kubectl_path(), "--kubeconfig", sim.kubeconfig_path or ""]
-    proc = subprocess.Popen(
-        [*args, "exec", "-it", "box", "--", "sh", "-c", script],
-        stdin=child,
-        stdout=child,
-        stderr=child,
-        start_new_session=True,
+    code, text = exec_on_terminal(
+        sim,
+        "box",
+        "read x; stty size; echo got-$x; exit 4",
+        size=(40, 100),
+        answer=b"hello\r",
+        settle=1.0,
     )
-    os.close(child)
-    time.sleep(1.0)
-    os.write(master, b"hello\r")
-    out = b""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        elif proc.poll() is not None:
-            break
-    os.close(master)
-    assert proc.wait(10) == 4
-    text = out.decode(errors="replace")
+    assert code == 4
     assert "40 100" in text and "got-hello" in text
     assert (100, 40) in sim.runtime.resizes  # type: ignore[attr-defined]
 

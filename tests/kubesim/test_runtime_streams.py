@@ -8,15 +8,8 @@ container sees, so a command that finds it there really ran in the container.
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pty
 import re
-import select
-import struct
 import subprocess
-import termios
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +20,7 @@ from kubernetes.stream import portforward, stream
 
 from kubesim.runtime.options import RuntimeOptions
 from kubesim.server import KubeSim
-from tests.kubesim.kubectl_run import kubectl_path, run
+from tests.kubesim.kubectl_run import exec_on_terminal, kubectl_path, run
 
 from .conftest import make_client
 from .test_runtime_local import wait_for
@@ -183,37 +176,15 @@ def test_kubectl_cp_to_and_from_a_container_volume(sim: KubeSim, tmp_path: Path)
 
 @pytest.mark.kubectl
 def test_kubectl_exec_it_gets_a_terminal_of_its_size(sim: KubeSim) -> None:
-    master, child = pty.openpty()
-    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 90, 0, 0))
-    args = [kubectl_path(), "--kubeconfig", sim.kubeconfig_path or ""]
-    script = "read x; stty size; test -t 0 && echo tty-$x; exit 4"
-    proc = subprocess.Popen(
-        [*args, "exec", "-it", POD, "--", "sh", "-c", script],
-        stdin=child,
-        stdout=child,
-        stderr=child,
-        start_new_session=True,
+    code, text = exec_on_terminal(
+        sim,
+        POD,
+        "read x; stty size; test -t 0 && echo tty-$x; exit 4",
+        size=(30, 90),
+        answer=b"yes\r",
+        settle=1.5,
     )
-    os.close(child)
-    time.sleep(1.5)
-    os.write(master, b"yes\r")
-    out = b""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        elif proc.poll() is not None:
-            break
-    os.close(master)
-    assert proc.wait(10) == 4
-    text = out.decode(errors="replace")
+    assert code == 4
     assert "30 90" in text and "tty-yes" in text
 
 
