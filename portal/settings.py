@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "compute.apps.ComputeConfig",
     "assets.apps.AssetsConfig",
     "jobs.apps.JobsConfig",
+    "tracking.apps.TrackingConfig",
     "portal.apps.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -284,11 +285,40 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)
 WHITENOISE_USE_FINDERS = not PRODUCTION
-if PRODUCTION:
-    STORAGES = {
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# Run artifacts (tracking): an S3-compatible bucket when PORTAL_ARTIFACT_S3_BUCKET is set,
+# else files under the data folder.
+ARTIFACT_S3_BUCKET = env_str("PORTAL_ARTIFACT_S3_BUCKET")
+if ARTIFACT_S3_BUCKET:
+    STORAGES["artifacts"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": ARTIFACT_S3_BUCKET,
+            "endpoint_url": env_str("PORTAL_ARTIFACT_S3_ENDPOINT") or None,
+            "region_name": env_str("PORTAL_ARTIFACT_S3_REGION") or None,
+            "access_key": env_str("PORTAL_ARTIFACT_S3_ACCESS_KEY") or None,
+            "secret_key": env_str("PORTAL_ARTIFACT_S3_SECRET_KEY") or None,
+            "location": env_str("PORTAL_ARTIFACT_S3_PREFIX", "artifacts"),
+            "file_overwrite": True,
+            "default_acl": None,
+            "querystring_auth": False,
+        },
     }
+else:
+    STORAGES["artifacts"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(DATA_DIR / "artifacts"), "allow_overwrite": True},
+    }
+# The largest artifact one upload may store.
+ARTIFACT_MAX_BYTES = env_int("PORTAL_ARTIFACT_MAX_BYTES", 512 * 1024 * 1024)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("PORTAL_TIME_ZONE", "UTC")

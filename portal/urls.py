@@ -34,6 +34,7 @@ urlpatterns = [
     path("", include("compute.urls")),
     path("", include("assets.urls")),
     path("", include("jobs.urls")),
+    path("", include("tracking.urls")),
     path("api/v1/", include((api_patterns, "api"), namespace="api")),
     path("admin/", admin.site.urls),
 ]
