@@ -39,7 +39,9 @@ from django.urls import reverse
 from compute.admission import Admission
 from compute.kube.labels import DISPLAY_NAME, EXPERIMENT, JOB_ID, OUTPUTS_CLAIM, job_labels
 from jobs.models import Job, object_name
+from jobs.outputs_upload import TRACKING_KEY, add_tracking
 from jobs.spec import scalar_text, substitute_command
+from tracking import services as tracking_services
 
 FETCH_IMAGE = "curlimages/curl:8.11.1"
 INDEX_FIELD_PATH = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
@@ -165,13 +167,26 @@ def job_code_url(job_id: int) -> str:
     return settings.PUBLIC_URL + reverse("api:job-code", args=[job_id])
 
 
-def render_for(job: Job, *, code_token: str | None) -> list[dict]:
+def render_for(
+    job: Job, *, code_token: str | None, tracking_token: str | None = None
+) -> list[dict]:
     """The objects of ``job`` as stored: its spec, image and what it was admitted with (the
-    one rendering the start task and the IT-ops preview share). ``code_token``: the
-    job-scoped token for its code, or a placeholder for display."""
+    one rendering the start task and the IT-ops preview share). ``code_token`` and
+    ``tracking_token``: the job-scoped tokens for its code and its run, or placeholders for
+    display."""
     code = None
     if job.spec["code"] is not None:
         code = {"url": job_code_url(job.pk), "token": code_token or ""}
+    tracking_env = None
+    if job.run_id is not None:
+        run = job.run
+        tracking_env = {
+            "uri": tracking_services.tracking_uri(job.workspace.slug),
+            "run_id": run.run_id,
+            "experiment": job.experiment_name,
+            "artifacts_url": tracking_services.artifacts_url(run),
+            "token": tracking_token or "",
+        }
     return render_job(
         spec=job.spec,
         job_id=job.pk,
@@ -182,6 +197,7 @@ def render_for(job: Job, *, code_token: str | None) -> list[dict]:
         image=job.image,
         priority_class=settings.JOB_PRIORITY_CLASSES,
         code=code,
+        tracking=tracking_env,
     )
 
 
@@ -196,14 +212,18 @@ def render_job(
     image: str,
     priority_class: str | Mapping[str, str] | None = None,
     code: dict | None = None,
+    tracking: dict | None = None,
     output_claim: str = OUTPUTS_CLAIM,
 ) -> list[dict]:
-    """Returns the objects to create, in order: [Secret (only when ``code`` is given),
-    Service (only when instance_count > 1), Job].
+    """Returns the objects to create, in order: [Secret (only when ``code`` or ``tracking``
+    is given), Service (only when instance_count > 1), Job].
 
     ``spec`` is a normalised spec from ``jobs.spec.validate_job_spec``; ``image`` the resolved
     container image; ``instance_type`` {"name", "nodeSelector", "resources", optional
-    "tolerations"} (what the job was admitted with). ``priority_class`` is the
+    "tolerations"} (what the job was admitted with). ``tracking`` is {"uri", "run_id",
+    "experiment", "artifacts_url", "token"} of the job's MLflow run: the container gets the
+    MLFLOW_* variables (the token from the Secret) and, when its command ends, uploads its
+    ``outputs/`` folder and its ``upload`` outputs to the run's artifacts. ``priority_class`` is the
     priorityClassName itself, or a mapping from the spec's priority (low/medium/high) to one;
     None or an unmapped priority sets no class. ``code`` is {"url", "token", optional
     "secret_name"} for the uploaded code archive. Raises ValueError when the spec has code but
@@ -229,20 +249,26 @@ def render_job(
 
     pod = _Pod(spec, job_id)
     objects: list[dict] = []
-    if code is not None:
-        secret_name = code.get("secret_name") or code_secret_name(job_id)
+    secret_name = (code or {}).get("secret_name") or code_secret_name(job_id)
+    if code is not None or tracking is not None:
+        data = {"token": code["token"]} if code is not None else {}
+        if tracking is not None:
+            data[TRACKING_KEY] = tracking["token"]
         objects.append(
             {
                 "apiVersion": "v1",
                 "kind": "Secret",
                 "metadata": metadata(secret_name),
                 "type": "Opaque",
-                "stringData": {"token": code["token"]},
+                "stringData": data,
             }
         )
+    if code is not None:
         pod.add_code(code["url"], secret_name)
     pod.add_data(output_claim)
     main = _main_container(spec, job_id, workspace, image, instance_type, pod.mounts)
+    if tracking is not None:
+        add_tracking(main, spec, tracking, secret_name)
     if code is not None:
         main["workingDir"] = "/code"
     pod_spec = _pod_spec(spec, name, instance_type, priority_class, pod, main)

@@ -74,6 +74,10 @@ class Job(models.Model):
     cloned_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The job's MLflow run (created at submission; its status follows the job's).
+    run = models.OneToOneField(
+        "tracking.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="job"
+    )
 
     objects = JobQuerySet.as_manager()
 

@@ -16,6 +16,7 @@ from jobs.models import Job, Status, Transition
 from jobs.notify import broadcast_job
 from portal.background import enqueue
 from portal.errors import Conflict
+from tracking import services as tracking
 
 __all__ = ["Conflict", "Prepared", "job_cancel", "job_clone", "job_delete", "job_submit"]
 
@@ -88,7 +89,20 @@ def job_submit(
     name = normal["name"] or _generated_name()
     try:
         with transaction.atomic():
+            run = tracking.run_for_job(
+                workspace=workspace,
+                experiment_name=normal["experiment_name"],
+                name=name,
+                tags={
+                    tracking.JOB_TAG: name,
+                    "kp.compute": ready.target.name,
+                    "kp.instance_type": ready.admission.instance_type,
+                    "kp.user": user.username,
+                },
+                user=user,
+            )
             job = Job.objects.create(
+                run=run,
                 workspace=workspace,
                 name=name,
                 display_name=normal["display_name"] or name,

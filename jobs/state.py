@@ -16,6 +16,7 @@ from django.utils import timezone
 from jobs.instances import InstanceRow, store_instances
 from jobs.models import TERMINAL, Instance, Job, Status, Transition
 from jobs.notify import broadcast_job
+from tracking import services as tracking
 
 # The forward path of a job; derived states earlier on it than the job's are old news.
 STATUS_ORDER = [
@@ -241,7 +242,7 @@ def record_transition(job: Job, to: str, reason: str = "", *, at=None, fields=No
     with transaction.atomic():
         locked = (
             Job.objects.select_for_update()
-            .only("status", "status_reason", "started_at")
+            .only("status", "status_reason", "started_at", "run_id")
             .get(pk=job.pk)
         )
         current = locked.status
@@ -278,6 +279,7 @@ def record_transition(job: Job, to: str, reason: str = "", *, at=None, fields=No
         Job.objects.filter(pk=job.pk).update(**updates)
         for key, value in updates.items():
             setattr(job, key, value)
+        tracking.follow_job(locked.run_id, to, int(at.timestamp() * 1000))
         broadcast_job(job, ended=to in TERMINAL)
     return True
 

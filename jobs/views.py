@@ -199,7 +199,9 @@ def job_detail(request, slug, name):
     )
     manifests_yaml = None
     if request.user.is_itops:
-        objects = manifests.render_for(job, code_token="<job-scoped token>")
+        objects = manifests.render_for(
+            job, code_token="<job-scoped token>", tracking_token="<job-scoped token>"
+        )
         manifests_yaml = yaml.safe_dump_all(objects, sort_keys=False)
     context = {
         "workspace": workspace,

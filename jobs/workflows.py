@@ -20,6 +20,7 @@ from compute.kube.errors import ClusterError
 from jobs import gateway, logcopy, manifests, state
 from jobs.models import LIVE, Job, Status
 from jobs.notify import broadcast_job, broadcast_log
+from tracking import services as tracking
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ def start(job: Job) -> float | None:
     (idempotent). Returns the seconds to wait before trying again while the cluster is
     unreachable, else None (started, or failed with the cluster's reason)."""
     token = code_token_issue(job) if job.spec["code"] is not None else None
-    objects = manifests.render_for(job, code_token=token)
+    run_token = tracking.run_token_issue(job.run) if job.run_id is not None else None
+    objects = manifests.render_for(job, code_token=token, tracking_token=run_token)
     attempt = job.submit_attempts + 1
     counted = {"submit_attempts": attempt}  # stored with the outcome of this attempt
     try:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from portal.models import Action, ApiToken, TOKEN_PREFIX, Workspace, hash_token
+from portal.models import TOKEN_PREFIX, Action, ApiToken, Workspace, hash_token
 from tracking.errors import MlflowError, denied
 from tracking.models import Run
 
@@ -66,14 +66,19 @@ def caller_for(request, slug: str) -> Caller:
         return _run_caller(raw, slug)
     if raw.startswith(TOKEN_PREFIX):
         token = (
-            ApiToken.objects.active().select_related("user").filter(key_hash=hash_token(raw)).first()
+            ApiToken.objects.active()
+            .select_related("user")
+            .filter(key_hash=hash_token(raw))
+            .first()
         )
         if token is not None and token.user.is_active:
             now = timezone.now()
             if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
                 ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
             return _user_caller(token.user, slug)
-    raise MlflowError("UNAUTHENTICATED", "Invalid or revoked token. Create a new one under Account → API tokens.")
+    raise MlflowError(
+        "UNAUTHENTICATED", "Invalid or revoked token. Create a new one under Account → API tokens."
+    )
 
 
 def _user_caller(user, slug: str) -> Caller:

@@ -19,9 +19,17 @@ def sampled_steps(run_pk: int, key: str, start: int, end: int, size: int) -> lis
     rows = Metric.objects.filter(run_id=run_pk, key=key, step__gte=start, step__lte=end)
     steps = list(rows.order_by("step").values_list("step", flat=True).distinct())
     if len(steps) > size:
-        chosen = {steps[round(i * (len(steps) - 1) / (size - 1))] for i in range(size)} if size > 1 else {steps[0]}
+        chosen = (
+            {steps[round(i * (len(steps) - 1) / (size - 1))] for i in range(size)}
+            if size > 1
+            else {steps[0]}
+        )
         steps = sorted(chosen)
-    found = rows.filter(step__in=steps) if len(steps) < 1000 else rows.filter(step__gte=steps[0], step__lte=steps[-1])
+    found = (
+        rows.filter(step__in=steps)
+        if len(steps) < 1000
+        else rows.filter(step__gte=steps[0], step__lte=steps[-1])
+    )
     wanted = set(steps)
     return [p for p in found.order_by("step", "timestamp") if p.step in wanted]
 
@@ -51,12 +59,15 @@ def downsample(run_pk: int, key: str, width: int, *, by: str = "step") -> tuple[
         return [Bucket(x, v, v, v, 1) for x, v in found], total
     span = bounds["hi"] - bounds["lo"] + 1
     bucket = ExpressionWrapper(
-        (F(column) - Value(bounds["lo"])) * Value(width) / Value(span), output_field=BigIntegerField()
+        (F(column) - Value(bounds["lo"])) * Value(width) / Value(span),
+        output_field=BigIntegerField(),
     )
     grouped = (
         rows.annotate(bucket=bucket)
         .values("bucket")
-        .annotate(x=Min(column), mean=Avg("value"), low=Min("value"), high=Max("value"), count=Count("id"))
+        .annotate(
+            x=Min(column), mean=Avg("value"), low=Min("value"), high=Max("value"), count=Count("id")
+        )
         .order_by("bucket")
     )
     return [Bucket(g["x"], g["mean"], g["low"], g["high"], g["count"]) for g in grouped], total

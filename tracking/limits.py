@@ -58,7 +58,9 @@ def number(value, field: str = "value") -> float:
             return float(value)
         except ValueError:
             pass
-    raise invalid(f"Got invalid value {str(value)[:40]!r} for metric '{field}' (expected a number).")
+    raise invalid(
+        f"Got invalid value {str(value)[:40]!r} for metric '{field}' (expected a number)."
+    )
 
 
 def integer(value, field: str, default: int | None = None, *, low: int | None = None) -> int:

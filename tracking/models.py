@@ -135,6 +135,9 @@ class Param(models.Model):
         ordering = ["key"]
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="param_per_run")]
 
+    def __str__(self) -> str:
+        return f"{self.key}={self.value[:40]}"
+
 
 class RunTag(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tags")
@@ -144,6 +147,9 @@ class RunTag(models.Model):
     class Meta:
         ordering = ["key"]
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="tag_per_run")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value[:40]}"
 
 
 class Metric(models.Model):
@@ -165,6 +171,9 @@ class Metric(models.Model):
             models.Index(fields=["run", "key", "timestamp"], name="metric_by_time"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.key}@{self.step}={self.value}"
+
 
 class LatestMetric(models.Model):
     """The latest point of each run and key (largest step, then timestamp, then value)."""
@@ -181,6 +190,9 @@ class LatestMetric(models.Model):
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="latest_per_key")]
         indexes = [models.Index(fields=["key", "value"], name="latest_key_value")]
 
+    def __str__(self) -> str:
+        return f"{self.key}@{self.step}={self.value}"
+
 
 class RunInput(models.Model):
     """A dataset or model input logged with ``log-inputs``, stored as sent."""
@@ -188,6 +200,9 @@ class RunInput(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="inputs")
     kind = models.CharField(max_length=10)  # "dataset" or "model"
     payload = models.JSONField()
+
+    def __str__(self) -> str:
+        return f"{self.kind} input of run {self.run_id}"
 
 
 class LoggedModel(models.Model):

@@ -104,7 +104,9 @@ def _clause(entity: str, key: str, op: str, raw: str) -> Q:
         if op_upper not in NUMERIC_OPS:
             raise invalid(f"Invalid filter: metrics compare with =, !=, <, <=, >, >=; got {op}.")
         lookup = {f"value__{NUMERIC_OPS[op_upper]}": _number(raw)}
-        return Exists(LatestMetric.objects.filter(run=OuterRef("pk"), key=key, is_nan=False, **lookup))
+        return Exists(
+            LatestMetric.objects.filter(run=OuterRef("pk"), key=key, is_nan=False, **lookup)
+        )
     if entity in ("params", "tags"):
         model = Param if entity == "params" else RunTag
         inner = _string_q("value", op, raw)
@@ -113,7 +115,9 @@ def _clause(entity: str, key: str, op: str, raw: str) -> Q:
         raise invalid("Invalid filter: datasets are not searchable here.")
     column = ATTRIBUTES.get(key)
     if column is None:
-        raise invalid(f"Invalid filter: unknown attribute '{key}'; use {', '.join(sorted(set(ATTRIBUTES) - {'Created'}))}.")
+        raise invalid(
+            f"Invalid filter: unknown attribute '{key}'; use {', '.join(sorted(set(ATTRIBUTES) - {'Created'}))}."
+        )
     if column in NUMERIC_ATTRIBUTES:
         if op_upper == "!=":
             return ~Q(**{column: int(_number(raw))})
@@ -133,12 +137,14 @@ def parse_filter(text: str | None) -> Q:
     while position < len(text):
         match = _TOKEN.match(text, position)
         if not match or match.end() == position:
-            raise invalid(f"Invalid filter near '{text[position:position + 40]}'.")
+            raise invalid(f"Invalid filter near '{text[position : position + 40]}'.")
         entity, key = _split_ident(match["ident"])
         q &= _clause(entity, key, match["op"], match["value"].strip())
         position = match.end()
         if not match["and"] and position < len(text):
-            raise invalid(f"Invalid filter near '{text[position:position + 40]}'; join clauses with AND.")
+            raise invalid(
+                f"Invalid filter near '{text[position : position + 40]}'; join clauses with AND."
+            )
     return q
 
 
@@ -173,7 +179,9 @@ def order_terms(order_by) -> list:
                 model.objects.filter(run=OuterRef("pk"), key=key).values("value")[:1]
             )
             expression = F(alias)
-        terms.append(expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True))
+        terms.append(
+            expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
+        )
     terms += [F("start_time").desc(), F("id").desc()]
     return terms, annotations
 
@@ -187,7 +195,9 @@ def page_offset(token) -> int:
             raise ValueError
         return value
     except (ValueError, KeyError, TypeError, json.JSONDecodeError):
-        raise invalid("Invalid page_token: pass the next_page_token of the previous page.") from None
+        raise invalid(
+            "Invalid page_token: pass the next_page_token of the previous page."
+        ) from None
 
 
 def next_token(offset: int) -> str:

@@ -65,7 +65,10 @@ def runs(rows: list[Run]) -> list[dict]:
     if ids:
         for row in LatestMetric.objects.filter(run_id__in=ids).order_by("key"):
             data[row.run_id]["metrics"].append(metric(row))
-        for model, field in ((Run.params.rel.related_model, "params"), (Run.tags.rel.related_model, "tags")):
+        for model, field in (
+            (Run.params.rel.related_model, "params"),
+            (Run.tags.rel.related_model, "tags"),
+        ):
             for run_id, key, value in model.objects.filter(run_id__in=ids).values_list(
                 "run_id", "key", "value"
             ):

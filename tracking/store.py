@@ -111,7 +111,15 @@ def experiment_lifecycle(experiment: Experiment, stage: str) -> None:
 
 
 def run_create(
-    *, experiment, name="", start_time=None, tags=None, user=None, user_id="", source="external"
+    *,
+    experiment,
+    name="",
+    start_time=None,
+    tags=None,
+    user=None,
+    user_id="",
+    source="external",
+    status=RunStatus.RUNNING,
 ) -> Run:
     if experiment.lifecycle_stage != Lifecycle.ACTIVE:
         raise MlflowError(
@@ -120,7 +128,7 @@ def run_create(
     tags = tag_map(tags)
     name = limits.text(name or tags.get(RUN_NAME_TAG, ""), "run_name", limits.MAX_RUN_NAME)
     start = limits.integer(start_time, "start_time", now_ms())
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         run = Run.objects.create(
             workspace_id=experiment.workspace_id,
             experiment=experiment,
@@ -129,6 +137,7 @@ def run_create(
             user_id=user_id or (user.username if user else ""),
             created_by=user,
             source=source,
+            status=status,
         )
         if name:
             tags[RUN_NAME_TAG] = name
@@ -181,7 +190,11 @@ def run_update(run: Run, *, status=None, end_time=None, name=None, from_job: boo
 
 
 # The job's status → the run's, whatever the script said.
-JOB_STATUS = {"Completed": RunStatus.FINISHED, "Failed": RunStatus.FAILED, "Canceled": RunStatus.KILLED}
+JOB_STATUS = {
+    "Completed": RunStatus.FINISHED,
+    "Failed": RunStatus.FAILED,
+    "Canceled": RunStatus.KILLED,
+}
 
 
 def run_follow_job(run_pk: int, job_status: str, at_ms: int | None = None) -> None:
@@ -365,7 +378,9 @@ def log_outputs(run: Run, models) -> None:
 # Logged models (MLflow 3) -------------------------------------------------------------------
 
 
-def model_create(*, experiment, name, source_run=None, model_type="", tags=None, params=None, user_id=""):
+def model_create(
+    *, experiment, name, source_run=None, model_type="", tags=None, params=None, user_id=""
+):
     return LoggedModel.objects.create(
         workspace_id=experiment.workspace_id,
         experiment=experiment,

@@ -1,13 +1,16 @@
 from django.urls import path, re_path
 
-from tracking.api import artifacts, views as api
+from tracking.api import artifacts
+from tracking.api import views as api
 
 MLFLOW = "mlflow/<slug:slug>/api/2.0/"
 
 urlpatterns = [
     path(MLFLOW + "mlflow/logged-models", api.dispatch, {"path": "logged-models"}),
     path(MLFLOW + "mlflow/logged-models/search", api.dispatch, {"path": "logged-models/search"}),
-    path(MLFLOW + "mlflow/logged-models/<str:model_id>", api.dispatch, {"path": "logged-models/id"}),
+    path(
+        MLFLOW + "mlflow/logged-models/<str:model_id>", api.dispatch, {"path": "logged-models/id"}
+    ),
     path(
         MLFLOW + "mlflow/logged-models/<str:model_id>/tags",
         api.dispatch,
@@ -29,5 +32,7 @@ urlpatterns = [
         name="mlflow-api",
     ),
     path(MLFLOW + "mlflow-artifacts/artifacts", artifacts.proxy, name="mlflow-artifacts-list"),
-    path(MLFLOW + "mlflow-artifacts/artifacts/<path:path>", artifacts.proxy, name="mlflow-artifacts"),
+    path(
+        MLFLOW + "mlflow-artifacts/artifacts/<path:path>", artifacts.proxy, name="mlflow-artifacts"
+    ),
 ]

@@ -71,12 +71,17 @@ def proxy(request: HttpRequest, slug: str, path: str = ""):
             handle = artifacts.open_file(caller.workspace.pk, path)
             if handle is None:
                 raise missing(f"No artifact at '{path[:200]}'.")
-            return FileResponse(handle, as_attachment=False, content_type="application/octet-stream")
+            return FileResponse(
+                handle, as_attachment=False, content_type="application/octet-stream"
+            )
         if request.method == "PUT":
             _owner(caller, path, write=True)
             length = request.headers.get("Content-Length")
             size = artifacts.save(
-                caller.workspace.pk, path, request, int(length) if length and length.isdigit() else None
+                caller.workspace.pk,
+                path,
+                request,
+                int(length) if length and length.isdigit() else None,
             )
             return JsonResponse({"size": size})
         if request.method == "DELETE":
@@ -84,7 +89,8 @@ def proxy(request: HttpRequest, slug: str, path: str = ""):
             artifacts.delete(caller.workspace.pk, path)
             return JsonResponse({})
         return JsonResponse(
-            {"error_code": "BAD_REQUEST", "message": "Use GET, PUT or DELETE on artifacts."}, status=405
+            {"error_code": "BAD_REQUEST", "message": "Use GET, PUT or DELETE on artifacts."},
+            status=405,
         )
     except MlflowError as exc:
         return exc.response()

@@ -59,7 +59,9 @@ def _depth(value, limit: int = 32) -> int:
 
 def read_params(request: HttpRequest, extra: dict) -> Params:
     if request.method == "GET" or request.method == "DELETE" and not request.body:
-        return Params({**{k: request.GET.get(k) for k in request.GET}, **extra}, dict(request.GET.lists()))
+        return Params(
+            {**{k: request.GET.get(k) for k in request.GET}, **extra}, dict(request.GET.lists())
+        )
     if len(request.body) > MAX_BODY:
         raise invalid(f"The request body is over {MAX_BODY} bytes; send smaller batches.")
     try:
@@ -71,5 +73,3 @@ def read_params(request: HttpRequest, extra: dict) -> Params:
     if _depth(body) > 32:
         raise invalid("The request body is nested too deeply.")
     return Params({**body, **extra}, {k: v for k, v in request.GET.lists()})
-
-

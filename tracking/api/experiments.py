@@ -35,7 +35,9 @@ def create(caller, params):
 
 @endpoint("experiments/get", "GET")
 def get(caller, params):
-    return {"experiment": serialize.experiment(lookups.experiment(caller, params.get("experiment_id")))}
+    return {
+        "experiment": serialize.experiment(lookups.experiment(caller, params.get("experiment_id")))
+    }
 
 
 @endpoint("experiments/get-by-name", "GET")
@@ -81,21 +83,27 @@ def _experiment_filter(text: str):
 @endpoint("experiments/delete", "POST")
 def delete(caller, params):
     caller.check_write()
-    store.experiment_lifecycle(lookups.experiment(caller, params.get("experiment_id")), Lifecycle.DELETED)
+    store.experiment_lifecycle(
+        lookups.experiment(caller, params.get("experiment_id")), Lifecycle.DELETED
+    )
     return {}
 
 
 @endpoint("experiments/restore", "POST")
 def restore(caller, params):
     caller.check_write()
-    store.experiment_lifecycle(lookups.experiment(caller, params.get("experiment_id")), Lifecycle.ACTIVE)
+    store.experiment_lifecycle(
+        lookups.experiment(caller, params.get("experiment_id")), Lifecycle.ACTIVE
+    )
     return {}
 
 
 @endpoint("experiments/update", "POST")
 def update(caller, params):
     caller.check_write()
-    store.experiment_rename(lookups.experiment(caller, params.get("experiment_id")), params.get("new_name"))
+    store.experiment_rename(
+        lookups.experiment(caller, params.get("experiment_id")), params.get("new_name")
+    )
     return {}
 
 

@@ -39,5 +39,7 @@ def logged_model(caller: Caller, model_id) -> LoggedModel:
         .first()
     )
     if found is None:
-        raise missing(f"Logged model '{str(model_id)[:64]}' not found in workspace {caller.workspace.slug}.")
+        raise missing(
+            f"Logged model '{str(model_id)[:64]}' not found in workspace {caller.workspace.slug}."
+        )
     return found

@@ -95,7 +95,9 @@ def delete_tag(caller, params):
 def log_params(caller, params):
     model = lookups.logged_model(caller, params.get("model_id"))
     _writable(caller, model)
-    store.model_update(model, params={**model.params, **store.tag_map(params.get("params"), "params")})
+    store.model_update(
+        model, params={**model.params, **store.tag_map(params.get("params"), "params")}
+    )
     return {}
 
 

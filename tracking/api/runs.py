@@ -40,7 +40,10 @@ def update(caller, params):
     if run.lifecycle_stage != Lifecycle.ACTIVE:
         store.check_writable(run)
     store.run_update(
-        run, status=params.get("status"), end_time=params.get("end_time"), name=params.get("run_name")
+        run,
+        status=params.get("status"),
+        end_time=params.get("end_time"),
+        name=params.get("run_name"),
     )
     return {"run_info": serialize.run_info(run)}
 
@@ -68,11 +71,15 @@ def search_runs(caller, params):
     ids = [str(i) for i in params.many("experiment_ids")]
     experiments = Experiment.objects.filter(workspace=caller.workspace)
     if ids:
-        experiments = experiments.filter(pk__in=[int(i) for i in ids if i.isdigit() and len(i) < 19])
+        experiments = experiments.filter(
+            pk__in=[int(i) for i in ids if i.isdigit() and len(i) < 19]
+        )
     stages = view_type(params.get("run_view_type"))
     terms, annotations = search.order_terms(params.get("order_by"))
     rows = (
-        Run.objects.filter(workspace=caller.workspace, experiment__in=experiments, lifecycle_stage__in=stages)
+        Run.objects.filter(
+            workspace=caller.workspace, experiment__in=experiments, lifecycle_stage__in=stages
+        )
         .filter(search.parse_filter(params.get("filter")))
         .annotate(**annotations)
         .order_by(*terms)
@@ -179,7 +186,12 @@ def get_history_bulk_interval(caller, params):
     end = limits.integer(params.get("end_step"), "end_step", 2**62)
     if start > end:
         raise invalid("'start_step' must not be greater than 'end_step'.")
-    runs = {r.pk: r.run_id for r in Run.objects.filter(workspace=caller.workspace, run_id__in=[str(i)[:64] for i in ids])}
+    runs = {
+        r.pk: r.run_id
+        for r in Run.objects.filter(
+            workspace=caller.workspace, run_id__in=[str(i)[:64] for i in ids]
+        )
+    }
     out = []
     for pk, run_id in runs.items():
         for point in history.sampled_steps(pk, key, start, end, size):

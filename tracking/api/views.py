@@ -29,4 +29,3 @@ def dispatch(request: HttpRequest, slug: str, path: str, **extra) -> JsonRespons
     except MlflowError as exc:
         return exc.response()
     return JsonResponse(result, json_dumps_params={"allow_nan": False})
-
