@@ -31,6 +31,7 @@ urlpatterns = [
         api.dispatch,
         name="mlflow-api",
     ),
+    path("mlflow/<slug:slug>/api/3.0/mlflow/server-info", api.server_info),
     path(MLFLOW + "mlflow-artifacts/artifacts", artifacts.proxy, name="mlflow-artifacts-list"),
     path(
         MLFLOW + "mlflow-artifacts/artifacts/<path:path>", artifacts.proxy, name="mlflow-artifacts"

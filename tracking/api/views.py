@@ -29,3 +29,8 @@ def dispatch(request: HttpRequest, slug: str, path: str, **extra) -> JsonRespons
     except MlflowError as exc:
         return exc.response()
     return JsonResponse(result, json_dumps_params={"allow_nan": False})
+
+
+def server_info(request: HttpRequest, slug: str) -> JsonResponse:
+    """What the client asks before large uploads: this server has no multipart uploads."""
+    return JsonResponse({"multipart_uploads_enabled": False, "multipart_downloads_enabled": False})
