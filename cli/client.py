@@ -88,7 +88,7 @@ def _error_from_response(response: requests.Response) -> CliError:
     detail = ""
     errors: dict[str, list[str]] = {}
     if isinstance(body, Mapping):
-        detail = str(body.get("detail") or "").strip()
+        detail = str(body.get("detail") or body.get("message") or "").strip()
         errors = _flatten_errors(body.get("errors"))
         if not detail and not errors:  # a plain DRF serializer error: {"field": ["msg"]}
             errors = _flatten_errors(body)
@@ -268,6 +268,46 @@ class PortalClient:
     def job(self, workspace: str, name: str) -> dict:
         """One job with its spec, transitions and instances."""
         return self.json("GET", _job_path(workspace, name))
+
+    def tracking_url(self, workspace: str, path: str) -> str:
+        """The URL of ``path`` under the workspace's MLflow API (``mlflow/...`` or
+        ``mlflow-artifacts/...``)."""
+        return f"{self.url}/mlflow/{workspace}/api/2.0/{path}"
+
+    def metric_history(self, workspace: str, run_id: str, key: str) -> list[dict]:
+        """Every point of one metric of a run, in step order."""
+        points: list[dict] = []
+        token = None
+        for _ in range(MAX_PAGES):
+            params = {"run_id": run_id, "metric_key": key, "max_results": 25000}
+            if token:
+                params["page_token"] = token
+            page = self.json(
+                "GET", self.tracking_url(workspace, "mlflow/metrics/get-history"), params=params
+            )
+            points += page.get("metrics", [])
+            token = page.get("next_page_token")
+            if not token:
+                break
+        return points
+
+    def artifact_files(self, workspace: str, root: str) -> list[dict]:
+        """One folder of the artifact store (``root`` in the proxy's path space)."""
+        page = self.json(
+            "GET", self.tracking_url(workspace, "mlflow-artifacts/artifacts"), params={"path": root}
+        )
+        return page.get("files", []) if isinstance(page, Mapping) else []
+
+    def artifact(self, workspace: str, path: str) -> requests.Response:
+        """A streamed download of one artifact file."""
+        url = self.tracking_url(workspace, "mlflow-artifacts/artifacts/" + quote(path))
+        try:
+            response = self.session.get(url, stream=True, timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            raise UnreachableError(f"cannot download {path}: {_short_reason(exc)}") from None
+        if response.status_code >= 400:
+            raise _error_from_response(response)
+        return response
 
     def cancel_job(self, workspace: str, name: str) -> dict:
         """Asks the portal to cancel a job."""

@@ -35,6 +35,7 @@ from cli.errors import (
 from cli.follow import JobFollower
 from cli.jobfile import local_code_value, pack_code, read_job_file, resolve_code_folder
 from cli.output import format_time, key, print_fields, print_json, print_table
+from cli.runs import print_run
 
 JOB_COLUMNS = [
     ("name", key("name")),
@@ -314,6 +315,7 @@ def cmd_job_show(ctx: Context) -> int:
             ("URL", ctx.web_url(job.get("url"))),
         ]
     )
+    print_run(job)
     transitions = [t for t in job.get("transitions") or [] if isinstance(t, dict)]
     if transitions:
         print("\nTransitions:")

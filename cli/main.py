@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from cli import commands
+from cli import commands, runs
 from cli.context import Context
 from cli.errors import (
     EXIT_CODES_HELP,
@@ -135,6 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_set(clone)
     clone.add_argument("--stream", action="store_true",
                        help="follow status and logs until the new job ends")  # fmt: skip
+    metrics = p.add(job, "metrics", runs.cmd_job_metrics, "Print a job's metrics.")
+    metrics.add_argument("name", metavar="NAME")
+    metrics.add_argument("--key", metavar="K", help="print this metric's whole history")
+    download = p.add(job, "download", runs.cmd_job_download, "Download a job's outputs.")
+    download.add_argument("name", metavar="NAME")
+    download.add_argument("--path", metavar="P", help="only this folder or file of the outputs")
+    download.add_argument("--download-path", metavar="DIR", help="where to (default: here)")
     logs = p.add(job, "logs", commands.cmd_job_logs, "Print a job's log.")
     logs.add_argument("name", metavar="NAME")
     logs.add_argument("--instance", type=int, default=0, help="instance index (default 0)")

@@ -1,6 +1,8 @@
 from rest_framework import serializers
 
 from jobs.models import Job
+from tracking import serialize
+from tracking.models import LatestMetric
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -48,8 +50,37 @@ class JobDetailSerializer(JobSerializer):
     instances = serializers.SerializerMethodField()
 
     class Meta(JobSerializer.Meta):
-        fields = [*JobSerializer.Meta.fields, "spec", "spec_yaml", "transitions", "instances"]
+        fields = [
+            *JobSerializer.Meta.fields,
+            "spec",
+            "spec_yaml",
+            "transitions",
+            "instances",
+            "run_id",
+            "artifact_root",
+            "metrics",
+        ]
         read_only_fields = fields
+
+    run_id = serializers.SerializerMethodField()
+    artifact_root = serializers.SerializerMethodField()
+    metrics = serializers.SerializerMethodField()
+
+    def get_run_id(self, job) -> str | None:
+        return job.run.run_id if job.run_id else None
+
+    def get_artifact_root(self, job) -> str | None:
+        return job.run.artifact_root if job.run_id else None
+
+    def get_metrics(self, job) -> list[dict]:
+        """The run's latest value of each metric."""
+        if not job.run_id:
+            return []
+        rows = LatestMetric.objects.filter(run_id=job.run_id).order_by("key")
+        return [
+            {"key": m.key, "value": serialize.number(m.value, m.is_nan), "step": m.step}
+            for m in rows
+        ]
 
     def get_transitions(self, job) -> list[dict]:
         return [

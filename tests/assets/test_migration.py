@@ -18,6 +18,15 @@ def migrate(targets):
     return executor.loader.project_state([t for t in targets if t[1]]).apps
 
 
+@pytest.fixture(autouse=True)
+def back_to_the_latest():
+    """The tests after this one need every migration applied again."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 def test_rows_stored_before_the_move_are_there_after_it():
     old = migrate(BEFORE)
     Workspace = old.get_model("portal", "Workspace")

@@ -187,3 +187,34 @@ def test_the_samples_run_their_real_commands(kp_login, capsys, sample, expected)
     assert job.status == Status.COMPLETED, job.status_reason
     logs = "".join(log.text + log.tail for log in InstanceLog.objects.filter(job=job))
     assert expected in logs, logs
+
+
+def test_the_training_sample_is_a_run_with_charts_params_outputs_and_a_model(
+    kp_login, capsys, tmp_path
+):
+    """samples/train-digits: the job logs with MLflow unchanged, its run follows the job,
+    its outputs/ folder is uploaded, and the CLI tells the same story."""
+    sample = Path(__file__).resolve().parents[2] / "samples" / "train-digits" / "job.yml"
+    code, out, err = run(
+        capsys, "-o", "json", "job", "create", "-f", str(sample), "--stream",
+        "--set", "inputs.epochs=4",
+    )  # fmt: skip
+    assert code == 0, out + err
+    job = Job.objects.select_related("run").get(name=json.loads(out)["name"])
+    assert job.status == Status.COMPLETED, job.status_reason
+    run_row = job.run
+    assert run_row.status == "FINISHED" and run_row.experiment.name == "digits"
+    assert dict(run_row.params.values_list("key", "value"))["epochs"] == "4"
+    code, out, err = run(capsys, "-o", "json", "job", "metrics", job.name, "--key", "train_loss")
+    assert code == 0, err
+    # log_model (MLflow 3) links the run's latest metrics to the model at its step 0, and
+    # the client sends them as points again, as against an MLflow server.
+    steps = [p["step"] for p in json.loads(out)]
+    assert sorted(set(steps)) == [0, 1, 2, 3] and len(steps) in (4, 5)
+    code, out, err = run(capsys, "job", "show", job.name)
+    assert code == 0 and f"Run: {run_row.run_id}" in out and "test_accuracy" in out
+    code, out, err = run(capsys, "job", "download", job.name, "--download-path", str(tmp_path))
+    assert code == 0, err
+    matrix = json.loads((tmp_path / job.name / "outputs" / "confusion_matrix.json").read_text())
+    assert len(matrix["matrix"]) == 10
+    assert run_row.logged_models.get().status == "LOGGED_MODEL_READY"

@@ -33,13 +33,21 @@ def main() -> None:
     )
     classes = np.unique(digits.target)
     model = SGDClassifier(
-        loss="log_loss", learning_rate="constant", eta0=args.learning_rate, alpha=args.alpha,
+        loss="log_loss",
+        learning_rate="constant",
+        eta0=args.learning_rate,
+        alpha=args.alpha,
         random_state=0,
     )
     with mlflow.start_run():
         mlflow.log_params(
-            {"epochs": args.epochs, "learning_rate": args.learning_rate, "alpha": args.alpha,
-             "train_size": len(x_train), "test_size": len(x_test)}
+            {
+                "epochs": args.epochs,
+                "learning_rate": args.learning_rate,
+                "alpha": args.alpha,
+                "train_size": len(x_train),
+                "test_size": len(x_test),
+            }
         )
         for epoch in range(args.epochs):
             model.partial_fit(x_train, y_train, classes=classes)
