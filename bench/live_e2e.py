@@ -822,7 +822,7 @@ def prepare(sim_url: str, sim_token: str, jobs: int) -> tuple[list[tuple[int, st
     cluster = Cluster.objects.create(
         name="bench",
         server=sim_url,
-        credentials=credentials.encrypt({"token": sim_token}),
+        credentials=credentials.seal(sim_url, {"token": sim_token}),
         status=ClusterStatus.CONNECTED,
     )
     target = ComputeTarget.objects.create(

@@ -8,10 +8,14 @@ from portal.background import enqueue
 
 @admin.register(Cluster)
 class ClusterAdmin(admin.ModelAdmin):
+    """Clusters are attached (server and credentials together) on the Clusters page; here
+    their server is read-only, since a new server needs its credentials again."""
+
     list_display = ("name", "server", "status", "extension_status", "node_count", "last_checked_at")
     # Credentials are write-only: never listed, never shown in the form.
     exclude = ("credentials",)
     readonly_fields = (
+        "server",
         "status",
         "status_reason",
         "missing_permissions",
@@ -23,6 +27,9 @@ class ClusterAdmin(admin.ModelAdmin):
         "extension_steps",
         "namespaces",
     )
+
+    def has_add_permission(self, request) -> bool:
+        return False  # attach on the Clusters page, which takes the credentials
 
 
 @admin.register(ComputeTarget)

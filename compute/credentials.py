@@ -44,6 +44,25 @@ def encrypt(data: dict) -> bytes:
     return cipher().encrypt(json.dumps(data, sort_keys=True).encode())
 
 
+def seal(server: str, data: dict) -> bytes:
+    """Returns ``data`` encrypted together with the ``server`` URL it is for: credentials
+    opened with ``open_for`` are only ever handed to that server."""
+    return encrypt({**data, "server": server})
+
+
+def open_for(server: str, blob: bytes | memoryview) -> dict:
+    """Returns the credentials sealed for ``server``; raises CredentialsError when they were
+    given for another server (the URL was changed without giving credentials again) or
+    when no configured key opens them."""
+    data = decrypt(blob)
+    if data.get("server") != server:
+        raise CredentialsError(
+            f"the stored credentials were given for another server than {server}; attach the "
+            "cluster again with credentials for this server"
+        )
+    return data
+
+
 def decrypt(blob: bytes | memoryview) -> dict:
     """Returns the credentials; raises CredentialsError when no configured key opens them."""
     try:

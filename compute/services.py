@@ -32,7 +32,7 @@ def cluster_attach(
     cluster = Cluster(
         name=name, description=description, server=access.server, is_sandbox=is_sandbox
     )
-    cluster.credentials = credentials.encrypt(access.credentials)
+    cluster.credentials = credentials.seal(access.server, access.credentials)
     cluster.full_clean(exclude=["credentials"])
     cluster.save()
     enqueue(tasks.cluster_check, cluster.pk)
@@ -41,8 +41,10 @@ def cluster_attach(
 
 @transaction.atomic
 def cluster_update_credentials(*, cluster: Cluster, access: ClusterAccess) -> Cluster:
+    """Points the cluster at ``access.server`` with its credentials: the only way its
+    server changes (credentials are sealed with the server they are for)."""
     cluster.server = access.server
-    cluster.credentials = credentials.encrypt(access.credentials)
+    cluster.credentials = credentials.seal(access.server, access.credentials)
     cluster.status = ClusterStatus.PENDING
     cluster.save(update_fields=["server", "credentials", "status"])
     enqueue(tasks.cluster_check, cluster.pk)

@@ -9,6 +9,7 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
+        from django.contrib.auth.signals import user_login_failed
         from django.db.models.signals import post_save
 
         from portal import db
@@ -17,6 +18,7 @@ class PortalConfig(AppConfig):
         from portal.models import User, Workspace
         from portal.nav import NavItem
         from portal.registry import registry
+        from portal.signin import count_failed_login
 
         os.register_at_fork(after_in_child=db.forget_pools_after_fork)
         registry.add(
@@ -40,6 +42,7 @@ class PortalConfig(AppConfig):
         post_save.connect(
             recheck_on_rights_change, sender=User, weak=False, dispatch_uid="live-recheck"
         )
+        user_login_failed.connect(count_failed_login, dispatch_uid="signin-address-failures")
 
 
 class PortalAdminConfig(AdminConfig):

@@ -13,7 +13,6 @@ is dropped and the socket gets fresh snapshots of its groups instead.
 """
 
 import asyncio
-import json
 import logging
 import weakref
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils.html import escape
 
-from portal import fanout, live
+from portal import fanout, jsonguard, live
 from portal.db import off_loop
 from portal.models import User
 
@@ -30,6 +29,24 @@ log = logging.getLogger(__name__)
 
 MAX_GROUPS = 50
 BACKLOG_CAP = 2_000_000  # characters waiting for one socket before they give way to snapshots
+# What a page may send: small JSON objects naming a group. Anything bigger, deeper or longer
+# is refused with a notice that does not repeat it; past MAX_REFUSALS refusals (forged groups
+# included) the socket is closed. The web server caps frames too (runportal, README).
+MAX_FRAME = 4096  # characters of one incoming frame
+MAX_FRAME_DEPTH = 4
+MAX_GROUP_NAME = 100  # Channels' own limit for a group name
+MAX_REFUSALS = 20
+CLOSE_TOO_MANY_REFUSALS = 4429
+SHOWN = 60  # characters of a refused group name repeated in a notice
+
+
+def shown(group: str) -> str:
+    """A refused group name as a notice may repeat it: cut to SHOWN characters."""
+    return group if len(group) <= SHOWN else group[:SHOWN] + "…"
+
+
+class Unusable(Exception):
+    """A frame the socket cannot use; the message says why without repeating it."""
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -39,6 +56,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
     hub: fanout.Hub | None = None
     _writer: asyncio.Task | None = None  # set once connected (a refused socket has none)
     _rechecking: asyncio.Task | None = None
+    refusals = 0
+
+    async def __call__(self, scope, receive, send) -> None:
+        """Runs the socket; however it ends (a close, an error in a handler, the server
+        cancelling it), it leaves its groups and the hub forgets it."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._leave_all()
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -64,6 +90,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             refused, over, snapshots = await self._join_allowed(requested)
             await self.accept()
             await self._report(refused, over)
+            if self.hub is None:
+                return  # closed: too many refused groups
             for html in snapshots:
                 await self.send(text_data=html)
         except BaseException:
@@ -75,19 +103,29 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self._leave_all()
 
     async def _leave_all(self) -> None:
+        """Leaves every group: out of the hub's groups at once (nothing is handed to this
+        socket any more, even if what follows is cut short), then the layer memberships
+        nobody else in this process needs are given up. Safe to call twice."""
         if self._writer is not None:
             self._writer.cancel()
             self._writer = None
-        if self.hub is None:
+        hub, self.hub = self.hub, None
+        if hub is None:
             return
-        for group in list(self.joined):
-            try:  # one failed discard must not keep the others
-                await self.hub.leave(group, self)
-            except Exception:
-                log.warning("could not leave live group %s", group, exc_info=True)
+        if self.refusals > 1:
+            log.info(
+                "live socket of user %s: %d requests refused in all",
+                self.scope["user"].pk,
+                self.refusals,
+            )
+        groups = sorted(self.joined)
         self.joined.clear()
-        self.hub.unregister(self)
-        self.hub = None
+        hub.unregister(self)
+        for group in groups:
+            try:  # one failed discard must not keep the others
+                await hub.leave(group, self)
+            except Exception:
+                log.warning("could not leave live group %s", shown(group), exc_info=True)
 
     def push(self, html: str) -> None:
         """Called by the hub for every fragment of a joined group; never blocks."""
@@ -158,21 +196,42 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
-            message = json.loads(text_data or "{}")
-        except json.JSONDecodeError:
-            await self.notice("Ignored a message that is not JSON.")
+            group = subscription(text_data, bytes_data)
+        except Unusable as why:
+            await self._refuse(str(why))
             return
-        group = message.get("subscribe") if isinstance(message, dict) else None
-        if isinstance(group, str):
+        if group is not None:
             await self.subscribe(group)
 
+    async def _refuse(self, why: str) -> None:
+        """Tells the page why a request was refused; past MAX_REFUSALS closes the socket.
+        The first refusal of a socket is logged, the rest are counted (logged at the end)."""
+        if self.hub is None:
+            return  # closed already
+        self.refusals += 1
+        if self.refusals == 1:
+            log.info("live socket of user %s refused a request: %s", self.scope["user"].pk, why)
+        if self.refusals > MAX_REFUSALS:
+            await self.notice(
+                f"More than {MAX_REFUSALS} requests of this page were refused; live updates "
+                "stopped. Reload the page."
+            )
+            await self.close(code=CLOSE_TOO_MANY_REFUSALS)
+            await self._leave_all()
+            return
+        await self.notice(why)
+
     async def subscribe(self, group: str) -> None:
+        if self.hub is None:
+            return  # closed meanwhile
         # Hold the writer: fragments of the new group pushed from the join on must follow
         # its snapshot.
         self._holds += 1
         try:
             refused, over, snapshots = await self._join_allowed([group])
             await self._report(refused, over)
+            if self.hub is None:
+                return  # closed: too many refusals
             for html in snapshots:
                 await self.send(text_data=html)
         finally:
@@ -187,22 +246,24 @@ class LiveConsumer(AsyncWebsocketConsumer):
         of the joined). The checks and renders of sockets connecting at the same time go to
         the database together (``Coalescer``)."""
         wanted = [g for g in dict.fromkeys(groups) if g not in self.joined]
+        too_long = [g for g in wanted if len(g) > MAX_GROUP_NAME]
+        wanted = [g for g in wanted if len(g) <= MAX_GROUP_NAME]
         room = max(0, MAX_GROUPS + 1 - len(self.joined))  # the user's own group is free
         wanted, over = wanted[:room], wanted[room:]
         allowed = await _coalesced(_check_many)((self.scope["user"], wanted))
-        refused = [g for g in wanted if g not in allowed]
+        refused = too_long + [g for g in wanted if g not in allowed]
         joined = [g for g in wanted if g in allowed]
         for group in joined:
             await self._join(group)
-        for group in refused:
-            log.warning("user %s refused group %r", self.scope["user"].pk, group)
         snapshots = await _coalesced(_render_many)(joined) if joined else []
         return refused, over, snapshots
 
     async def _report(self, refused: list[str], over: list[str]) -> None:
         for group in refused:
-            await self.notice(f"Live updates for {group} are not available to you.")
-        if over:
+            if self.hub is None:
+                return  # closed for too many refusals
+            await self._refuse(f"Live updates for {shown(group)} are not available to you.")
+        if over and self.hub is not None:
             await self.notice(
                 f"A page follows at most {MAX_GROUPS} live groups; {len(over)} more were "
                 "not joined."
@@ -216,6 +277,27 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.send(
             text_data=f'<div id="live-notice" hx-swap-oob="innerHTML">{escape(text)}</div>'
         )
+
+
+def subscription(text_data: str | None, bytes_data: bytes | None) -> str | None:
+    """The group a frame asks to join (``{"subscribe": "<group>"}``), or None for a frame
+    that asks for nothing; raises Unusable for a frame too large, too deep, not JSON, or
+    naming a group that is not a short string."""
+    if bytes_data is not None and text_data is None:
+        raise Unusable("Ignored a binary message; this socket takes JSON text.")
+    text = text_data or "{}"
+    if len(text) > MAX_FRAME:
+        raise Unusable(f"Ignored a message of more than {MAX_FRAME} characters.")
+    try:
+        message = jsonguard.loads(text, max_depth=MAX_FRAME_DEPTH)
+    except ValueError:
+        raise Unusable("Ignored a message that is not JSON, or nested too deeply.") from None
+    group = message.get("subscribe") if isinstance(message, dict) else None
+    if group is None:
+        return None
+    if not isinstance(group, str) or not group:
+        raise Unusable("Ignored a subscription that does not name a group.")
+    return group
 
 
 def _recheck_groups(user_id: int, groups: list[str]):

@@ -8,6 +8,7 @@ without a real secret key.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -87,6 +88,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -99,6 +101,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.CurrentWorkspaceMiddleware",
+    # Last, as django-axes asks: turns a lockout found while signing in into its response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -325,6 +329,29 @@ TIME_ZONE = env_str("PORTAL_TIME_ZONE", "UTC")
 USE_I18N = False
 USE_TZ = True
 
+# ---- signing in: brute-force and flood protection (portal/signin.py, portal/throttle.py) ----
+AUTHENTICATION_BACKENDS = [
+    "portal.signin.AddressLimitBackend",
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Trusted proxies in front of the portal whose X-Forwarded-For entries name the client.
+PROXY_COUNT = env_int("PORTAL_PROXY_COUNT", 0)
+LOGIN_FAILURE_LIMIT = env_int("PORTAL_LOGIN_FAILURE_LIMIT", 10)
+LOGIN_LOCKOUT_MINUTES = env_int("PORTAL_LOGIN_LOCKOUT_MINUTES", 15)
+AUTH_FAILURES_PER_ADDRESS = env_int("PORTAL_AUTH_FAILURES_PER_ADDRESS", 50)
+AUTH_FAILURE_WINDOW = max(1, env_int("PORTAL_AUTH_FAILURE_WINDOW_SECONDS", 300))
+API_CALLS_PER_MINUTE = env_int("PORTAL_API_CALLS_PER_MINUTE", 60000)
+AXES_ENABLED = LOGIN_FAILURE_LIMIT > 0
+AXES_FAILURE_LIMIT = max(1, LOGIN_FAILURE_LIMIT)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_COOLOFF_TIME = timedelta(minutes=max(1, LOGIN_LOCKOUT_MINUTES))
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "portal.throttle.client_address"
+AXES_LOCKOUT_CALLABLE = "portal.signin.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins go to the audit log
+AXES_VERBOSE = False
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -341,6 +368,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "portal.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["portal.api.auth.CallerRateThrottle"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Kube portal API",
@@ -377,5 +405,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("PORTAL_LOG_LEVEL", "INFO")},
-    "loggers": {"kubernetes": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+    "loggers": {
+        "kubernetes": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        # django-axes writes lines per failed sign-in; an attack would flood the log.
+        "axes": {"level": "ERROR"},
+    },
 }

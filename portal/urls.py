@@ -16,7 +16,7 @@ api_patterns = [
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("workspaces/", views.workspace_list, name="workspace-list"),
     path("workspaces/new", views.workspace_create, name="workspace-create"),

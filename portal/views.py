@@ -1,17 +1,35 @@
 """Studio pages of the portal app: home, workspaces, members, tokens."""
 
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
-from portal import live, services
+from portal import live, services, throttle
 from portal.access import get_for, is_htmx
 from portal.forms import MemberForm, TokenForm, WorkspaceForm
 from portal.middleware import SESSION_KEY
 from portal.models import Action, ApiToken, Workspace
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login, refused up front (429, with why and for how long) for an address that
+    failed too often; a username locked from this address is django-axes's answer."""
+
+    redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        refused = throttle.failures_refused(throttle.client_address(request))
+        if refused is not None:
+            response = render(
+                request, "registration/login.html", {"refused": refused.message}, status=429
+            )
+            response["Retry-After"] = str(refused.wait)
+            return response
+        return super().post(request, *args, **kwargs)
 
 
 @login_required

@@ -114,3 +114,35 @@ def kp_logged_in(portal_url: str, user, config_dir, monkeypatch) -> Iterator[str
     finally:
         reconciler.stopping.set()
         reconciler.join(timeout=5)
+
+
+@contextmanager
+def recording_server() -> Iterator[tuple[str, list[dict]]]:
+    """An HTTP server on 127.0.0.1 that answers 200 ``{}`` to everything and records each
+    request's method, path and headers; yields (its URL, the records)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self):
+            seen.append({"method": self.command, "path": self.path, "headers": dict(self.headers)})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()

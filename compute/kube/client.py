@@ -16,6 +16,7 @@ from django.conf import settings
 from kubernetes import client
 
 from compute import credentials as creds
+from compute.kube.errors import ClusterError, ErrorKind
 
 PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
 
@@ -102,12 +103,20 @@ def build_client(server: str, secret: dict) -> client.ApiClient:
 
 def client_for(cluster) -> client.ApiClient:
     """The cached ApiClient of ``cluster`` (a Cluster row); rebuilt when what it is built
-    from changes: the cluster, its server URL or its credentials."""
+    from changes: the cluster, its server URL or its credentials.
+
+    Credentials are sealed with the server they were given for: a row whose ``server`` was
+    changed without new credentials raises ClusterError (unauthorized) and nothing is sent
+    anywhere."""
     blob = bytes(cluster.credentials)
     key = (cluster.pk, cluster.server, hashlib.sha256(blob).hexdigest())
     with _clients_lock:
         api = _clients.get(key)
         if api is None:
-            api = build_client(cluster.server, creds.decrypt(blob))
+            try:
+                secret = creds.open_for(cluster.server, blob)
+            except creds.CredentialsError as exc:
+                raise ClusterError(ErrorKind.UNAUTHORIZED, f"Not connecting: {exc}.") from None
+            api = build_client(cluster.server, secret)
             _clients[key] = api
         return api

@@ -1,9 +1,11 @@
-"""Personal token authentication: ``Authorization: Bearer kp_...`` (or ``Token kp_...``)."""
+"""Personal token authentication (``Authorization: Bearer kp_...`` or ``Token kp_...``) and
+the rate every valid caller gets."""
 
-from django.utils import timezone
-from rest_framework import authentication, exceptions
+from rest_framework import authentication, exceptions, throttling
 
-from portal.models import ApiToken, hash_token
+from portal import throttle
+from portal.models import ApiToken
+from portal.tokens import TokenRefused, token_check
 
 
 class PersonalTokenAuthentication(authentication.BaseAuthentication):
@@ -11,27 +13,35 @@ class PersonalTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate(self, request):
         header = authentication.get_authorization_header(request).split()
-        if not header or header[0].lower().decode() not in self.keywords:
+        if not header or header[0].lower().decode(errors="replace") not in self.keywords:
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed(
                 "Malformed Authorization header: use 'Bearer <token>'."
             )
         raw = header[1].decode(errors="replace")
-        token = (
-            ApiToken.objects.active()
-            .select_related("user")
-            .filter(key_hash=hash_token(raw))
-            .first()
-        )
-        if token is None or not token.user.is_active:
-            raise exceptions.AuthenticationFailed(
-                "Invalid or revoked token. Create a new one under Account → API tokens."
-            )
-        now = timezone.now()
-        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        try:
+            token = token_check(raw, address=throttle.client_address(request))
+        except throttle.Refused as refused:
+            raise exceptions.Throttled(wait=refused.wait, detail=refused.message) from None
+        except TokenRefused as exc:
+            raise exceptions.AuthenticationFailed(exc.message) from None
         return token.user, token
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="api"'
+
+
+class CallerRateThrottle(throttling.BaseThrottle):
+    """``PORTAL_API_CALLS_PER_MINUTE`` per token (or per signed-in user without one)."""
+
+    def allow_request(self, request, view) -> bool:
+        user = request.user
+        if user is None or not user.is_authenticated:
+            return True  # refused elsewhere; failures are counted by address
+        auth = request.auth
+        caller = f"token:{auth.key_hash[:24]}" if isinstance(auth, ApiToken) else f"user:{user.pk}"
+        refused = throttle.call_refused(caller)
+        if refused is not None:
+            raise exceptions.Throttled(wait=refused.wait, detail=refused.message)
+        return True

@@ -60,11 +60,15 @@ def test_the_client_cache_covers_server_and_credentials(attach, sim_kubeconfig):
     cluster = attach(install=False)
     first = client_for(cluster)
     assert client_for(Cluster.objects.get(pk=cluster.pk)) is first
-    cluster.server = cluster.server + "/"
-    assert client_for(cluster) is not first
-    cluster.server = cluster.server.rstrip("/")
     access = kubeconfig.read(sim_kubeconfig)
-    cluster.credentials = credentials.encrypt({**access.credentials, "insecure": True})
+    moved = access.server + "/"
+    cluster.server = moved  # a new server needs credentials sealed for it
+    with pytest.raises(ClusterError, match="attach the cluster again"):
+        client_for(cluster)
+    cluster.credentials = credentials.seal(moved, access.credentials)
+    assert client_for(cluster) is not first
+    cluster.server = access.server
+    cluster.credentials = credentials.seal(access.server, {**access.credentials, "insecure": True})
     assert client_for(cluster) is not first
 
 

@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from compute.kube.client import client_for
+from compute.kube.errors import ClusterError
 from compute.kube.watch.dispatch import ClusterWatch
 from compute.models import Cluster, ClusterLease, ClusterStatus
 
@@ -129,7 +130,12 @@ class WatchSupervisor:
                     self._stop_watch(cluster_id, release=False)
                 continue
             self._renewed[cluster_id] = time.monotonic()
-            api = client_for(cluster)
+            try:
+                api = client_for(cluster)
+            except ClusterError as err:  # e.g. its server moved without new credentials
+                log.warning("not watching cluster %s: %s", cluster.name, err.message)
+                self._stop_watch(cluster_id, release=True)
+                continue
             current = self.watches.get(cluster_id)
             if current is not None and (current.api is not api or not current.is_alive()):
                 self._stop_watch(cluster_id, release=False)  # new credentials: start afresh

@@ -19,6 +19,10 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+# The largest websocket frame the server reads (a page sends small JSON subscriptions);
+# larger ones close the socket before they reach the consumer. Production: --ws-max-size.
+WS_MAX_FRAME = 65536
+
 
 class Command(BaseCommand):
     help = "Runs the portal (ASGI) and, in the embedded mode, the kubesim sandbox cluster."
@@ -42,6 +46,7 @@ class Command(BaseCommand):
                 log_level="info",
                 ws="websockets-sansio",
                 ws_per_message_deflate=settings.WS_DEFLATE,
+                ws_max_size=WS_MAX_FRAME,
             )
         finally:
             if sandbox is not None:
