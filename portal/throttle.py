@@ -20,11 +20,20 @@ from django.conf import settings
 from django.core.cache import cache
 
 
+UNKNOWN_ADDRESS = "0.0.0.0"
+
+
 def client_address(request) -> str:
     """The caller's address: ``REMOTE_ADDR``, or with ``PROXY_COUNT`` trusted proxies in
     front, the address the outermost of them saw (read from the right of
     ``X-Forwarded-For``, so a client cannot choose it)."""
-    address = request.META.get("REMOTE_ADDR") or "unknown"
+    # Without an address (a request built in-process, e.g. a forced login) the unspecified
+    # address stands in: the login log stores addresses in an address column.
+    address = request.META.get("REMOTE_ADDR") or UNKNOWN_ADDRESS
+    try:
+        address = str(ipaddress.ip_address(address))
+    except ValueError:
+        address = UNKNOWN_ADDRESS
     hops = settings.PROXY_COUNT
     if hops:
         forwarded = [
