@@ -3,6 +3,8 @@ from django import forms
 from compute.models import Cluster, ComputeTarget, InstanceType
 from portal.models import Workspace
 
+MAX_QUOTA = 2_147_483_647  # what the quota columns hold
+
 
 class KubeconfigAttachForm(forms.Form):
     name = forms.SlugField(
@@ -71,7 +73,9 @@ class InstanceTypeForm(forms.Form):
     requests_memory = forms.CharField(label="Requests: memory", initial="4Gi")
     limits_cpu = forms.CharField(label="Limits: CPU", initial="2")
     limits_memory = forms.CharField(label="Limits: memory", initial="8Gi")
-    limits_gpu = forms.IntegerField(label="Limits: nvidia.com/gpu", required=False, min_value=0)
+    limits_gpu = forms.IntegerField(
+        label="Limits: nvidia.com/gpu", required=False, min_value=0, max_value=MAX_QUOTA
+    )
 
     def __init__(self, *args, editing: InstanceType | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -115,10 +119,18 @@ class ImportForm(forms.Form):
 
 
 class QuotaFields(forms.Form):
-    quota_cpu = forms.CharField(required=False, label="CPU quota", help_text="e.g. 16; empty: none")
-    quota_memory = forms.CharField(required=False, label="Memory quota", help_text="e.g. 64Gi")
-    quota_gpu = forms.IntegerField(required=False, min_value=0, label="GPU quota")
-    quota_pods = forms.IntegerField(required=False, min_value=0, label="Pod quota")
+    quota_cpu = forms.CharField(
+        required=False, max_length=20, label="CPU quota", help_text="e.g. 16; empty: none"
+    )
+    quota_memory = forms.CharField(
+        required=False, max_length=20, label="Memory quota", help_text="e.g. 64Gi"
+    )
+    quota_gpu = forms.IntegerField(
+        required=False, min_value=0, max_value=MAX_QUOTA, label="GPU quota"
+    )
+    quota_pods = forms.IntegerField(
+        required=False, min_value=0, max_value=MAX_QUOTA, label="Pod quota"
+    )
 
 
 class TargetForm(QuotaFields):

@@ -235,9 +235,10 @@ def uninstall_steps() -> list[tuple[str, callable]]:
 # ---- namespaces and quotas ------------------------------------------------------
 
 
-def list_namespaces(cluster) -> list[str]:
+def list_namespaces(cluster) -> dict[str, str]:
+    """The cluster's namespaces: {name: uid}."""
     items = calls.list_objects(client_for(cluster), "v1", "Namespace", doing="listing namespaces")
-    return sorted(item["metadata"]["name"] for item in items)
+    return {item["metadata"]["name"]: item["metadata"].get("uid", "") for item in items}
 
 
 def namespace_exists(cluster, name: str) -> bool:

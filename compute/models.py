@@ -59,6 +59,14 @@ class Cluster(models.Model):
     namespaces = models.JSONField(
         default=list, blank=True, help_text="Namespace names at the last sync."
     )
+    # Health: consecutive failed checks and syncs, since when, and how long the server asked
+    # the portal to wait (a 429's Retry-After). compute.health decides the status from them.
+    failures = models.PositiveIntegerField(default=0)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    backoff_until = models.DateTimeField(null=True, blank=True)
+    # The uid of the cluster's kube-system namespace: a new one means the cluster was
+    # recreated (or restarted empty), so what the portal made in it is gone.
+    cluster_uid = models.CharField(max_length=64, blank=True)
 
     extension_status = models.CharField(
         max_length=20, choices=ExtensionStatus.choices, default=ExtensionStatus.NOT_INSTALLED

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from compute import fit, gateway, validation
+from compute import fit, gateway, health, restore, validation
 from compute.instance_types import DEFAULT_INSTANCE_TYPE, instance_type_object
 from compute.kube.errors import ClusterError, ErrorKind
 from compute.kube.labels import OUTPUTS_CLAIM, namespace_labels
@@ -34,27 +34,23 @@ INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 
 
 def check_cluster(cluster: Cluster) -> None:
-    """Checks reachability, version, node count and permissions; then syncs when usable."""
+    """Checks reachability, version, node count and permissions; then syncs when usable.
+    One failure only counts towards Unreachable (``compute.health``); while the cluster
+    asked to wait (429), nothing is called."""
+    if health.waiting(cluster):
+        return
     try:
         result = gateway.check(cluster)
     except ClusterError as err:
-        cluster.status = (
-            ClusterStatus.UNAUTHORIZED
-            if err.kind in (ErrorKind.UNAUTHORIZED, ErrorKind.FORBIDDEN)
-            else ClusterStatus.UNREACHABLE
-        )
-        cluster.status_reason = err.message
+        health.record_failure(cluster, err)
     else:
         cluster.server_version = result.version
         cluster.node_count = result.node_count
         cluster.missing_permissions = result.missing
+        cluster.failures, cluster.failing_since, cluster.backoff_until = 0, None, None
         if result.missing:
             cluster.status = ClusterStatus.DEGRADED
-            cluster.status_reason = (
-                "The credentials lack permissions the portal needs: "
-                + "; ".join(result.missing)
-                + "."
-            )
+            cluster.status_reason = health.permissions_reason(result.missing)
         else:
             cluster.status = ClusterStatus.CONNECTED
             cluster.status_reason = ""
@@ -62,8 +58,7 @@ def check_cluster(cluster: Cluster) -> None:
     with transaction.atomic():
         cluster.save(
             update_fields=[
-                "status",
-                "status_reason",
+                *health.HEALTH_FIELDS,
                 "server_version",
                 "node_count",
                 "missing_permissions",
@@ -71,7 +66,7 @@ def check_cluster(cluster: Cluster) -> None:
             ]
         )
         broadcast_cluster(cluster, "status")
-    if cluster.is_usable:
+    if cluster.is_usable and not cluster.failures:
         sync_cluster(cluster)
 
 
@@ -117,8 +112,18 @@ def _store_quotas(cluster: Cluster, quotas: dict[int, dict | None]) -> None:
             broadcast_target(target)
 
 
+def _save_health(cluster: Cluster) -> None:
+    with transaction.atomic():
+        cluster.save(update_fields=health.HEALTH_FIELDS)
+        broadcast_cluster(cluster, "status")
+
+
 def sync_cluster(cluster: Cluster) -> None:
-    """Refreshes nodes and usage, namespaces, instance types (both directions) and target quotas."""
+    """Refreshes nodes and usage, namespaces, instance types (both directions) and target
+    quotas. A failure counts towards the cluster's health; a cluster found recreated (or
+    restarted empty) gets back what the portal made in it (``restore``)."""
+    if health.waiting(cluster):
+        return
     try:
         nodes = gateway.list_nodes_and_usage(cluster)
         namespaces = gateway.list_namespaces(cluster)
@@ -126,22 +131,34 @@ def sync_cluster(cluster: Cluster) -> None:
         quotas = {
             t.pk: gateway.read_quota(cluster, t.namespace)
             for t in cluster.targets.all()
-            if t.has_quota
+            if t.has_quota and t.namespace in namespaces
         }
     except ClusterError as err:
         log.warning("sync of cluster %s failed: %s", cluster.name, err.message)
+        health.record_failure(cluster, err)
+        _save_health(cluster)
         return
+    if cluster.failures or cluster.status == ClusterStatus.UNREACHABLE:
+        health.record_success(cluster)
+        _save_health(cluster)
+    lost = restore.lost_objects(cluster, namespaces, remote_types)
     with transaction.atomic():
         _store_nodes(cluster, nodes)
-        cluster.namespaces = namespaces
+        cluster.namespaces = sorted(namespaces)
+        cluster.cluster_uid = namespaces.get("kube-system", cluster.cluster_uid)
         cluster.node_count = len(nodes)
         cluster.last_synced_at = timezone.now()
-        cluster.save(update_fields=["namespaces", "node_count", "last_synced_at"])
-        if remote_types is not None:
+        cluster.save(update_fields=["namespaces", "cluster_uid", "node_count", "last_synced_at"])
+        if lost:
+            restore.mark_lost(cluster, lost)
+        elif remote_types is not None:
             _sync_instance_types(cluster, remote_types)
         refresh_fit(cluster=cluster)
         _store_quotas(cluster, quotas)
         broadcast_cluster(cluster, "capacity")
+    if lost:
+        restore_lost(cluster, lost)
+        return
     pending = InstanceType.objects.filter(cluster=cluster, sync_state="pending")
     for instance in pending.select_related("cluster"):
         push_instance_type(instance)
@@ -219,8 +236,23 @@ def refresh_fit(*, cluster: Cluster, instance_types=None) -> None:
 # ---- the extension ---------------------------------------------------------------------
 
 
-def run_extension_steps(cluster: Cluster, *, install: bool) -> None:
-    """Runs the extension's install (or uninstall) steps, saving and pushing each step's state."""
+def restore_lost(cluster: Cluster, lost: restore.Lost) -> None:
+    """Puts back what ``cluster`` lost (``compute.restore``): targets' namespaces, quotas and
+    claims, then the extension with its stored settings and every instance type the portal
+    knew. The next sync picks up from there (and tries again what failed)."""
+    for target in lost.targets:
+        provision_target(target, create_namespace=True)
+    if lost.extension:
+        run_extension_steps(cluster, install=True, sync=False)
+        if cluster.extension_installed:
+            for instance in InstanceType.objects.filter(cluster=cluster, sync_state="pending"):
+                instance.cluster = cluster
+                push_instance_type(instance)
+
+
+def run_extension_steps(cluster: Cluster, *, install: bool, sync: bool = True) -> None:
+    """Runs the extension's install (or uninstall) steps, saving and pushing each step's
+    state; after an install, syncs the cluster (unless ``sync`` is false)."""
     settings_ = {
         "training": cluster.training_enabled,
         "inference": cluster.inference_enabled,
@@ -251,7 +283,8 @@ def run_extension_steps(cluster: Cluster, *, install: bool) -> None:
         entry["state"] = "done"
     if install:
         save(ExtensionStatus.INSTALLED)
-        sync_cluster(cluster)
+        if sync:
+            sync_cluster(cluster)
     else:
         InstanceType.objects.filter(cluster=cluster).delete()
         save(ExtensionStatus.NOT_INSTALLED)

@@ -3,6 +3,7 @@
 import yaml
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from compute import credentials, quantity, tasks, usage, validation
@@ -22,6 +23,7 @@ from compute.models import (
 from compute.notify import broadcast_cluster, broadcast_target
 from compute.operations import refresh_fit
 from portal.background import enqueue
+from portal.errors import Conflict
 
 
 @transaction.atomic
@@ -337,8 +339,16 @@ def target_set_quota(
 
 @transaction.atomic
 def target_delete(*, target: ComputeTarget) -> None:
-    """Deletes a target (its namespace is left in the cluster: it may hold data)."""
-    target.delete()
+    """Deletes a target (its namespace is left in the cluster: it may hold data). Raises
+    Conflict while work (jobs) still refers to it."""
+    try:
+        with transaction.atomic():
+            target.delete()
+    except ProtectedError as exc:
+        raise Conflict(
+            f"Compute target {target.name} is still used by {len(exc.protected_objects)} "
+            "job(s) or other work; delete them first."
+        ) from None
 
 
 # ---- self-service requests -------------------------------------------------------------------

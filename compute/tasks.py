@@ -27,8 +27,9 @@ def recheck_clusters() -> None:
 
 @shared_task
 def sync_clusters() -> None:
+    # Unreachable ones too: a sync that works again brings them back within a sync period.
     for cluster in Cluster.objects.filter(
-        status__in=[ClusterStatus.CONNECTED, ClusterStatus.DEGRADED]
+        status__in=[ClusterStatus.CONNECTED, ClusterStatus.DEGRADED, ClusterStatus.UNREACHABLE]
     ):
         operations.sync_cluster(cluster)
 

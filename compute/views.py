@@ -13,6 +13,7 @@ from compute.kube.client import AccessError, token_access
 from compute.models import Cluster, ComputeRequest, ComputeTarget, InstanceType, RequestKind
 from portal import live
 from portal.access import get_for
+from portal.errors import Conflict
 from portal.models import Action
 
 MAX_UPLOAD = kubeconfig.MAX_KUBECONFIG_BYTES
@@ -405,10 +406,8 @@ def target_delete(request, pk):
         messages.success(
             request, f"Compute target {target.name} deleted (its namespace stays in the cluster)."
         )
-    except Exception as exc:  # noqa: BLE001 - ProtectedError when jobs still reference it
-        messages.error(
-            request, f"Cannot delete {target.name}: work still refers to it ({type(exc).__name__})."
-        )
+    except Conflict as exc:
+        messages.error(request, f"Cannot delete {target.name}: {exc}")
     return redirect("target-admin")
 
 

@@ -8,7 +8,7 @@ import operator
 
 from django.utils import timezone
 
-from jobs.models import Instance
+from jobs.models import Instance, Status
 from portal.db import update_many, values_in
 
 INSTANCE_FIELDS = ("pod", "node", "phase", "state", "reason", "exit_code", "restarts")
@@ -77,3 +77,26 @@ def store_instances(
                 deferred.append(row)
             changed = True
     return changed
+
+
+ENDED_PHASES = ("Succeeded", "Failed")
+
+
+def _ended_phase(status: str) -> str:
+    return "Succeeded" if status == Status.COMPLETED else "Failed"
+
+
+def close_instances(job_id: int, status: str) -> None:
+    """Marks the instance rows of a job that ended ``status`` and still look alive (their
+    pods went with the cluster, or were never seen ending) as ended with it."""
+    alive = Instance.objects.filter(job_id=job_id).exclude(phase__in=ENDED_PHASES)
+    alive.filter(reason="").update(reason=f"ended with the job ({status})")
+    alive.update(phase=_ended_phase(status), state="terminated", updated_at=timezone.now())
+
+
+def close_rows(rows, status: str) -> None:
+    """The same for rows not written yet (a watch batch's deferred rows)."""
+    for row in rows:
+        if row.phase not in ENDED_PHASES:
+            row.phase, row.state = _ended_phase(status), "terminated"
+            row.reason = row.reason or f"ended with the job ({status})"

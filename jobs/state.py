@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from jobs.instances import InstanceRow, store_instances
+from jobs.instances import InstanceRow, close_instances, close_rows, store_instances
 from jobs.models import TERMINAL, Instance, Job, Status, Transition
 from jobs.notify import broadcast_job
 from tracking import services as tracking
@@ -276,6 +276,7 @@ def record_transition(job: Job, to: str, reason: str = "", *, at=None, fields=No
             updates["started_at"] = at
         if to in TERMINAL:
             updates["ended_at"] = at
+            close_instances(job.pk, to)
         Job.objects.filter(pk=job.pk).update(**updates)
         for key, value in updates.items():
             setattr(job, key, value)
@@ -321,4 +322,7 @@ def apply_observed(
         and any(v.state == "terminated" for v in views)
     ):
         record_transition(job, Status.RUNNING, "")
-    return changed_instances, record_transition(job, new_status, reason)
+    moved = record_transition(job, new_status, reason)
+    if moved and new_status in TERMINAL and deferred:
+        close_rows([row for row in deferred if row.job_id == job.pk], new_status)
+    return changed_instances, moved

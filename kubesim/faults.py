@@ -12,6 +12,7 @@ FIELDS: dict[str, type] = {
     "error_code": int,
     "latency_ms": float,
     "drop_watch_after": int,
+    "fail_next": int,
 }
 
 
@@ -27,6 +28,7 @@ class Faults:
         self.error_code: int = 500
         self.latency_ms: float = 0.0
         self.drop_watch_after: int = 0
+        self.fail_next: int = 0  # the next this many requests fail (then error_rate applies)
         self._drop: Callable[[], Any] | None = None
         self._compact: Callable[[], Any] | None = None
         self._rng = random.Random()
@@ -49,13 +51,18 @@ class Faults:
     def reset(self) -> None:
         """Turn every fault off."""
         self.error_rate, self.error_code, self.latency_ms, self.drop_watch_after = 0.0, 500, 0, 0
+        self.fail_next = 0
 
     def as_dict(self) -> dict[str, Any]:
         """Return the current switch values."""
         return {k: getattr(self, k) for k in FIELDS}
 
     def should_fail(self) -> bool:
-        """Return True for the share ``error_rate`` of calls (independent draws)."""
+        """Return True for the next ``fail_next`` calls, then for the share ``error_rate``
+        of calls (independent draws)."""
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return True
         return self.error_rate > 0 and self._rng.random() < self.error_rate
 
     def drop_watches(self) -> int:

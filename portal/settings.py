@@ -271,6 +271,10 @@ SANDBOX_RUNTIME = env_str("PORTAL_SANDBOX_RUNTIME", "local")
 # tabs more than half their latency (bench/live_e2e.py --ws-deflate); on for slow links.
 WS_DEFLATE = env_bool("PORTAL_WS_DEFLATE", False)
 KUBE_REQUEST_TIMEOUT = env_int("PORTAL_KUBE_TIMEOUT", 10)
+# A cluster is marked Unreachable after this many consecutive failed checks and syncs that
+# span at least this many seconds (one failed call only shows as Degraded; watches go on).
+CLUSTER_FAILURES_UNREACHABLE = max(1, env_int("PORTAL_CLUSTER_FAILURES", 3))
+CLUSTER_FAILURE_WINDOW = env_int("PORTAL_CLUSTER_FAILURE_WINDOW_SECONDS", 20)
 # Node labels that name a node's pool, the first a node carries wins (AKS, GKE, EKS,
 # Karpenter, kubesim); a node with none of them is grouped by its instance type.
 NODE_POOL_LABELS = env_list(
@@ -364,7 +368,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "portal.api.inputs.Pagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "portal.api.inputs.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "portal.api.errors.exception_handler",

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from compute.models import Cluster, ComputeRequest, ComputeTarget, InstanceType
+from portal.api.inputs import MAX_INT
 
 
 class ClusterSerializer(serializers.ModelSerializer):
@@ -144,11 +145,15 @@ class TargetCreateSerializer(serializers.Serializer):
     namespace = serializers.SlugField(max_length=63)
     create_namespace = serializers.BooleanField(default=True)
     description = serializers.CharField(required=False, allow_blank=True, default="")
-    quota_cpu = serializers.CharField(required=False, allow_blank=True, default="")
-    quota_memory = serializers.CharField(required=False, allow_blank=True, default="")
-    quota_gpu = serializers.IntegerField(required=False, allow_null=True, min_value=0, default=None)
+    quota_cpu = serializers.CharField(required=False, allow_blank=True, default="", max_length=20)
+    quota_memory = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=20
+    )
+    quota_gpu = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=MAX_INT, default=None
+    )
     quota_pods = serializers.IntegerField(
-        required=False, allow_null=True, min_value=0, default=None
+        required=False, allow_null=True, min_value=0, max_value=MAX_INT, default=None
     )
     allowed_instance_types = serializers.ListField(
         child=serializers.CharField(), required=False, default=list
@@ -156,19 +161,25 @@ class TargetCreateSerializer(serializers.Serializer):
 
 
 class QuotaSerializer(serializers.Serializer):
-    quota_cpu = serializers.CharField(required=False, allow_blank=True, default="")
-    quota_memory = serializers.CharField(required=False, allow_blank=True, default="")
-    quota_gpu = serializers.IntegerField(required=False, allow_null=True, min_value=0, default=None)
+    quota_cpu = serializers.CharField(required=False, allow_blank=True, default="", max_length=20)
+    quota_memory = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=20
+    )
+    quota_gpu = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=MAX_INT, default=None
+    )
     quota_pods = serializers.IntegerField(
-        required=False, allow_null=True, min_value=0, default=None
+        required=False, allow_null=True, min_value=0, max_value=MAX_INT, default=None
     )
 
 
 class ComputeRequestSerializer(serializers.ModelSerializer):
     workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    reviewed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    target = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    reviewed_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    target = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
 
     class Meta:
         model = ComputeRequest
@@ -197,9 +208,9 @@ class ComputeRequestSerializer(serializers.ModelSerializer):
 class RequestCreateSerializer(QuotaSerializer):
     workspace = serializers.SlugField()
     kind = serializers.ChoiceField(choices=["target", "quota"])
-    target = serializers.CharField(required=False, allow_blank=True, default="")
-    name = serializers.CharField(required=False, allow_blank=True, default="")
-    namespace = serializers.CharField(required=False, allow_blank=True, default="")
+    target = serializers.CharField(required=False, allow_blank=True, default="", max_length=63)
+    name = serializers.CharField(required=False, allow_blank=True, default="", max_length=63)
+    namespace = serializers.CharField(required=False, allow_blank=True, default="", max_length=63)
     justification = serializers.CharField()
 
 

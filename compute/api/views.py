@@ -13,6 +13,7 @@ from compute.api import serializers as s
 from compute.kube.client import AccessError, token_access
 from compute.models import Cluster, ComputeRequest, ComputeTarget, InstanceType
 from portal.access import get_for
+from portal.api.inputs import NumericLookup
 from portal.models import Action, Workspace
 
 
@@ -90,7 +91,7 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return Response(s.ClusterSerializer(cluster).data, status=status.HTTP_202_ACCEPTED)
 
 
-class InstanceTypeViewSet(viewsets.ModelViewSet):
+class InstanceTypeViewSet(NumericLookup, viewsets.ModelViewSet):
     serializer_class = s.InstanceTypeSerializer
 
     @extend_schema(
@@ -153,7 +154,7 @@ class InstanceTypeViewSet(viewsets.ModelViewSet):
 
 
 class ComputeTargetViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    NumericLookup, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     serializer_class = s.ComputeTargetSerializer
 
@@ -214,7 +215,7 @@ class ComputeTargetViewSet(
 
 
 class ComputeRequestViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    NumericLookup, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     serializer_class = s.ComputeRequestSerializer
 

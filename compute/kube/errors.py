@@ -23,11 +23,32 @@ class ErrorKind(StrEnum):
 class ClusterError(Exception):
     """A cluster call failed; ``message`` says what happened and what to do about it."""
 
-    def __init__(self, kind: str, message: str, status: int | None = None):
+    def __init__(
+        self, kind: str, message: str, status: int | None = None, retry_after: float | None = None
+    ):
         super().__init__(message)
         self.kind = ErrorKind(kind)
         self.message = message
         self.status = status
+        # Seconds the server asked us to wait (429's Retry-After), when it said.
+        self.retry_after = retry_after
+
+    @property
+    def transient(self) -> bool:
+        """True for failures that may pass on their own (unreachable, overloaded, 5xx)."""
+        return self.kind == ErrorKind.UNREACHABLE
+
+
+MAX_RETRY_AFTER = 300.0  # seconds: a longer Retry-After is taken as this
+
+
+def retry_after(headers) -> float | None:
+    """The Retry-After of an answer, in seconds (capped), when it gives a number."""
+    try:
+        value = float((headers or {}).get("Retry-After", ""))
+    except (TypeError, ValueError):
+        return None
+    return min(max(value, 0.0), MAX_RETRY_AFTER)
 
 
 # Statuses worth retrying: the server is overloaded or restarting.
@@ -76,6 +97,12 @@ def _from_status(status: int, message: str, doing: str) -> ClusterError:
         return ClusterError(
             ErrorKind.INVALID, f"The cluster refused the object while {doing}: {message}", status
         )
+    if status == 429:
+        return ClusterError(
+            ErrorKind.UNREACHABLE,
+            f"The API server is overloaded (429) while {doing}; the portal waits as it asks.",
+            status,
+        )
     if status in _TRANSIENT:
         return ClusterError(
             ErrorKind.UNREACHABLE,
@@ -92,7 +119,10 @@ def translate(exc: Exception, doing: str) -> ClusterError:
     if isinstance(exc, ClusterError):
         return exc
     if isinstance(exc, ApiException):
-        return _from_status(exc.status, _server_message(exc), doing)
+        error = _from_status(exc.status, _server_message(exc), doing)
+        if exc.status == 429:
+            error.retry_after = retry_after(exc.headers) or 1.0
+        return error
     if isinstance(exc, urllib3.exceptions.HTTPError | OSError | TimeoutError):
         return ClusterError(
             ErrorKind.UNREACHABLE,

@@ -14,8 +14,7 @@ from rest_framework.decorators import (
     authentication_classes,
     permission_classes,
 )
-from rest_framework.exceptions import NotFound
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -27,6 +26,7 @@ from jobs.filters import JobFilter
 from jobs.models import Job
 from portal.access import get_for
 from portal.api.errors import ConflictError
+from portal.api.inputs import MAX_INT, JSONParser, whole_number
 from portal.models import Action, Workspace
 
 
@@ -138,11 +138,9 @@ class JobViewSet(viewsets.GenericViewSet):
     def logs(self, request, slug, name):
         """The job's log as text (lines from ``since_line``); header X-Next-Line says where to continue."""
         job = self.get_object()
-        try:
-            index = int(request.query_params.get("instance", 0))
-            since = max(0, int(request.query_params.get("since_line", 0)))
-        except ValueError:
-            raise NotFound("instance and since_line must be integers") from None
+        params = request.query_params
+        index = whole_number(params.get("instance", 0), "instance", maximum=MAX_INT)
+        since = whole_number(params.get("since_line", 0), "since_line", maximum=MAX_INT)
         lines = selectors.log_lines(
             job=job, index=index, container=request.query_params.get("container", "main")
         )

@@ -19,6 +19,8 @@ from typing import Any
 import yaml
 
 MAX_SPEC_CHARS = 256 * 1024
+# Levels of nested mappings and lists a spec may have (the real shape needs about six).
+MAX_SPEC_DEPTH = 32
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -58,6 +60,13 @@ def load(text: str, what: str = "job file") -> tuple[Any, yaml.Node | None]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         node = loader.get_single_node()
+        deep = _too_deep(node, MAX_SPEC_DEPTH)
+        if deep is not None:
+            raise SpecError(
+                [FieldError("", f"the {what} nests lists and mappings more than "
+                                f"{MAX_SPEC_DEPTH} levels deep; flatten it",
+                            deep.start_mark.line + 1, deep.start_mark.column + 1)]
+            )  # fmt: skip
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -73,6 +82,37 @@ def load(text: str, what: str = "job file") -> tuple[Any, yaml.Node | None]:
     finally:
         loader.dispose()
     return data, node
+
+
+def _too_deep(node: yaml.Node | None, limit: int) -> yaml.Node | None:
+    """The first node nested more than ``limit`` collections deep, or None. Iterative (a
+    deep document must not exhaust the stack before it is refused). A shared node (an
+    alias) counts at every depth it is used at, as its data will; each node is looked at
+    once per level, so alias bombs stay cheap."""
+    level = [node] if node is not None else []
+    reached: dict[int, int] = {}  # node id -> deepest level it was looked at
+    depth = 0
+    while level:
+        depth += 1
+        collections = []
+        for n in level:
+            if (
+                isinstance(n, yaml.MappingNode | yaml.SequenceNode)
+                and reached.get(id(n), 0) < depth
+            ):
+                reached[id(n)] = depth
+                collections.append(n)
+        if not collections:
+            return None
+        if depth > limit:
+            return collections[0]
+        level = []
+        for collection in collections:
+            if isinstance(collection, yaml.MappingNode):
+                level.extend(value for pair in collection.value for value in pair)
+            else:
+                level.extend(collection.value)
+    return None
 
 
 def _walk(node: yaml.Node, path: str, seen: set[int]) -> Iterable[tuple[str, yaml.Node]]:

@@ -4,6 +4,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_handler
 
+from portal.errors import Conflict
+
 
 class ConflictError(exceptions.APIException):
     """409: the request clashes with the current state (``portal.errors.Conflict``)."""
@@ -18,6 +20,8 @@ class TooLarge(exceptions.APIException):
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, Conflict):
+        exc = ConflictError(str(exc))
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from portal import services
 from portal.access import get_for
+from portal.api.inputs import NumericLookup
 from portal.api.serializers import (
     MembershipSerializer,
     MeSerializer,
@@ -45,7 +46,9 @@ class WorkspaceViewSet(viewsets.ReadOnlyModelViewSet):
         )
 
 
-class MembershipViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class MembershipViewSet(
+    NumericLookup, mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
     """Members of one workspace. Listing needs view access; changes need ``manage``."""
 
     serializer_class = MembershipSerializer
@@ -78,7 +81,7 @@ class MembershipViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewset
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class TokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class TokenViewSet(NumericLookup, mixins.ListModelMixin, viewsets.GenericViewSet):
     """The caller's own personal tokens."""
 
     serializer_class = TokenSerializer

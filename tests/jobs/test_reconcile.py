@@ -134,3 +134,27 @@ def test_a_start_lost_with_a_worker_is_queued_again(
     job.refresh_from_db()
     assert job.status == Status.QUEUED and job.cluster_uid, job.status_reason
     assert pod_phases(sim, job) is not None
+
+
+def test_a_job_whose_objects_vanished_ends_with_its_instances(compute_ready, client_for, sim):
+    """The cluster lost a running job's objects (restarted empty, or deleted by hand): the
+    job fails, and its instance rows no longer say Running."""
+    job = submit_job(client_for("scientist"), HELLO, "vanishing", **FOREVER)
+    wait_for(lambda: pod_phases(sim, job) == ["Running"], what="the pod running")
+    tasks.job_sync(job.pk)
+    job.refresh_from_db()
+    assert job.status == Status.RUNNING
+    assert list(job.instances.values_list("phase", flat=True)) == ["Running"]
+
+    def wipe():
+        for kind in ("jobs.batch", "pods"):
+            for obj in sim.store.list(kind, namespace="team-a")[0]:
+                sim.store.delete(kind, obj["metadata"]["name"], namespace="team-a")
+
+    sim.call(wipe)
+    tasks.reconcile_jobs()
+    job.refresh_from_db()
+    assert job.status == Status.FAILED, job.status_reason
+    instance = job.instances.get()
+    assert (instance.phase, instance.state) == ("Failed", "terminated")
+    assert "ended with the job" in instance.reason

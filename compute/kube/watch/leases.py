@@ -25,6 +25,11 @@ from compute.models import Cluster, ClusterLease, ClusterStatus
 
 log = logging.getLogger(__name__)
 
+# Clusters watched: every one whose credentials work. An unreachable cluster's readers back
+# off on their own; stopping them on a failed check would lose live updates for a minute
+# after every blip. Only refused credentials (or deletion, or a lost lease) stop a watch.
+WATCHED = [ClusterStatus.CONNECTED, ClusterStatus.DEGRADED, ClusterStatus.UNREACHABLE]
+
 
 def lease_claim(*, cluster_id: int, holder: str, seconds: float) -> bool:
     """Takes or renews the watch lease of a cluster for ``seconds``; True when ``holder`` has it.
@@ -57,11 +62,12 @@ def lease_release(*, cluster_id: int, holder: str) -> None:
 
 
 class WatchSupervisor:
-    """Runs a ``ClusterWatch`` for each usable cluster whose lease this process holds.
+    """Runs a ``ClusterWatch`` for each watched cluster (``WATCHED``) whose lease this
+    process holds.
 
     Every ``tick`` seconds it renews its leases, claims free ones, starts watches for new or
-    newly usable clusters, and stops those of deleted or unusable clusters and of leases it
-    lost. ``stop()`` stops every watch and releases the leases.
+    newly watched clusters, restarts those of recreated clusters, and stops those of deleted
+    or unauthorized clusters and of leases it lost. ``stop()`` stops every watch and releases the leases.
     """
 
     def __init__(
@@ -78,6 +84,7 @@ class WatchSupervisor:
         self.watch_options = dict(watch_options or {})
         self.watches: dict[int, ClusterWatch] = {}
         self._renewed: dict[int, float] = {}
+        self._uids: dict[int, str] = {}  # the cluster identity each watch started with
         self.stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -110,12 +117,7 @@ class WatchSupervisor:
 
     def check(self) -> None:
         """One pass: renew or claim leases, start and stop watches accordingly."""
-        usable = {
-            c.pk: c
-            for c in Cluster.objects.filter(
-                status__in=[ClusterStatus.CONNECTED, ClusterStatus.DEGRADED]
-            )
-        }
+        usable = {c.pk: c for c in Cluster.objects.filter(status__in=WATCHED)}
         for cluster_id in list(self.watches):
             if cluster_id not in usable:
                 self._stop_watch(cluster_id, release=True)
@@ -137,14 +139,21 @@ class WatchSupervisor:
                 self._stop_watch(cluster_id, release=True)
                 continue
             current = self.watches.get(cluster_id)
-            if current is not None and (current.api is not api or not current.is_alive()):
-                self._stop_watch(cluster_id, release=False)  # new credentials: start afresh
+            known = self._uids.get(cluster_id)
+            recreated = bool(known) and known != cluster.cluster_uid
+            if current is not None and (
+                current.api is not api or not current.is_alive() or recreated
+            ):
+                # New credentials, or a cluster recreated (what the watch knew is gone and
+                # its resourceVersions mean nothing now): start afresh with a new list.
+                self._stop_watch(cluster_id, release=False)
                 current = None
             if current is None:
                 log.info("watching cluster %s", cluster.name)
                 self.watches[cluster_id] = ClusterWatch(
                     cluster_id, api, **self.watch_options
                 ).start()
+            self._uids[cluster_id] = cluster.cluster_uid
 
     def _drop_expired(self) -> None:
         """Stops watches whose lease may have passed to someone else (renewal kept failing)."""
@@ -156,6 +165,7 @@ class WatchSupervisor:
     def _stop_watch(self, cluster_id: int, *, release: bool) -> None:
         watch = self.watches.pop(cluster_id, None)
         self._renewed.pop(cluster_id, None)
+        self._uids.pop(cluster_id, None)
         if watch is not None:
             watch.stop()
         if release:

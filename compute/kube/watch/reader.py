@@ -3,7 +3,8 @@
 The list is plain JSON (decoded with orjson); the watch asks for bookmarks and a server
 time-out, with a client read time-out on top. On ``410 Gone`` the reader lists again and
 turns the difference with what it knew into events (DELETED for what vanished meanwhile).
-Other failures back off exponentially with jitter.
+Other failures back off exponentially with jitter, and at least as long as a 429's
+``Retry-After`` asks.
 """
 
 from __future__ import annotations
@@ -214,6 +215,9 @@ class Reader(threading.Thread):
                 if self.stopping.is_set():
                     break
                 delay = self.backoff.next()
+                asked = getattr(exc, "retry_after", None)  # a 429 says how long to wait
+                if asked:
+                    delay = max(delay, asked)
                 log.warning(
                     "watch %s failed (%s: %s); retrying in %.1fs",
                     self.name,
