@@ -19,7 +19,6 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
-
 UNKNOWN_ADDRESS = "0.0.0.0"
 
 
