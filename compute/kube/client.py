@@ -7,15 +7,15 @@ server give a new client.
 """
 
 import hashlib
-import os
-import tempfile
 import threading
 from dataclasses import dataclass
 
+import urllib3
 from django.conf import settings
 from kubernetes import client
 
 from compute import credentials as creds
+from compute.kube import tls
 from compute.kube.errors import ClusterError, ErrorKind
 
 PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
@@ -69,36 +69,31 @@ def request_timeout() -> tuple[float, float]:
     return (min(5.0, float(settings.KUBE_REQUEST_TIMEOUT)), float(settings.KUBE_REQUEST_TIMEOUT))
 
 
-_cert_dir = tempfile.mkdtemp(prefix="kubeportal-certs-")
 _clients: dict[tuple[int, str, str], client.ApiClient] = {}
 _clients_lock = threading.Lock()
 
 
-def _pem_file(data: str) -> str:
-    """Writes PEM data to a private (0600) file named by its hash; returns the path."""
-    path = os.path.join(_cert_dir, hashlib.sha256(data.encode()).hexdigest() + ".pem")
-    if not os.path.exists(path):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(data)
-    return path
-
-
 def build_client(server: str, secret: dict) -> client.ApiClient:
-    """Returns a new ApiClient for ``server`` with ``secret`` (token or client cert, CA)."""
+    """Returns a new ApiClient for ``server`` with ``secret`` (token or client cert, CA).
+    Its TLS is set up in memory (``compute.kube.tls``): nothing of it is written to disk."""
+    tls.remove_stale_dirs()
     config = client.Configuration()
     config.host = server
     config.retries = 0
     if secret.get("token"):
         config.api_key = {"BearerToken": secret["token"]}
         config.api_key_prefix = {"BearerToken": "Bearer"}
-    if secret.get("client_certificate"):
-        config.cert_file = _pem_file(secret["client_certificate"])
-        config.key_file = _pem_file(secret["client_key"])
-    if secret.get("ca_data"):
-        config.ssl_ca_cert = _pem_file(secret["ca_data"])
     config.verify_ssl = not secret.get("insecure", False)
-    return client.ApiClient(configuration=config)
+    api = client.ApiClient(configuration=config)
+    if server.startswith("https://"):
+        rest = api.rest_client
+        rest.pool_manager = urllib3.PoolManager(
+            num_pools=4,
+            maxsize=config.connection_pool_maxsize or 4,
+            retries=config.retries,
+            ssl_context=tls.client_context(secret),
+        )
+    return api
 
 
 def client_for(cluster) -> client.ApiClient:
