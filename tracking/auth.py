@@ -6,9 +6,9 @@ get PERMISSION_DENIED; an unknown token or none, UNAUTHENTICATED."""
 import hashlib
 from dataclasses import dataclass
 
-from django.utils import timezone
-
-from portal.models import TOKEN_PREFIX, Action, ApiToken, Workspace, hash_token
+from portal import throttle
+from portal.models import Action, Workspace
+from portal.tokens import TokenRefused, token_check
 from tracking.errors import MlflowError, denied
 from tracking.models import Run
 
@@ -62,23 +62,16 @@ def caller_for(request, slug: str) -> Caller:
             "UNAUTHENTICATED",
             "Set MLFLOW_TRACKING_TOKEN to a personal API token (Account → API tokens).",
         )
-    if raw.startswith(RUN_TOKEN_PREFIX):
-        return _run_caller(raw, slug)
-    if raw.startswith(TOKEN_PREFIX):
-        token = (
-            ApiToken.objects.active()
-            .select_related("user")
-            .filter(key_hash=hash_token(raw))
-            .first()
-        )
-        if token is not None and token.user.is_active:
-            now = timezone.now()
-            if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-                ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-            return _user_caller(token.user, slug)
-    raise MlflowError(
-        "UNAUTHENTICATED", "Invalid or revoked token. Create a new one under Account → API tokens."
-    )
+    address = throttle.client_address(request)
+    try:
+        if raw.startswith(RUN_TOKEN_PREFIX):
+            return _run_caller(raw, slug, address)
+        token = token_check(raw, address=address)
+    except throttle.Refused as refused:
+        raise MlflowError("REQUEST_LIMIT_EXCEEDED", refused.message, wait=refused.wait) from None
+    except TokenRefused as exc:
+        raise MlflowError("UNAUTHENTICATED", exc.message) from None
+    return _user_caller(token.user, slug)
 
 
 def _user_caller(user, slug: str) -> Caller:
@@ -89,11 +82,16 @@ def _user_caller(user, slug: str) -> Caller:
     return Caller(workspace=visible, user=user, can_write=writable)
 
 
-def _run_caller(raw: str, slug: str) -> Caller:
+def _run_caller(raw: str, slug: str, address: str) -> Caller:
+    """A job-scoped token; an unknown one counts against the address as any bad token does."""
     secret, _, rank_text = raw.partition(".")
     run = Run.objects.select_related("workspace").filter(token_hash=run_token_hash(secret)).first()
-    if run is None or not secret:
-        raise MlflowError("UNAUTHENTICATED", "Invalid job token (the job may have been deleted).")
+    if run is None:
+        refused = throttle.failures_refused(address)
+        if refused is not None:
+            raise refused
+        throttle.note_failure(address)
+        raise TokenRefused("Invalid job token (the job may have been deleted).")
     if run.workspace.slug != slug:
         raise denied(f"This job's token belongs to workspace {run.workspace.slug}, not {slug}.")
     rank = int(rank_text) if rank_text.isdigit() and len(rank_text) < 6 else 0

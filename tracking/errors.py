@@ -17,16 +17,21 @@ STATUS = {
 
 
 class MlflowError(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, wait: int | None = None) -> None:
         super().__init__(message)
-        self.code, self.message = code, message
+        self.code, self.message, self.wait = code, message, wait
 
     @property
     def status(self) -> int:
         return STATUS.get(self.code, 400)
 
     def response(self) -> JsonResponse:
-        return JsonResponse({"error_code": self.code, "message": self.message}, status=self.status)
+        response = JsonResponse(
+            {"error_code": self.code, "message": self.message}, status=self.status
+        )
+        if self.wait is not None:
+            response["Retry-After"] = str(self.wait)
+        return response
 
 
 def invalid(message: str) -> MlflowError:

@@ -151,8 +151,9 @@ def parse_filter(text: str | None) -> Q:
 _ORDER = re.compile(r"^\s*(?P<ident>.+?)(?:\s+(?P<dir>ASC|DESC))?\s*$", re.IGNORECASE)
 
 
-def order_terms(order_by) -> list:
-    """Django ordering expressions for MLflow's ``order_by`` list (then start time, id)."""
+def order_terms(order_by) -> tuple[list, dict]:
+    """Django ordering expressions for MLflow's ``order_by`` list (then start time, id),
+    and the annotations they order by."""
     if order_by is None:
         order_by = []
     if isinstance(order_by, str):

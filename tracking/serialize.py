@@ -2,7 +2,7 @@
 
 import math
 
-from tracking.models import Experiment, LatestMetric, LoggedModel, Run
+from tracking.models import Experiment, LatestMetric, LoggedModel, Param, Run, RunInput, RunTag
 
 
 def number(value: float, is_nan: bool = False):
@@ -65,17 +65,14 @@ def runs(rows: list[Run]) -> list[dict]:
     if ids:
         for row in LatestMetric.objects.filter(run_id__in=ids).order_by("key"):
             data[row.run_id]["metrics"].append(metric(row))
-        for model, field in (
-            (Run.params.rel.related_model, "params"),
-            (Run.tags.rel.related_model, "tags"),
-        ):
+        for model, field in ((Param, "params"), (RunTag, "tags")):
             for run_id, key, value in model.objects.filter(run_id__in=ids).values_list(
                 "run_id", "key", "value"
             ):
                 data[run_id][field].append({"key": key, "value": value})
-        for run_id, kind, payload in Run.inputs.rel.related_model.objects.filter(
-            run_id__in=ids
-        ).values_list("run_id", "kind", "payload"):
+        for run_id, kind, payload in RunInput.objects.filter(run_id__in=ids).values_list(
+            "run_id", "kind", "payload"
+        ):
             if kind == "dataset":
                 inputs[run_id]["dataset_inputs"].append(payload)
             elif kind == "model":
