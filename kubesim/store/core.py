@@ -43,6 +43,8 @@ _SERVER_META = (
 )
 
 Listener = Callable[[str, str, dict], None]
+# A mutating admission step: mutator(obj, namespace) changes a new object in place.
+Mutator = Callable[[dict, str], None]
 
 
 @dataclass(slots=True, frozen=True)
@@ -71,6 +73,7 @@ class Store:
         self._floor = 0
         self._listeners: list[Listener] = []
         self._sinks: list[Callable[[WatchEvent], None]] = []
+        self._mutators: dict[str, list[Mutator]] = {}
         for ns in INITIAL_NAMESPACES:
             self.create("namespaces", {"metadata": {"name": ns}})
 
@@ -128,6 +131,18 @@ class Store:
         """Stop calling ``fn``; unknown listeners are ignored."""
         if fn in self._listeners:
             self._listeners.remove(fn)
+
+    def add_mutator(self, resource: str, fn: Mutator) -> None:
+        """Call ``fn(obj, namespace)`` on every new object of ``resource`` before it is
+        admitted and stored, as a mutating admission webhook does; it may change ``obj``
+        (a private copy) or raise an ApiError to refuse the create."""
+        self._mutators.setdefault(resource, []).append(fn)
+
+    def remove_mutator(self, resource: str, fn: Mutator) -> None:
+        """Stop calling ``fn`` on creates of ``resource``; unknown ones are ignored."""
+        fns = self._mutators.get(resource, [])
+        if fn in fns:
+            fns.remove(fn)
 
     def add_sink(self, fn: Callable[[WatchEvent], None]) -> None:
         """Receive every ``WatchEvent`` (with the prior object), before listeners run."""
@@ -212,6 +227,8 @@ class Store:
         if name in bucket:
             raise already_exists(rt, name)
         meta["name"] = name
+        for mutate in self._mutators.get(rt.key, ()):
+            mutate(obj, ns)
         self._admit_create(rt, obj, name, ns)
         rv = self._next_rv()
         meta["uid"] = str(uuid.uuid4())
