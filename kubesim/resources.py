@@ -31,6 +31,8 @@ class ResourceType:
     crd: bool = False
     # Kinds served by every version of a CRD; the storage version comes first.
     versions: tuple[str, ...] = field(default_factory=tuple)
+    # A CRD's additionalPrinterColumns (name, type, jsonPath) besides Age, for tables.
+    columns: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def key(self) -> str:

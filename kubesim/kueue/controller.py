@@ -368,7 +368,7 @@ class KueueController(Controller):
         entry.usage = {
             (flavors[r], r): v for r, v in self._requests(queue, entry).items() if r in flavors
         }
-        entry.admitted_at = self._loop.time()
+        entry.admitted_at = next_seq()  # admission order (candidates newest first)
         self._charge(entry, +1)
         self.admissions += 1
         self._touch(queue.name)

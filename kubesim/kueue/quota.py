@@ -276,11 +276,13 @@ class Quotas:
                 fr = (flavor, resource)
                 used = queue.usage.get(fr, 0)
                 quota = quotas.get(resource)
-                if quota is None or used + amount > self.ceiling(queue, fr):
+                top = self.ceiling(queue, fr)
+                if quota is None or amount > top:
                     notes.append(
-                        f"insufficient quota for {resource} in flavor {flavor}, request > "
-                        f"maximum capacity ({quantity(resource, amount)} > "
-                        f"{quantity(resource, self.ceiling(queue, fr))})"
+                        f"insufficient quota for {resource} in flavor {flavor}, previously "
+                        f"considered podsets requests (0) + current podset request "
+                        f"({quantity(resource, amount)}) > maximum capacity "
+                        f"({quantity(resource, top)})"
                     )
                     mode = NOFIT
                     break

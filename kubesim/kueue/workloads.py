@@ -48,7 +48,7 @@ class Entry:
     state: str = "new"  # new | pending | admitted | evicting | finished | waiting | gone
     flavors: dict[str, str] = field(default_factory=dict)
     usage: dict[FR, int] = field(default_factory=dict)
-    admitted_at: float = 0.0
+    admitted_at: int = 0
     generation: int = 1
     shape: tuple = ()
     job: str = ""  # the owning Job's name
