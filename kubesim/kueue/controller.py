@@ -10,10 +10,10 @@ queue, so its cost follows the changes, not the length of the queues.
 
 from __future__ import annotations
 
-import copy
 import logging
 from typing import Any
 
+from kubesim.objects import clone
 from kubesim.sim.events import EventRecorder
 from kubesim.sim.informer import Controller
 
@@ -21,7 +21,6 @@ from . import jobsync, status
 from .crds import GROUP
 from .quota import BORROW, FIT, FR, NOFIT, Queue, Quotas, parse_queue, quantity
 from .workloads import (
-    PRIORITY_LABEL,
     QUEUE_LABEL,
     WORKLOADS,
     Entry,
@@ -29,7 +28,6 @@ from .workloads import (
     next_seq,
     reset_condition,
     set_condition,
-    workload_for_job,
 )
 
 log = logging.getLogger(__name__)
@@ -239,6 +237,9 @@ class KueueController(Controller):
         counts = self.lq_counts.setdefault(entry.lq, {})
         if entry.state in counts:
             counts[entry.state] -= 1
+        queue = self.quotas.queues.get(entry.cq)
+        if queue is not None and "evicting" in (entry.state, state) and entry.state != state:
+            queue.evicting += 1 if state == "evicting" else -1
         entry.state = state
         counts[state] = counts.get(state, 0) + 1
         self.enqueue(("lq", *entry.lq))
@@ -279,6 +280,10 @@ class KueueController(Controller):
         elif kind == "lq":
             status.write_local_queue(self, key[1:])
 
+    def _active(self, queue: Queue) -> bool:
+        """Return whether the queue admits: not stopped, every flavor it names exists."""
+        return not queue.stopped and all(f in self.flavors for f in queue.flavor_names())
+
     def _requests(self, queue: Queue, entry: Entry) -> dict[str, int]:
         covered = {r for g in queue.groups for r in g.covered}
         return {r: v for r, v in entry.requests.items() if v and (r != "pods" or r in covered)}
@@ -300,7 +305,7 @@ class KueueController(Controller):
     def _schedule(self, group: str) -> None:
         """Admit what fits in a cohort (or lone queue), in Kueue's order, preempting where
         the queues' policies allow; a StrictFIFO queue stops at its first misfit."""
-        queues = [q for q in self.quotas.members(group) if not q.stopped]
+        queues = [q for q in self.quotas.members(group) if self._active(q)]
         failed: dict[str, set[tuple]] = {q.name: set() for q in queues}
         blocked: set[str] = set()
         while True:
@@ -335,7 +340,9 @@ class KueueController(Controller):
     ) -> None:
         reason = "ExceedsMaxQuota" if "maximum capacity" in message else "WaitingForQuota"
         if mode != NOFIT:
-            evicting = any(self.entries[k].state == "evicting" for k in self._group_admitted(queue))
+            evicting = any(
+                q.evicting > 0 for q in self.quotas.members(self.quotas.group_of(queue.name))
+            )
             victims = None if evicting else self._victims(queue, entry, flavors)
             if victims:
                 self._preempt(queue, entry, victims)
@@ -371,7 +378,7 @@ class KueueController(Controller):
         entry.admitted_at = next_seq()  # admission order (candidates newest first)
         self._charge(entry, +1)
         self.admissions += 1
-        self._touch(queue.name)
+        self.enqueue(("cq", queue.name))  # this pass goes on admitting: no new pass
         self.enqueue(("lq", *entry.lq))
         self._fresh.discard(entry.key)
         admission = status.admission(queue.name, entry, flavors)
@@ -510,6 +517,9 @@ class KueueController(Controller):
             self._pending(entry, "Misconfigured", message)
             return
         queue = self.quotas.queues[entry.cq]
+        if not self._active(queue):
+            self._pending(entry, "Suspended", f"ClusterQueue {queue.name} is inactive")
+            return
         mode, _flavors, message = self._assess(queue, entry)
         if mode in (FIT, BORROW):
             return  # the next pass admits it
@@ -521,7 +531,7 @@ class KueueController(Controller):
         obj = self.store.peek(WORKLOADS, entry.key[1], namespace=entry.key[0])
         if obj is None or obj["metadata"].get("uid") != entry.uid:
             return None
-        st = copy.deepcopy(obj.get("status") or {})
+        st = clone(obj.get("status") or {})
         mutate(st, st.setdefault("conditions", []))
         if st == obj.get("status"):
             return obj
@@ -538,7 +548,7 @@ class KueueController(Controller):
         outcome = jobsync.finished(job)
         if entry is None:
             if outcome is None and (meta.get("labels") or {}).get(QUEUE_LABEL):
-                self._create_workload(job)
+                jobsync.create_workload(self, job)
             return
         if outcome is not None:
             if entry.state != "finished":
@@ -559,31 +569,6 @@ class KueueController(Controller):
                 self.events.record(job, "Job", "Normal", "Stopped", entry.evicted, COMPONENT)
         elif entry.state == "evicting" and not (job.get("status") or {}).get("active"):
             self._requeue(entry)
-
-    def _create_workload(self, job: dict) -> None:
-        meta = job["metadata"]
-        wpc = (meta.get("labels") or {}).get(PRIORITY_LABEL, "")
-        if wpc and wpc not in self.priorities:
-            self.events.record(
-                job,
-                "Job",
-                "Warning",
-                "ErrorCreatingWorkload",
-                f'workloadPriorityClass.kueue.x-k8s.io "{wpc}" not found',
-                COMPONENT,
-            )
-            self.enqueue_after(("job", meta.get("namespace", ""), meta["name"]), 1.0)
-            return
-        body = workload_for_job(job, self.priorities.get(wpc, 0), wpc)
-        created = self.store.create(WORKLOADS, body, namespace=meta.get("namespace"))
-        self.events.record(
-            job,
-            "Job",
-            "Normal",
-            "CreatedWorkload",
-            f"Created Workload: {meta.get('namespace')}/{created['metadata']['name']}",
-            COMPONENT,
-        )
 
 
 __all__ = ["KueueController", "quantity"]

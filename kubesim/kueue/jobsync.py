@@ -6,7 +6,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .workloads import QUEUE_LABEL
+from .workloads import PRIORITY_LABEL, QUEUE_LABEL, WORKLOADS, workload_for_job
+
+COMPONENT = "kueue-admission"
 
 
 def suspend_new_job(job: dict[str, Any], _namespace: str) -> None:
@@ -36,12 +38,21 @@ def _merge_tolerations(base: list[dict], extra: list[dict]) -> list[dict]:
     return out
 
 
+def _editable(job: dict[str, Any]) -> tuple[dict, dict, dict]:
+    """Return (job, spec, pod spec) copied along that path only (the rest is shared with
+    the stored snapshot, which the store copies on update)."""
+    spec = dict(job.get("spec") or {})
+    template = dict(spec.get("template") or {})
+    pod = dict(template.get("spec") or {})
+    template["spec"] = pod
+    spec["template"] = template
+    return {**job, "spec": spec}, spec, pod
+
+
 def started(job: dict[str, Any], flavors: list[dict[str, Any]]) -> dict[str, Any]:
     """Return the Job unsuspended, its pod template carrying the assigned flavors' node
     labels (as nodeSelector) and tolerations."""
-    out = copy.deepcopy(job)
-    spec = out.setdefault("spec", {})
-    pod = spec.setdefault("template", {}).setdefault("spec", {})
+    out, spec, pod = _editable(job)
     selector = dict(pod.get("nodeSelector") or {})
     tolerations = list(pod.get("tolerations") or [])
     for flavor in flavors:
@@ -58,9 +69,7 @@ def started(job: dict[str, Any], flavors: list[dict[str, Any]]) -> dict[str, Any
 def stopped(job: dict[str, Any], original: dict[str, Any]) -> dict[str, Any]:
     """Return the Job suspended with the node selector and tolerations of ``original``
     (the pod template its Workload recorded)."""
-    out = copy.deepcopy(job)
-    spec = out.setdefault("spec", {})
-    pod = spec.setdefault("template", {}).setdefault("spec", {})
+    out, spec, pod = _editable(job)
     before = (original or {}).get("spec") or {}
     for field in ("nodeSelector", "tolerations"):
         if before.get(field):
@@ -93,4 +102,32 @@ def _tolerates(toleration: dict[str, Any], taint: dict[str, Any]) -> bool:
         return not toleration.get("key") or toleration.get("key") == taint.get("key")
     return toleration.get("key") == taint.get("key") and toleration.get("value", "") == taint.get(
         "value", ""
+    )
+
+
+def create_workload(ctrl: Any, job: dict[str, Any]) -> None:
+    """Create the Workload of a queued Job (an event and a retry when its priority class
+    is missing)."""
+    meta = job["metadata"]
+    wpc = (meta.get("labels") or {}).get(PRIORITY_LABEL, "")
+    if wpc and wpc not in ctrl.priorities:
+        ctrl.events.record(
+            job,
+            "Job",
+            "Warning",
+            "ErrorCreatingWorkload",
+            f'workloadPriorityClass.kueue.x-k8s.io "{wpc}" not found',
+            COMPONENT,
+        )
+        ctrl.enqueue_after(("job", meta.get("namespace", ""), meta["name"]), 1.0)
+        return
+    body = workload_for_job(job, ctrl.priorities.get(wpc, 0), wpc)
+    created = ctrl.store.create(WORKLOADS, body, namespace=meta.get("namespace"))
+    ctrl.events.record(
+        job,
+        "Job",
+        "Normal",
+        "CreatedWorkload",
+        f"Created Workload: {meta.get('namespace')}/{created['metadata']['name']}",
+        COMPONENT,
     )

@@ -77,6 +77,7 @@ class Queue:
     # shape -> sorted [(order, key)] of pending workloads with the same requests
     pending: dict[tuple, list[tuple[tuple, tuple[str, str]]]] = field(default_factory=dict)
     admitted: set[tuple[str, str]] = field(default_factory=set)
+    evicting: int = 0  # admitted workloads being evicted (their quota not yet free)
 
     def quota(self, fr: FR) -> Quota | None:
         """Return the quota of (flavor, resource), or None when the queue has none."""
@@ -157,6 +158,7 @@ class Quotas:
         old = self.queues.get(queue.name)
         if old is not None:
             queue.usage, queue.pending, queue.admitted = old.usage, old.pending, old.admitted
+            queue.evicting = old.evicting
             self.cohorts.get(old.cohort, set()).discard(old.name)
         self.queues[queue.name] = queue
         if queue.cohort:

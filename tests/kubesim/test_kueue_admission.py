@@ -266,3 +266,48 @@ def test_watch_on_workloads_delivers_condition_changes(k8s_api_client, namespace
     assert ("MODIFIED", "False", "WaitingForQuota") in seen
     assert seen[-1] == ("MODIFIED", "True", "QuotaReserved")
     assert isinstance(k.co, client.CustomObjectsApi)
+
+
+def test_missing_queues_flavors_and_classes_wait_with_a_reason(k8s_api_client, namespace) -> None:
+    k = Kueue(k8s_api_client, namespace)
+    lq, cq, flavor, wpc = uid("lq"), uid("cq"), uid("rf"), uid("wpc")
+    k.job("early", lq)
+    waiting = wait_for(lambda: k.condition("early", "QuotaReserved"), what="a reason")
+    assert (waiting["reason"], waiting["message"]) == (
+        "Misconfigured",
+        f"LocalQueue {lq} doesn't exist",
+    )
+    k.local_queue(lq, cq)
+    wait_for(
+        lambda: (
+            k.condition("early", "QuotaReserved")["message"] == f"ClusterQueue {cq} doesn't exist"
+        ),
+        what="the ClusterQueue's absence",
+    )
+    lq_status = wait_for(
+        lambda: k.co.get_namespaced_custom_object(G, V, namespace, "localqueues", lq).get("status")
+    )
+    assert lq_status["conditions"][0]["reason"] == "ClusterQueueDoesNotExist"
+    k.cluster_queue(cq, flavor, "4")  # names a flavor that does not exist yet
+    inactive = wait_for(
+        lambda: (c := k.condition("early", "QuotaReserved")) and c["reason"] == "Suspended" and c,
+        what="inactive",
+    )
+    assert inactive["message"] == f"ClusterQueue {cq} is inactive"
+    active = wait_for(lambda: k.cq_status(cq).get("conditions"))[0]
+    assert (active["status"], active["reason"]) == ("False", "FlavorNotFound")
+    k.job("classy", lq, priority=wpc)  # its priority class is missing: no Workload yet
+    events = client.CoreV1Api(k8s_api_client)
+    wait_for(
+        lambda: any(
+            e.reason == "ErrorCreatingWorkload" and wpc in e.message
+            for e in events.list_namespaced_event(namespace).items
+        ),
+        what="the event",
+    )
+    assert k.workload_of("classy") is None
+    k.flavor(flavor)
+    k.wait_admitted("early")
+    k.priority_class(wpc, 7)
+    k.wait_admitted("classy")
+    assert k.workload_of("classy")["spec"]["priority"] == 7
