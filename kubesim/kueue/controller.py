@@ -65,6 +65,7 @@ class KueueController(Controller):
         self.waiting: dict[str, set[Key]] = {}
         self.lq_usage: dict[Key, dict[FR, int]] = {}
         self.lq_counts: dict[Key, dict[str, int]] = {}
+        self._seen_queues: dict[str, tuple] = {}  # ClusterQueue -> (uid, generation)
         self.admissions = 0
         self._groups: set[str] = set()
         self._fresh: set[Key] = set()
@@ -112,10 +113,15 @@ class KueueController(Controller):
 
     def _on_cluster_queue(self, etype: str, obj: dict) -> None:
         name = obj["metadata"]["name"]
+        seen = (obj["metadata"].get("uid"), obj["metadata"].get("generation"))
+        if etype == "MODIFIED" and self._seen_queues.get(name) == seen:
+            return  # a status write (ours): nothing to schedule
+        self._seen_queues[name] = seen
         old = self.quotas.queues.get(name)
         if old is not None:
             self._groups.add(self.quotas.group_of(name))
         if etype == "DELETED":
+            self._seen_queues.pop(name, None)
             queue = self.quotas.remove(name)
             for key in [k for items in (queue.pending.values() if queue else ()) for _, k in items]:
                 self._park(self.entries[key], f"cq:{name}")
@@ -364,7 +370,16 @@ class KueueController(Controller):
         for key in self._group_admitted(queue):
             other = self.entries.get(key)
             if other is not None and other.state == "admitted":
-                candidates.append((other.cq, other.priority, other.admitted_at, other.usage, key))
+                candidates.append(
+                    (
+                        other.cq,
+                        other.priority,
+                        other.admitted_at,
+                        other.usage,
+                        key,
+                        other.created > entry.created,
+                    )
+                )
         return self.quotas.victims(queue, need, entry.priority, candidates)
 
     # ----------------------------------------------------------------- transitions

@@ -309,21 +309,24 @@ class Quotas:
         queue: Queue,
         need: dict[FR, int],
         priority: int,
-        candidates: Iterable[tuple[str, int, float, dict[FR, int], tuple[str, str]]],
+        candidates: Iterable[tuple[str, int, int, dict[FR, int], tuple[str, str], bool]],
     ) -> list[tuple[tuple[str, str], str]] | None:
         """Return [(workload key, reason)] whose eviction lets ``need`` fit the queue's
         nominal quota, or None when no set does.
 
         ``candidates`` are admitted workloads as (cluster queue, priority, admitted at,
-        usage, key). Kueue's order: other queues' (borrowing) workloads first, then lower
+        usage, key, queued after the preemptor). Kueue's order: other queues' (borrowing) workloads first, then lower
         priority, then the most recently admitted; then the fewest are kept.
         """
         usable = []
-        for cq, prio, at, usage, key in candidates:
+        for cq, prio, at, usage, key, newer in candidates:
             if not any(fr in need for fr in usage):
                 continue
             if cq == queue.name:
-                if queue.within == "Never" or prio >= priority:
+                equal_ok = queue.within == "LowerOrNewerEqualPriority" and newer
+                if queue.within == "Never" or (
+                    prio >= priority and not (prio == priority and equal_ok)
+                ):
                     continue
                 usable.append((1, prio, -at, cq, usage, key, "InClusterQueue"))
             else:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tests.kubesim.kueue_helpers import Kueue, uid, wait_for
+import time
+
+from tests.kubesim.kueue_helpers import G, Kueue, V, uid, wait_for
 
 
 def _cohort(k: Kueue, a: dict, b: dict) -> tuple[str, str, str, str, str]:
@@ -131,3 +133,53 @@ def test_no_preemption_when_the_policy_says_never(k8s_api_client, namespace) -> 
     wait_for(lambda: k.condition("a0", "QuotaReserved"), what="a0 waits")
     assert k.admitted("b1") and not k.admitted("a0")
     assert k.condition("b1", "Evicted") is None
+
+
+def test_lower_or_newer_equal_priority_preempts_a_newer_equal(k8s_api_client, namespace) -> None:
+    k = Kueue(k8s_api_client, namespace)
+    flavor = uid("rf")
+    k.flavor(flavor)
+    queues = {}
+    for policy in ("LowerOrNewerEqualPriority", "LowerPriority"):
+        cq, lq = uid("cq"), uid("lq")
+        k.cluster_queue(cq, flavor, "1", within=policy)
+        k.local_queue(lq, cq)
+        queues[policy] = (cq, lq)
+    for policy, (_cq, lq) in queues.items():
+        k.job(f"old-{policy.lower()}", lq, "2")  # waits: more than the queue holds
+    time.sleep(1.1)  # creation times have one-second precision
+    for policy, (_cq, lq) in queues.items():
+        k.job(f"new-{policy.lower()}", lq, "1")
+        k.wait_admitted(f"new-{policy.lower()}")
+    for cq, _lq in queues.values():
+        k.co.patch_cluster_custom_object(
+            G,
+            V,
+            "clusterqueues",
+            cq,
+            {
+                "spec": {
+                    "resourceGroups": [
+                        {
+                            "coveredResources": ["cpu"],
+                            "flavors": [
+                                {
+                                    "name": flavor,
+                                    "resources": [{"name": "cpu", "nominalQuota": "2"}],
+                                }
+                            ],
+                        }
+                    ]
+                }
+            },
+        )
+    k.wait_admitted("old-lowerornewerequalpriority")
+    assert k.condition("new-lowerornewerequalpriority", "Preempted")["reason"] == "InClusterQueue"
+    wait_for(
+        lambda: (
+            "1 more needed"
+            in (k.condition("old-lowerpriority", "QuotaReserved") or {}).get("message", "")
+        ),
+        what="the old job still waiting",
+    )
+    assert k.admitted("new-lowerpriority") and not k.admitted("old-lowerpriority")
