@@ -17,7 +17,7 @@ from kubesim.objects import clone
 from kubesim.sim.events import EventRecorder
 from kubesim.sim.informer import Controller
 
-from . import jobsync, status
+from . import jobsync, status, webhooks
 from .crds import GROUP
 from .quota import BORROW, FIT, FR, NOFIT, Queue, Quotas, parse_queue, quantity
 from .workloads import (
@@ -70,6 +70,7 @@ class KueueController(Controller):
         self._groups: set[str] = set()
         self._fresh: set[Key] = set()
         store.add_mutator(JOBS, jobsync.suspend_new_job)
+        store.add_mutator(CQS, webhooks.cluster_queue)
         store.add_listener(self._on_event)
         for resource in (FLAVORS, WPCS, CQS, LQS, WORKLOADS, JOBS):
             for obj in store.list(resource, copy=False)[0]:
@@ -80,6 +81,7 @@ class KueueController(Controller):
         super().close()
         self.store.remove_listener(self._on_event)
         self.store.remove_mutator(JOBS, jobsync.suspend_new_job)
+        self.store.remove_mutator(CQS, webhooks.cluster_queue)
 
     # ----------------------------------------------------------------- events
     def _on_event(self, etype: str, resource: str, obj: dict) -> None:
@@ -113,7 +115,8 @@ class KueueController(Controller):
 
     def _on_cluster_queue(self, etype: str, obj: dict) -> None:
         name = obj["metadata"]["name"]
-        seen = (obj["metadata"].get("uid"), obj["metadata"].get("generation"))
+        meta = obj["metadata"]
+        seen = (meta.get("uid"), meta.get("generation"), meta.get("deletionTimestamp"))
         if etype == "MODIFIED" and self._seen_queues.get(name) == seen:
             return  # a status write (ours): nothing to schedule
         self._seen_queues[name] = seen
@@ -127,7 +130,9 @@ class KueueController(Controller):
                 self._park(self.entries[key], f"cq:{name}")
             self._kick()
             return
-        self.quotas.put(parse_queue(name, obj.get("spec") or {}))
+        queue = parse_queue(name, obj.get("spec") or {})
+        queue.terminating = bool(meta.get("deletionTimestamp"))
+        self.quotas.put(queue)
         for key in self.waiting.pop(f"cq:{name}", set()):
             if key in self.entries:
                 self._place(self.entries[key])
@@ -288,7 +293,9 @@ class KueueController(Controller):
 
     def _active(self, queue: Queue) -> bool:
         """Return whether the queue admits: not stopped, every flavor it names exists."""
-        return not queue.stopped and all(f in self.flavors for f in queue.flavor_names())
+        if queue.stopped or queue.terminating:
+            return False
+        return all(f in self.flavors for f in queue.flavor_names())
 
     def _requests(self, queue: Queue, entry: Entry) -> dict[str, int]:
         covered = {r for g in queue.groups for r in g.covered}

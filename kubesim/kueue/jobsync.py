@@ -11,8 +11,10 @@ from .workloads import PRIORITY_LABEL, QUEUE_LABEL, WORKLOADS, workload_for_job
 COMPONENT = "kueue-admission"
 
 
-def suspend_new_job(job: dict[str, Any], _namespace: str) -> None:
+def suspend_new_job(job: dict[str, Any], old: dict[str, Any] | None, _namespace: str) -> None:
     """Mutating webhook: a new Job that names a queue starts suspended."""
+    if old is not None:
+        return
     labels = (job.get("metadata") or {}).get("labels") or {}
     if labels.get(QUEUE_LABEL):
         job.setdefault("spec", {})["suspend"] = True

@@ -73,6 +73,7 @@ class Queue:
     within: str = "Never"
     reclaim: str = "Never"
     stopped: bool = False
+    terminating: bool = False  # deleted, held by its finalizer while it has workloads
     usage: dict[FR, int] = field(default_factory=dict)
     # shape -> sorted [(order, key)] of pending workloads with the same requests
     pending: dict[tuple, list[tuple[tuple, tuple[str, str]]]] = field(default_factory=dict)

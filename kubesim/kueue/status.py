@@ -6,6 +6,7 @@ from typing import Any
 
 from .crds import GROUP
 from .quota import FR, quantity
+from .webhooks import FINALIZER
 from .workloads import Entry, podset_requests, set_condition
 
 CQS = f"clusterqueues.{GROUP}"
@@ -57,13 +58,22 @@ def write_cluster_queue(ctrl: Any, name: str) -> None:
     status = dict(obj.get("status") or {})
     conditions = [dict(c) for c in status.get("conditions") or ()]
     missing = sorted({f for f in queue.flavor_names() if f not in ctrl.flavors})
-    if missing:
+    if queue.terminating:
+        set_condition(
+            conditions,
+            "Active",
+            "False",
+            "Terminating",
+            "Can't admit new workloads; clusterQueue is terminating",
+            obj["metadata"].get("generation", 1),
+        )
+    elif missing:
         set_condition(
             conditions,
             "Active",
             "False",
             "FlavorNotFound",
-            f"Can't admit new workloads: references missing ResourceFlavor(s): {', '.join(missing)}.",
+            f"Can't admit new workloads: references missing ResourceFlavor(s): {','.join(missing)}.",
             obj["metadata"].get("generation", 1),
         )
     elif queue.stopped:
@@ -94,6 +104,16 @@ def write_cluster_queue(ctrl: Any, name: str) -> None:
         admittedWorkloads=reserving,
     )
     _update(ctrl, CQS, obj, status)
+    if queue.terminating and not queue.admitted:
+        release_finalizer(ctrl, obj)
+
+
+def release_finalizer(ctrl: Any, obj: dict) -> None:
+    """Let a deleted ClusterQueue go once no workload holds its quota."""
+    finalizers = obj["metadata"].get("finalizers") or []
+    if FINALIZER in finalizers:
+        rest = [f for f in finalizers if f != FINALIZER]
+        ctrl.store.patch(CQS, obj["metadata"]["name"], {"metadata": {"finalizers": rest}})
 
 
 def write_local_queue(ctrl: Any, key: tuple[str, str]) -> None:

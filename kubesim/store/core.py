@@ -43,8 +43,9 @@ _SERVER_META = (
 )
 
 Listener = Callable[[str, str, dict], None]
-# A mutating admission step: mutator(obj, namespace) changes a new object in place.
-Mutator = Callable[[dict, str], None]
+# An admission webhook: hook(obj, old, namespace) may change ``obj`` (a private copy of a
+# new object, or of a main-resource update of ``old``) or raise an ApiError to refuse it.
+Mutator = Callable[[dict, dict | None, str], None]
 
 
 @dataclass(slots=True, frozen=True)
@@ -133,9 +134,8 @@ class Store:
             self._listeners.remove(fn)
 
     def add_mutator(self, resource: str, fn: Mutator) -> None:
-        """Call ``fn(obj, namespace)`` on every new object of ``resource`` before it is
-        admitted and stored, as a mutating admission webhook does; it may change ``obj``
-        (a private copy) or raise an ApiError to refuse the create."""
+        """Call ``fn`` on every create and main-resource update of ``resource`` before
+        it is stored, as an admission webhook is called (see ``Mutator``)."""
         self._mutators.setdefault(resource, []).append(fn)
 
     def remove_mutator(self, resource: str, fn: Mutator) -> None:
@@ -228,7 +228,7 @@ class Store:
             raise already_exists(rt, name)
         meta["name"] = name
         for mutate in self._mutators.get(rt.key, ()):
-            mutate(obj, ns)
+            mutate(obj, None, ns)
         self._admit_create(rt, obj, name, ns)
         rv = self._next_rv()
         meta["uid"] = str(uuid.uuid4())
@@ -416,6 +416,8 @@ class Store:
         elif subresource not in (None, ""):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         else:
+            for mutate in self._mutators.get(rt.key, ()):
+                mutate(obj, current, cur_meta.get("namespace", ""))
             new = self._updated_main(rt, current, obj)
         new["metadata"] = {**new["metadata"], "resourceVersion": cur_meta["resourceVersion"]}
         if new == current:

@@ -192,3 +192,111 @@ def test_kubectl_reads_queues_workloads_and_the_visibility_api(
     assert lq == "1"
     resources = kubectl(tls_kueue, "api-resources", "--api-group", G)
     assert "workloadpriorityclasses" in resources and "resourceflavors" in resources
+
+
+def _queue_body(name: str, resources: list[dict], **spec) -> dict:
+    return {
+        "apiVersion": f"{G}/{V}",
+        "kind": "ClusterQueue",
+        "metadata": {"name": name},
+        "spec": {
+            "resourceGroups": [
+                {"coveredResources": ["cpu"], "flavors": [{"name": "f", "resources": resources}]}
+            ],
+            **spec,
+        },
+    }
+
+
+def test_the_cluster_queue_webhook_refuses_bad_quotas(k8s_api_client) -> None:
+    co = client.CustomObjectsApi(k8s_api_client)
+    path = "spec.resourceGroups[0].flavors[0].resources[0]"
+    cases = [
+        (
+            [{"name": "cpu", "nominalQuota": "-1"}],
+            {},
+            f'{path}.nominalQuota: Invalid value: "-1": must be greater than or equal to 0',
+        ),
+        (
+            [{"name": "cpu", "nominalQuota": "4", "borrowingLimit": "1"}],
+            {},
+            f'{path}.borrowingLimit: Invalid value: "1": must be nil when cohort is empty',
+        ),
+        (
+            [{"name": "cpu", "nominalQuota": "4", "lendingLimit": "5"}],
+            {"cohortName": "c"},
+            f'{path}.lendingLimit: Invalid value: "5": must be less than or equal to the '
+            "nominalQuota",
+        ),
+        (
+            [{"name": "memory", "nominalQuota": "4"}],
+            {},
+            f'{path}.name: Invalid value: "memory": must match the name in coveredResources',
+        ),
+        (
+            [{"name": "cpu", "nominalQuota": "4"}],
+            {"queueingStrategy": "Random"},
+            'spec.queueingStrategy: Unsupported value: "Random": supported values: '
+            '"StrictFIFO", "BestEffortFIFO"',
+        ),
+    ]
+    for resources, spec, sentence in cases:
+        name = uid("bad")
+        with pytest.raises(client.ApiException) as caught:
+            co.create_cluster_custom_object(
+                G, V, "clusterqueues", _queue_body(name, resources, **spec)
+            )
+        body = json.loads(caught.value.body)
+        assert caught.value.status == 422 and body["reason"] == "Invalid"
+        assert body["message"] == f'ClusterQueue.kueue.x-k8s.io "{name}" is invalid: {sentence}'
+        assert body["details"]["causes"][0]["field"] == sentence.split(":")[0]
+    good = uid("good")
+    co.create_cluster_custom_object(
+        G, V, "clusterqueues", _queue_body(good, [{"name": "cpu", "nominalQuota": "4"}])
+    )
+    with pytest.raises(client.ApiException) as caught:
+        co.patch_cluster_custom_object(
+            G,
+            V,
+            "clusterqueues",
+            good,
+            {"spec": _queue_body(good, [{"name": "cpu", "nominalQuota": "-2"}])["spec"]},
+        )
+    assert caught.value.status == 422 and "must be greater than or equal to 0" in caught.value.body
+
+
+def test_a_deleted_cluster_queue_waits_for_its_workloads(k8s_api_client, namespace) -> None:
+    k = Kueue(k8s_api_client, namespace)
+    k.flavor(flavor := uid("rf"))
+    cq, lq = uid("cq"), uid("lq")
+    created = k.cluster_queue(cq, flavor, "1")
+    assert created["metadata"]["finalizers"] == ["kueue.x-k8s.io/resource-in-use"]
+    k.local_queue(lq, cq)
+    k.job("running", lq)
+    k.wait_admitted("running")
+    k.co.delete_cluster_custom_object(G, V, "clusterqueues", cq)
+    held = k.co.get_cluster_custom_object(G, V, "clusterqueues", cq)
+    assert held["metadata"]["deletionTimestamp"]
+    active = wait_for(
+        lambda: (c := k.cq_status(cq)["conditions"][0])["reason"] == "Terminating" and c,
+        what="terminating",
+    )
+    assert active["message"] == "Can't admit new workloads; clusterQueue is terminating"
+    k.job("later", lq)
+    wait_for(lambda: k.condition("later", "QuotaReserved"), what="later waits")
+    assert not k.admitted("later")
+    k.batch.delete_namespaced_job("running", namespace)
+
+    def gone() -> bool:
+        try:
+            k.co.get_cluster_custom_object(G, V, "clusterqueues", cq)
+        except client.ApiException as exc:
+            return exc.status == 404
+        return False
+
+    wait_for(gone, what="the ClusterQueue gone")
+    waiting = wait_for(
+        lambda: (c := k.condition("later", "QuotaReserved"))["reason"] == "Misconfigured" and c,
+        what="later misconfigured",
+    )
+    assert waiting["message"] == f"ClusterQueue {cq} doesn't exist"
