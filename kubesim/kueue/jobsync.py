@@ -107,6 +107,18 @@ def _tolerates(toleration: dict[str, Any], taint: dict[str, Any]) -> bool:
     )
 
 
+def _pod_priority(store: Any, job: dict[str, Any]) -> tuple[int, str, str]:
+    """Return (priority, class name, kind) from the pods' PriorityClass: Kueue's fallback
+    without a WorkloadPriorityClass (0 and no class when the pods name none, or a
+    missing one)."""
+    pod = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
+    name = pod.get("priorityClassName") or ""
+    found = store.peek("priorityclasses.scheduling.k8s.io", name) if name else None
+    if found is None:
+        return 0, "", "PriorityClass"
+    return int(found.get("value") or 0), name, "PriorityClass"
+
+
 def create_workload(ctrl: Any, job: dict[str, Any]) -> None:
     """Create the Workload of a queued Job (an event and a retry when its priority class
     is missing)."""
@@ -123,7 +135,10 @@ def create_workload(ctrl: Any, job: dict[str, Any]) -> None:
         )
         ctrl.enqueue_after(("job", meta.get("namespace", ""), meta["name"]), 1.0)
         return
-    body = workload_for_job(job, ctrl.priorities.get(wpc, 0), wpc)
+    if wpc:
+        body = workload_for_job(job, ctrl.priorities[wpc], wpc)
+    else:
+        body = workload_for_job(job, *_pod_priority(ctrl.store, job))
     created = ctrl.store.create(WORKLOADS, body, namespace=meta.get("namespace"))
     ctrl.events.record(
         job,

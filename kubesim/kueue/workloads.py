@@ -119,8 +119,12 @@ def workload_name(job: dict[str, Any]) -> str:
     return f"job-{meta['name'][:250]}-{digest[:5]}"
 
 
-def workload_for_job(job: dict[str, Any], priority: int, priority_class: str) -> dict[str, Any]:
-    """Return the Workload Kueue's job integration creates for a suspended Job."""
+def workload_for_job(
+    job: dict[str, Any], priority: int, priority_class: str, kind: str = "WorkloadPriorityClass"
+) -> dict[str, Any]:
+    """Return the Workload Kueue's job integration creates for a suspended Job; its
+    priority comes from a WorkloadPriorityClass or (``kind`` "PriorityClass") the pods'
+    PriorityClass."""
     meta, spec = job["metadata"], job.get("spec") or {}
     parallelism = spec.get("parallelism")
     count = int(parallelism if parallelism is not None else 1)
@@ -155,8 +159,8 @@ def workload_for_job(job: dict[str, Any], priority: int, priority_class: str) ->
     }
     if priority_class:
         body["spec"]["priorityClassRef"] = {
-            "group": GROUP,
-            "kind": "WorkloadPriorityClass",
+            "group": GROUP if kind == "WorkloadPriorityClass" else "scheduling.k8s.io",
+            "kind": kind,
             "name": priority_class,
         }
     return body

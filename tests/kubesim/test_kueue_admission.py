@@ -311,3 +311,40 @@ def test_missing_queues_flavors_and_classes_wait_with_a_reason(k8s_api_client, n
     k.priority_class(wpc, 7)
     k.wait_admitted("classy")
     assert k.workload_of("classy")["spec"]["priority"] == 7
+
+
+def test_without_a_workload_class_the_pods_priority_class_sets_priority(
+    k8s_api_client, namespace
+) -> None:
+    k = Kueue(k8s_api_client, namespace)
+    _flavor, _cq, lq = _queues(k, "0")
+    name = uid("pc")
+    client.SchedulingV1Api(k8s_api_client).create_priority_class(
+        {"metadata": {"name": name}, "value": 321}
+    )
+    k.batch.create_namespaced_job(
+        namespace,
+        {
+            "metadata": {"name": "pods-class", "labels": {"kueue.x-k8s.io/queue-name": lq}},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "priorityClassName": name,
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "m", "image": "busybox"}],
+                    }
+                }
+            },
+        },
+    )
+    wl = wait_for(lambda: k.workload_of("pods-class"), what="the workload")
+    assert wl["spec"]["priority"] == 321
+    assert wl["spec"]["priorityClassRef"] == {
+        "group": "scheduling.k8s.io",
+        "kind": "PriorityClass",
+        "name": name,
+    }
+    old = k.co.get_namespaced_custom_object(
+        G, "v1beta1", namespace, "workloads", wl["metadata"]["name"]
+    )
+    assert old["spec"]["priorityClassSource"] == "scheduling.k8s.io/priorityclass"
