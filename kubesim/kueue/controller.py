@@ -41,6 +41,7 @@ WPCS = f"workloadpriorityclasses.{GROUP}"
 _REASONS = {
     "InClusterQueue": "prioritization in the ClusterQueue",
     "InCohortReclamation": "reclamation within the cohort",
+    "InCohortReclaimWhileBorrowing": "reclamation within the cohort while borrowing",
 }
 Key = tuple[str, str]
 

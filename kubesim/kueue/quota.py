@@ -72,6 +72,8 @@ class Queue:
     groups: list[Group] = field(default_factory=list)
     within: str = "Never"
     reclaim: str = "Never"
+    borrow_policy: str = "Never"  # preemption.borrowWithinCohort.policy
+    borrow_threshold: int | None = None  # its maxPriorityThreshold
     stopped: bool = False
     terminating: bool = False  # deleted, held by its finalizer while it has workloads
     usage: dict[FR, int] = field(default_factory=dict)
@@ -136,6 +138,8 @@ def parse_queue(name: str, spec: dict) -> Queue:
             flavors.append((flavor.get("name", ""), quotas))
         groups.append(Group(tuple(raw.get("coveredResources") or ()), flavors))
     preemption = spec.get("preemption") or {}
+    borrow = preemption.get("borrowWithinCohort") or {}
+    threshold = borrow.get("maxPriorityThreshold")
     return Queue(
         name=name,
         cohort=spec.get("cohortName") or "",
@@ -143,6 +147,8 @@ def parse_queue(name: str, spec: dict) -> Queue:
         groups=groups,
         within=preemption.get("withinClusterQueue") or "Never",
         reclaim=preemption.get("reclaimWithinCohort") or "Never",
+        borrow_policy=borrow.get("policy") or "Never",
+        borrow_threshold=int(threshold) if threshold is not None else None,
         stopped=spec.get("stopPolicy") in ("Hold", "HoldAndDrain"),
     )
 
@@ -313,16 +319,24 @@ class Quotas:
         candidates: Iterable[tuple[str, int, int, dict[FR, int], tuple[str, str], bool]],
     ) -> list[tuple[tuple[str, str], str]] | None:
         """Return [(workload key, reason)] whose eviction lets ``need`` fit the queue's
-        nominal quota, or None when no set does.
+        nominal quota (or, with ``borrowWithinCohort``, fit while borrowing), or None.
 
         ``candidates`` are admitted workloads as (cluster queue, priority, admitted at,
-        usage, key, queued after the preemptor). Kueue's order: other queues' (borrowing) workloads first, then lower
-        priority, then the most recently admitted; then the fewest are kept.
+        usage, key, queued after the preemptor). Kueue's order: other queues' (borrowing)
+        workloads first, then lower priority, then the most recently admitted; then the
+        fewest are kept.
         """
+        candidates = [c for c in candidates if any(fr in need for fr in c[3])]
+        plan = self._select(queue, need, self._usable(queue, priority, candidates, False), False)
+        if plan is None and queue.borrow_policy == "LowerPriority":
+            usable = self._usable(queue, priority, candidates, True)
+            plan = self._select(queue, need, usable, True)
+        return plan
+
+    @staticmethod
+    def _usable(queue: Queue, priority: int, candidates: list, borrowing: bool) -> list[tuple]:
         usable = []
         for cq, prio, at, usage, key, newer in candidates:
-            if not any(fr in need for fr in usage):
-                continue
             if cq == queue.name:
                 equal_ok = queue.within == "LowerOrNewerEqualPriority" and newer
                 if queue.within == "Never" or (
@@ -330,40 +344,47 @@ class Quotas:
                 ):
                     continue
                 usable.append((1, prio, -at, cq, usage, key, "InClusterQueue"))
-            else:
-                if queue.reclaim == "Never" or (
-                    queue.reclaim == "LowerPriority" and prio >= priority
-                ):
+            elif borrowing:
+                limit = queue.borrow_threshold
+                if prio >= priority or (limit is not None and prio > limit):
                     continue
+                usable.append((0, prio, -at, cq, usage, key, "InCohortReclaimWhileBorrowing"))
+            elif queue.reclaim != "Never" and (queue.reclaim == "Any" or prio < priority):
                 usable.append((0, prio, -at, cq, usage, key, "InCohortReclamation"))
         usable.sort(key=lambda c: c[:3])
+        return usable
+
+    def _select(
+        self, queue: Queue, need: dict[FR, int], usable: list[tuple], borrowing: bool
+    ) -> list[tuple[tuple[str, str], str]] | None:
         sim: dict[str, dict[FR, int]] = {}
         removed = []
         for item in usable:
-            if self._fits(queue, need, sim):
+            if self._fits(queue, need, sim, borrowing):
                 break
-            _, _, _, cq, usage, _, reason = item
+            cq, usage = item[3], item[4]
             other = self.queues.get(cq)
-            if other is None:
-                continue
-            if cq != queue.name and not any(
-                self._using(other, fr, sim) > (other.quota(fr).nominal if other.quota(fr) else 0)
-                for fr in usage
-                if fr in need
-            ):
+            if other is None or (cq != queue.name and not self._borrows(other, usage, need, sim)):
                 continue  # that queue no longer borrows what we need
             self._take(other, usage, sim, -1)
             removed.append(item)
-        if not self._fits(queue, need, sim):
+        if not self._fits(queue, need, sim, borrowing):
             return None
         for item in reversed(list(removed)):
             other = self.queues[item[3]]
             self._take(other, item[4], sim, +1)
-            if self._fits(queue, need, sim):
+            if self._fits(queue, need, sim, borrowing):
                 removed.remove(item)
             else:
                 self._take(other, item[4], sim, -1)
         return [(item[5], item[6]) for item in removed] or None
+
+    def _borrows(self, queue: Queue, usage: dict, need: dict, sim: dict) -> bool:
+        return any(
+            self._using(queue, fr, sim) > (queue.quota(fr).nominal if queue.quota(fr) else 0)
+            for fr in usage
+            if fr in need
+        )
 
     @staticmethod
     def _using(queue: Queue, fr: FR, sim: dict[str, dict[FR, int]]) -> int:
@@ -375,12 +396,14 @@ class Quotas:
         for fr, amount in usage.items():
             current[fr] = current.get(fr, 0) + sign * amount
 
-    def _fits(self, queue: Queue, need: dict[FR, int], sim: dict[str, dict[FR, int]]) -> bool:
+    def _fits(
+        self, queue: Queue, need: dict[FR, int], sim: dict[str, dict[FR, int]], borrowing: bool
+    ) -> bool:
         for fr, amount in need.items():
             quota = queue.quota(fr)
             mine = self._using(queue, fr, sim)
-            if quota is None or mine + amount > quota.nominal:
-                return False  # preemption never makes room to borrow
+            if quota is None or (not borrowing and mine + amount > quota.nominal):
+                return False  # only borrowWithinCohort makes room to borrow
             if amount > self.available(queue, fr, sim):
                 return False
         return True

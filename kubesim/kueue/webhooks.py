@@ -15,6 +15,7 @@ _ENUMS = (
     ("queueingStrategy", ("StrictFIFO", "BestEffortFIFO")),
     ("preemption.withinClusterQueue", ("Never", "LowerPriority", "LowerOrNewerEqualPriority")),
     ("preemption.reclaimWithinCohort", ("Never", "LowerPriority", "Any")),
+    ("preemption.borrowWithinCohort.policy", ("Never", "LowerPriority")),
     ("stopPolicy", ("None", "Hold", "HoldAndDrain")),
 )
 

@@ -63,6 +63,7 @@ class Kueue:
         lending: str | None = None,
         within: str = "Never",
         reclaim: str = "Never",
+        borrow_within: dict | None = None,
     ) -> dict:
         quota: dict[str, Any] = {"name": "cpu", "nominalQuota": cpu}
         if borrowing is not None:
@@ -77,6 +78,8 @@ class Kueue:
             ],
             "preemption": {"withinClusterQueue": within, "reclaimWithinCohort": reclaim},
         }
+        if borrow_within:
+            spec["preemption"]["borrowWithinCohort"] = borrow_within
         if cohort:
             spec["cohortName"] = cohort
         body = {"apiVersion": f"{G}/{V}", "kind": "ClusterQueue", "metadata": {"name": name}}

@@ -183,3 +183,43 @@ def test_lower_or_newer_equal_priority_preempts_a_newer_equal(k8s_api_client, na
         what="the old job still waiting",
     )
     assert k.admitted("new-lowerpriority") and not k.admitted("old-lowerpriority")
+
+
+def _borrowers(k: Kueue, threshold: int) -> None:
+    """Team-a (borrowWithinCohort up to ``threshold``) runs a0; team-b runs b0 and b1,
+    b1 on team-c's idle cpu (priority 10); then team-a's high-priority a1 needs to borrow."""
+    flavor, cohort = uid("rf"), uid("cohort")
+    k.flavor(flavor)
+    names = {}
+    policy = {"policy": "LowerPriority", "maxPriorityThreshold": threshold}
+    for team, extra in (("a", {"borrow_within": policy}), ("b", {}), ("c", {})):
+        cq, lq = uid(f"cq-{team}"), uid(f"lq-{team}")
+        k.cluster_queue(cq, flavor, "1", cohort=cohort, **extra)
+        k.local_queue(lq, cq)
+        names[team] = lq
+    k.priority_class(low := uid("low"), 10)
+    k.priority_class(high := uid("high"), 1000)
+    k.job("a0", names["a"], priority=low)
+    k.wait_admitted("a0")
+    k.job("b0", names["b"], priority=low)
+    k.job("b1", names["b"], priority=low)
+    k.wait_admitted("b0", "b1")
+    k.job("a1", names["a"], priority=high)
+
+
+def test_borrow_within_cohort_preempts_a_lower_priority_borrower(k8s_api_client, namespace) -> None:
+    k = Kueue(k8s_api_client, namespace)
+    _borrowers(k, threshold=50)
+    k.wait_admitted("a1")
+    preempted = k.condition("b1", "Preempted")
+    assert (preempted["status"], preempted["reason"]) == ("True", "InCohortReclaimWhileBorrowing")
+    assert "due to reclamation within the cohort while borrowing" in preempted["message"]
+    assert k.admitted("b0") and k.admitted("a0")  # b0 is within team-b's nominal quota
+
+
+def test_borrow_within_cohort_respects_its_priority_threshold(k8s_api_client, namespace) -> None:
+    k = Kueue(k8s_api_client, namespace)
+    _borrowers(k, threshold=5)  # b1's priority 10 is above it
+    waiting = wait_for(lambda: k.condition("a1", "QuotaReserved"), what="a1 waits")
+    assert waiting["status"] == "False" and "1 more needed" in waiting["message"]
+    assert not k.admitted("a1") and k.condition("b1", "Preempted") is None
