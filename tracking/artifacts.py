@@ -133,6 +133,10 @@ def open_file(workspace_id: int, path: str):
         return None
 
 
+def size(workspace_id: int, path: str) -> int:
+    return storage().size(_key(workspace_id, path))
+
+
 def delete(workspace_id: int, path: str) -> None:
     store = storage()
     for entry in walk(workspace_id, path):
