@@ -181,7 +181,7 @@ def test_outputs_tree_previews_and_downloads(outputs, client_for):
     folder = client.get(f"{base}/files", {"path": "plots"}).content.decode()
     assert 'data-file="plots/loss.png"' in folder
     csv_preview = client.get(f"{base}/files", {"path": "metrics.csv", "preview": "1"})
-    assert "<th scope=\"col\">loss</th>" in csv_preview.content.decode()
+    assert '<th scope="col">loss</th>' in csv_preview.content.decode()
     json_preview = client.get(f"{base}/files", {"path": "config.json", "preview": "1"})
     assert "&quot;layers&quot;: [\n    64," in json_preview.content.decode()
     text = client.get(f"{base}/files", {"path": "page.html", "preview": "1"}).content.decode()
@@ -217,5 +217,5 @@ def test_a_run_id_of_another_workspace_is_not_found(runs, team_b, client_for):
     client = client_for("reader")
     assert client.get(f"/runs/team-a/{other.run_id}/").status_code == 404
     assert client.get(f"/runs/team-a/{other.run_id}/series").status_code == 404
-    assert client.get(f"/runs/team-a/not-a-run!/").status_code == 404
+    assert client.get("/runs/team-a/not-a-run!/").status_code == 404
     assert Run.objects.filter(pk=other.pk).exists()
