@@ -174,9 +174,8 @@
       caption.textContent = spec.title;
       figure.append(caption);
       this.grid.append(figure);
-      const width = Math.max(240, Math.min(560, this.grid.clientWidth - 16));
       const options = {
-        width,
+        width: this.widthOf(figure),
         height: 220,
         scales: { x: { time: this.options.x === "time" }, y: { distr: this.options.log ? 3 : 1 } },
         series: [
@@ -195,10 +194,12 @@
       return new window.uPlot(options, this.data(spec), figure);
     }
 
+    widthOf(figure) {
+      return Math.max(200, figure.clientWidth - 12);
+    }
+
     resize() {
-      if (!this.charts.length) return;
-      const width = Math.max(240, Math.min(560, this.grid.clientWidth - 16));
-      this.charts.forEach((c) => c.setSize({ width, height: 220 }));
+      this.charts.forEach((c) => c.setSize({ width: this.widthOf(c.root.parentElement), height: 220 }));
     }
 
     // New points of run `pk`: {key: [[step, timestamp, value], ...]}.
