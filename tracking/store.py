@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
 
-from tracking import limits, live
+from tracking import limits, live, rollup
 from tracking.errors import MlflowError, invalid
 from tracking.models import (
     ENDED,
@@ -331,6 +331,7 @@ def _store_points(run: Run, points: list[Point]) -> None:
     ]
     with connection.cursor() as cursor:
         cursor.executemany(_insert_sql(), rows)
+    rollup.add(run.pk, points)
     newest: dict[str, Point] = {}
     for point in points:
         if point.key not in newest or point.order >= newest[point.key].order:
