@@ -14,6 +14,8 @@
   const boards = [];
 
   const groupOf = (key) => key.split(RANK)[0];
+  // True for a series the server downsampled (its buckets hold more than one point each).
+  const ranged = (line) => line.series.total > line.series.x.length;
   const rankOf = (key) => (key.includes(RANK) ? Number(key.split(RANK)[1]) : 0);
 
   function smooth(values, weight) {
@@ -72,7 +74,8 @@
     }
 
     async load() {
-      const width = Math.max(100, Math.min(4000, Math.round(this.grid.clientWidth || 800)));
+      // About one bucket per pixel of a chart (charts are at most this wide in the grid).
+      const width = Math.max(100, Math.min(640, Math.round(this.grid.clientWidth || 640)));
       await Promise.all(
         this.sources.map(async (source) => {
           const response = await fetch(`${source.url}?width=${width}&x=${this.options.x}`, {
@@ -133,7 +136,7 @@
     // Redraws: new data into the same charts when only points changed, new charts otherwise.
     draw() {
       const specs = this.layout();
-      const shape = JSON.stringify([this.options, specs.map((s) => [s.title, s.lines.map((l) => l.label)])]);
+      const shape = JSON.stringify([this.options, specs.map((s) => [s.title, s.lines.map((l) => [l.label, ranged(l)])])]);
       if (shape === this.shape) {
         specs.forEach((spec, i) => this.charts[i].setData(this.data(spec)));
       } else {
@@ -161,10 +164,18 @@
         line.series.x.forEach((x, i) => {
           column[index.get(x)] = line.series.mean[i];
         });
-        const shown = smooth(column, this.options.smoothing);
-        columns.push(this.options.log ? shown.map((v) => (v > 0 ? v : null)) : shown);
+        columns.push(smooth(column, this.options.smoothing));
+        if (ranged(line)) {
+          for (const edge of ["low", "high"]) {
+            const extreme = new Array(xs.length).fill(null);
+            line.series.x.forEach((x, i) => {
+              extreme[index.get(x)] = line.series[edge][i];
+            });
+            columns.push(extreme);
+          }
+        }
       }
-      return columns;
+      return this.options.log ? columns.map((c, i) => (i ? c.map((v) => (v > 0 ? v : null)) : c)) : columns;
     }
 
     chart(spec) {
@@ -179,19 +190,22 @@
         width: this.widthOf(figure),
         height: 220,
         scales: { x: { time: this.options.x === "time" }, y: { distr: this.options.log ? 3 : 1 } },
-        series: [
-          { label: this.options.x },
-          ...spec.lines.map((line, i) => ({
-            label: line.label,
-            stroke: COLORS[i % COLORS.length],
-            width: 1.5,
-            spanGaps: true,
-            points: { show: false },
-          })),
-        ],
+        series: [{ label: this.options.x }],
+        bands: [],
         axes: [{}, { size: 60 }],
         legend: { live: true },
       };
+      // A downsampled line has its buckets' minimum and maximum drawn as a band around it.
+      spec.lines.forEach((line, i) => {
+        const color = COLORS[i % COLORS.length];
+        options.series.push({ label: line.label, stroke: color, width: 1.5, spanGaps: true, points: { show: false } });
+        if (!ranged(line)) return;
+        const at = options.series.length;
+        for (const edge of ["min", "max"]) {
+          options.series.push({ label: `${line.label} ${edge}`, stroke: `${color}55`, width: 0.5, spanGaps: true, points: { show: false } });
+        }
+        options.bands.push({ series: [at + 1, at], fill: `${color}22` });
+      });
       return new window.uPlot(options, this.data(spec), figure);
     }
 

@@ -2,6 +2,7 @@
 compared across runs, and the Outputs section's previews."""
 
 import io
+import threading
 
 import pytest
 import requests
@@ -98,3 +99,24 @@ def test_compare_overlays_runs_and_previews_outputs(page, portal_server, run, te
     page.get_by_text("eval/").click()
     page.get_by_role("button", name="preview").click()
     expect(page.get_by_test_id("csv-preview")).to_contain_text("loss")
+
+
+def test_a_long_series_is_drawn_from_buckets_with_their_extremes(page, portal_server, run):
+    # Logged from another thread: this one runs the browser's event loop.
+    thread = threading.Thread(
+        target=lambda: [
+            store.log_batch(run, metrics=points("loss", start, 1000))
+            for start in range(20, 5020, 1000)
+        ]
+    )
+    thread.start()
+    thread.join()
+    login(page, portal_server, "reader")
+    page.goto(f"{portal_server}/runs/team-a/{run.run_id}/")
+    charts = page.get_by_test_id("charts")
+    expect(charts).to_have_attribute("data-loaded", "true")
+    drawn = int(charts.get_attribute("data-points"))
+    assert 0 < drawn < 1000  # buckets, not the 5,020 points
+    legend = page.locator("figure.chart[data-metric=loss] .u-legend")
+    expect(legend).to_contain_text("loss min")
+    expect(legend).to_contain_text("loss max")
