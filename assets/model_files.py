@@ -69,6 +69,8 @@ class Writer:
         key = f"{self.prefix}/{path}"
         body = _Capped(stream, self.budget)
         before = self.budget.used
+        # An archive may name one path twice ("a" and "./a"): the last one is kept, as tar does.
+        self.written = [entry for entry in self.written if entry["path"] != path]
         self.written.append({"path": path, "size": 0})
         storage().save(key, File(body, name=posixpath.basename(path)))
         self.written[-1]["size"] = self.budget.used - before

@@ -39,34 +39,39 @@ def _true(value) -> bool:
     return str(value).lower() in ("1", "true", "yes")
 
 
-class ModelListCreate(generics.GenericAPIView):
+class ModelListCreate(generics.ListCreateAPIView):
     serializer_class = s.ModelVersionSerializer
-    queryset = Model.objects.none()
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("name", str, description="only the versions of this model"),
-            OpenApiParameter("latest", bool, description="only each model's latest version"),
-            OpenApiParameter("include_archived", bool, description="archived versions too"),
-        ]
-    )
-    def get(self, request, slug):
-        """The workspace's model versions, by name, newest version first."""
-        workspace = _workspace(request, slug)
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Model.objects.none()
+        workspace = _workspace(self.request, self.kwargs["slug"])
         rows = Model.objects.filter(workspace=workspace).select_related("created_by")
-        if name := request.query_params.get("name"):
+        query = self.request.query_params
+        if name := query.get("name"):
             rows = rows.filter(name=name[:255])
-        if not _true(request.query_params.get("include_archived", "")):
+        if not _true(query.get("include_archived", "")):
             rows = rows.filter(archived=False)
-        if _true(request.query_params.get("latest", "")):
+        if _true(query.get("latest", "")):
             newest = {}
             for pk, model_name in rows.order_by("name", "-created_at", "-id").values_list(
                 "pk", "name"
             ):
                 newest.setdefault(model_name, pk)
             rows = rows.filter(pk__in=newest.values())
-        page = self.paginate_queryset(rows.order_by("name", "-created_at", "-id"))
-        return self.get_paginated_response(s.ModelVersionSerializer(page, many=True).data)
+        return rows.order_by("name", "-created_at", "-id")
+
+    @extend_schema(
+        operation_id="workspaces_models_list",
+        parameters=[
+            OpenApiParameter("name", str, description="only the versions of this model"),
+            OpenApiParameter("latest", bool, description="only each model's latest version"),
+            OpenApiParameter("include_archived", bool, description="archived versions too"),
+        ],
+    )
+    def get(self, request, *args, **kwargs):
+        """The workspace's model versions, by name, newest version first."""
+        return super().get(request, *args, **kwargs)
 
     @extend_schema(
         request={
@@ -74,6 +79,7 @@ class ModelListCreate(generics.GenericAPIView):
             "multipart/form-data": s.ModelCreateSerializer,
         },
         responses={201: s.ModelVersionSerializer},
+        operation_id="workspaces_models_create",
     )
     def post(self, request, slug):
         """Creates a model version from uploaded files (multipart ``archive`` or ``file``) or
@@ -113,7 +119,7 @@ class ModelListCreate(generics.GenericAPIView):
 
 
 class ModelVersionDetail(APIView):
-    @extend_schema(responses=s.ModelVersionSerializer)
+    @extend_schema(responses=s.ModelVersionSerializer, operation_id="workspaces_models_version")
     def get(self, request, slug, name, version):
         """One version (``@latest``: the newest that is not archived)."""
         model = _version(_workspace(request, slug), name, version)

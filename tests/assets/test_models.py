@@ -268,3 +268,12 @@ def test_the_schema_lists_the_model_endpoints(client_for):
         in paths["/api/v1/workspaces/{slug}/models/"]["post"]["requestBody"]["content"]
     )
     assert "/api/v1/workspaces/{slug}/models/{name}/{version}/files/{path}" in paths
+
+
+def test_a_path_named_twice_in_an_archive_is_kept_once(personas, team_a):
+    archive = tar_gz({"a.bin": b"first", "./a.bin": b"second"})
+    made = create(
+        personas["scientist"], team_a, name="twice", upload=Upload("archive", io.BytesIO(archive))
+    )
+    assert made.files == [{"path": "a.bin", "size": 6}] and made.size == 6
+    assert model_files.open_file(made, "a.bin").read() == b"second"
