@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import Count
 
+from tracking import bulk
 from tracking.models import Metric, MetricRollup
 
 
@@ -29,6 +30,7 @@ class Bucket:
 
 
 SIZES = (64, 512, 4096, 32768, 262144)
+TYPES = ("bigint", "varchar", "integer", "bigint", "bigint", "bigint", "float8", "float8", "float8", "bigint")  # fmt: skip
 FIELDS = ("run", "key", "size", "block", "first_step", "first_timestamp", "low", "high", "total", "count")  # fmt: skip
 
 
@@ -37,8 +39,8 @@ def _names() -> tuple[str, list[str]]:
     return meta.db_table, [meta.get_field(f).column for f in FIELDS]
 
 
-def _upsert_sql() -> str:
-    """One INSERT that merges into an existing block (SQLite and PostgreSQL both speak
+def _upsert_sql() -> tuple[str, str]:
+    """The INSERT (head, tail) that merges into an existing block (SQLite and PostgreSQL both speak
     ``ON CONFLICT ... DO UPDATE``); built from the model's names, values as parameters."""
     quote = connection.ops.quote_name
     table, names = _names()
@@ -62,10 +64,9 @@ def _upsert_sql() -> str:
         ]
     )
     columns = ", ".join(map(quote, names))
-    marks = ", ".join(["%s"] * len(names))
     return (
-        f"INSERT INTO {old} ({columns}) VALUES ({marks}) "
-        f"ON CONFLICT ({run}, {key}, {size}, {block}) DO UPDATE SET {updates}"
+        f"INSERT INTO {old} ({columns})",
+        f"ON CONFLICT ({run}, {key}, {size}, {block}) DO UPDATE SET {updates}",
     )
 
 
@@ -102,8 +103,9 @@ def add(run_pk: int, points) -> None:
     if not blocks:
         return
     rows = [(run_pk, key, size, block, *summary) for (key, size, block), summary in blocks.items()]
+    head, tail = _upsert_sql()
     with connection.cursor() as cursor:
-        cursor.executemany(_upsert_sql(), rows)
+        bulk.insert(cursor, head, TYPES, rows, tail)
 
 
 def rebuild(run_pk: int) -> None:

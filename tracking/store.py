@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
 
-from tracking import limits, live, rollup
+from tracking import bulk, limits, live, rollup
 from tracking.errors import MlflowError, invalid
 from tracking.models import (
     ENDED,
@@ -308,6 +308,9 @@ def _store_tags(run: Run, tags: dict[str, str]) -> None:
         run.save(update_fields=["name"])
 
 
+POINT_TYPES = ("bigint", "varchar", "bigint", "bigint", "float8", "boolean")
+
+
 def _insert_sql() -> str:
     """The one INSERT of metric points: built from the model's own table and column names
     (never from input), the values sent as parameters. Points are the hot path of tracking
@@ -319,7 +322,7 @@ def _insert_sql() -> str:
         meta.get_field(f).column for f in ("run", "key", "step", "timestamp", "value", "is_nan")
     ]
     columns = ", ".join(quote(n) for n in names)
-    return f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES (%s, %s, %s, %s, %s, %s)"
+    return f"INSERT INTO {quote(meta.db_table)} ({columns})"
 
 
 def _store_points(run: Run, points: list[Point]) -> None:
@@ -330,7 +333,7 @@ def _store_points(run: Run, points: list[Point]) -> None:
         for p in points
     ]
     with connection.cursor() as cursor:
-        cursor.executemany(_insert_sql(), rows)
+        bulk.insert(cursor, _insert_sql(), POINT_TYPES, rows)
     rollup.add(run.pk, points)
     newest: dict[str, Point] = {}
     for point in points:
