@@ -6,6 +6,8 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
-app = Celery("portal")
+# Every task runs inside portal.worker.PortalTask (named, so it is imported once a task is
+# made, after Django is set up).
+app = Celery("portal", task_cls="portal.worker:PortalTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

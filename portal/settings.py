@@ -206,10 +206,18 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The broker queue tasks go to and workers and beat use.
+TASK_QUEUE = env_str("PORTAL_TASK_QUEUE", "celery")
+CELERY_TASK_DEFAULT_QUEUE = TASK_QUEUE
 # A task a lost worker held is handed out again after this many seconds (the transport's
 # default is an hour); every task is idempotent and the longest takes seconds.
+TASK_VISIBILITY_SECONDS = env_int("PORTAL_TASK_VISIBILITY_SECONDS", 300)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("PORTAL_TASK_VISIBILITY_SECONDS", 300)
+    "visibility_timeout": TASK_VISIBILITY_SECONDS,
+    # Workers look for such tasks every tenth of that (at most every 10 s), and really do on
+    # each look (kombu's default scans every tenth look: 100 s apart).
+    "unacked_restore_interval": max(1, min(10, TASK_VISIBILITY_SECONDS // 10)),
+    "unacked_restore_throttle": 1,
 }
 # A job NotStarted with no news for this long (no start attempt recorded: its start task was
 # lost with a worker or a restart) is queued again by the reconcile pass.
