@@ -222,6 +222,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # A job NotStarted with no news for this long (no start attempt recorded: its start task was
 # lost with a worker or a restart) is queued again by the reconcile pass.
 START_REQUEUE_SECONDS = env_int("PORTAL_START_REQUEUE_SECONDS", 60)
+# Beat's own record of when each entry last ran, out of the checkout.
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "recheck-clusters": {"task": "compute.tasks.recheck_clusters", "schedule": 60.0},
     "sync-clusters": {
@@ -407,8 +409,9 @@ CSRF_FAILURE_VIEW = "portal.views.csrf_failure"
 
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("PORTAL_SECURE_SSL_REDIRECT", True)
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    # Probes and scrapers talk plain HTTP to the pod or host directly.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("PORTAL_SECURE_COOKIES", True)
     SECURE_HSTS_SECONDS = env_int("PORTAL_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
