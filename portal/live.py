@@ -26,11 +26,17 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import connections, transaction
 
-from portal import gcpolicy
+from portal import gcpolicy, metrics
 from portal.db import close_stale_connections
 from portal.registry import registry
 
 log = logging.getLogger(__name__)
+
+SENT = metrics.counter("broadcasts", "Live fragments sent to groups someone follows")
+DELAY = metrics.histogram(
+    "broadcast_delay_seconds",
+    "From a broadcast's commit to its batch being sent (the oldest of each batch)",
+)
 
 GROUP_RE = re.compile(r"^(?P<kind>[a-z]+\.[a-z_]+)\.(?P<pk>\d{1,18})$")
 
@@ -196,6 +202,7 @@ def _send_now(group: str, html: Html) -> None:
     try:
         body = _render(html)
         async_to_sync(get_channel_layer().group_send)(group, message(group, body))
+        SENT.inc()
     except Exception:
         log.exception("broadcast to %s failed", group)
 
@@ -253,7 +260,7 @@ def _enqueue(group: str, html: Html, key: str | None) -> None:
         except Exception:
             log.exception("rendering a broadcast to %s failed", group)
             return
-    _outbox().put((group, html, key))
+    _outbox().put((group, html, key, time.time()))
 
 
 def _outbox() -> "queue.Queue[tuple[str, Html, str | None]]":
@@ -393,6 +400,10 @@ def _deliver(loop, batch: list[tuple]) -> None:
         messages = _render_batch([(g, h) for g, h in wanted if listened[g]])
         if messages:
             _run(loop, _send_all(layer, messages, members))
+            SENT.inc(len(messages))
+            queued = [item[3] for item in batch if len(item) > 3]
+            if queued:
+                DELAY.observe(max(0.0, time.time() - min(queued)))
     except Exception:
         log.exception("live broadcast batch failed")
 
@@ -452,7 +463,7 @@ def sending_inline():
 
 def _collect(pending: list, group: str, html: Html, key: str | None) -> None:
     if getattr(_inline, "pending", None) is pending:
-        pending.append((group, html, key))
+        pending.append((group, html, key, time.time()))
     else:  # committed after its block ended (it should not): the background path
         _enqueue(group, html, key)
 

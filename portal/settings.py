@@ -92,6 +92,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: probes and scrapes use the pod's address and plain HTTP (portal/health.py).
+    "portal.health.ProbeMiddleware",
+    # Request ids on log lines, request counts and latencies (portal/observe.py).
+    "portal.observe.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -239,6 +243,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env_int("PORTAL_RECONCILE_SECONDS", 30)),
     },
 }
+
+# Observability: /metrics on the web process needs this bearer token (unset: no /metrics
+# there); worker, beat and watcher processes answer /healthz, /readyz and /metrics on
+# PROBE_PORT when it is set (0: not at all). Logs as text or one JSON object a line.
+METRICS_TOKEN = env_str("PORTAL_METRICS_TOKEN")
+PROBE_PORT = env_int("PORTAL_PROBE_PORT", 0)
+PROBE_ADDRESS = env_str("PORTAL_PROBE_ADDRESS", "0.0.0.0")
+LOG_FORMAT = env_str("PORTAL_LOG_FORMAT", "text")
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"PORTAL_LOG_FORMAT must be text or json, got {LOG_FORMAT!r}")
+# Seconds between the watchers' one-line summaries (events, batches, lag); 0: none.
+WATCH_SUMMARY_SECONDS = env_int("PORTAL_WATCH_SUMMARY_SECONDS", 60)
 
 # Render and send live fragments on a background thread (off the request/watcher path).
 LIVE_SEND_IN_BACKGROUND = env_bool("PORTAL_LIVE_BACKGROUND_SEND", True)
@@ -422,13 +438,28 @@ X_FRAME_OPTIONS = "DENY"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "context": {"()": "portal.logs.ContextFilter"},
+        "refusals": {"()": "portal.logs.RefusalFilter"},
+    },
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(context)s]: %(message)s"},
+        "json": {"()": "portal.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("PORTAL_LOG_LEVEL", "INFO")},
     "loggers": {
         "kubernetes": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
         # django-axes writes lines per failed sign-in; an attack would flood the log.
         "axes": {"level": "ERROR"},
+        # A refused request (403, 404) is not an error: INFO, no traceback.
+        "django.request": {"filters": ["refusals"]},
     },
 }

@@ -139,3 +139,44 @@ def test_live_fragments_sent_from_a_prefork_worker_all_arrive(compute_ready, cli
     worker = asyncio.run(listen())
     assert "pool has already" not in worker.log()
     assert "broadcast" not in worker.log()  # no failed render or send was logged
+
+
+def test_a_worker_answers_probes_and_counts_its_pool_processes_tasks(
+    compute_ready, client_for, workers, tmp_path
+):
+    """The probe port of a worker's main process; the tasks run in its pool processes,
+    added up through the multi-process directory; their log lines name the task."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    shared = tmp_path / "prometheus"
+    shared.mkdir()
+    worker = workers(
+        PORTAL_PROBE_PORT=str(port),
+        PORTAL_PROBE_ADDRESS="127.0.0.1",
+        PROMETHEUS_MULTIPROC_DIR=str(shared),
+    )
+    base = f"http://127.0.0.1:{port}"
+    with urllib.request.urlopen(base + "/readyz", timeout=10) as answer:
+        assert answer.status == 200 and answer.read() == b"ready\n"
+    jobs = submit(client_for("scientist"), 2, "metrics")
+    wait_for(lambda: len(started(jobs)) == 2, 60, "the jobs started")
+
+    def scraped() -> str:
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as answer:
+            return answer.read().decode()
+
+    wait_for(
+        lambda: (
+            'portal_tasks_total{outcome="success",task="jobs.tasks.job_start"} 2.0' in scraped()
+        ),
+        30,
+        "the starts counted",
+    )
+    text = scraped()
+    assert 'portal_task_queue_wait_seconds_count{task="jobs.tasks.job_start"} 2.0' in text
+    assert 'portal_task_seconds_count{task="jobs.tasks.job_start"} 2.0' in text
+    assert "[task=job_start:" in worker.log()
