@@ -97,7 +97,7 @@ MIDDLEWARE = [
     # Request ids on log lines, request counts and latencies (portal/observe.py).
     "portal.observe.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "portal.staticfiles.StaticFilesMiddleware",  # WhiteNoise, whole files for ASGI
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

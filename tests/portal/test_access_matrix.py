@@ -12,6 +12,7 @@ PAGES = [
     ("get", "/healthz", dict.fromkeys(PERSONAS, 200)),
     ("get", "/readyz", dict.fromkeys(PERSONAS, 200)),
     ("get", "/metrics", dict.fromkeys(PERSONAS, 404)),
+    ("get", "/favicon.ico", dict.fromkeys(PERSONAS, 301)),
     ("post", "/readyz", dict.fromkeys(PERSONAS, 404)),  # GET and HEAD only
     (
         "get",
