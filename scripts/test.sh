@@ -73,6 +73,8 @@ if ensure_services; then
   step "tests, production mode (PostgreSQL, Redis)"
   export DATABASE_URL="postgres://postgres@127.0.0.1:5432/portal"
   export REDIS_URL="redis://127.0.0.1:6379/15"
+  # Counters a previous run left (sign-in throttles, rate limits) must not carry over.
+  redis-cli -h 127.0.0.1 -p 6379 -n 15 flushdb >/dev/null
   export PORTAL_SECRET_KEY="ci-only-secret-$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')"
   export PORTAL_ENCRYPTION_KEYS="$("$BIN/python" -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
   export PORTAL_SECURE_SSL_REDIRECT=0
