@@ -305,3 +305,13 @@ def test_links_in_an_archive_are_followed_inside_it_and_loops_refused(personas, 
         )
     assert "links to nothing" in caught.value.message_dict["archive"][0]
     assert not Model.objects.filter(name="loop").exists()
+
+
+def test_an_upload_declared_over_the_limit_is_refused_before_it_is_read(client_for, settings):
+    settings.MODEL_MAX_BYTES = 10
+    big = io.BytesIO(b"x" * (1 << 20) + b"x" * 100)
+    big.name = "big.bin"
+    refused = client_for("scientist").post(API, {"name": "big", "file": big})
+    assert refused.status_code == 413
+    assert "over the limit of 10 bytes" in refused.json()["detail"]
+    assert stored_keys() == [] and not Model.objects.exists()
