@@ -315,3 +315,18 @@ def test_an_upload_declared_over_the_limit_is_refused_before_it_is_read(client_f
     assert refused.status_code == 413
     assert "over the limit of 10 bytes" in refused.json()["detail"]
     assert stored_keys() == [] and not Model.objects.exists()
+
+
+def test_a_number_taken_meanwhile_gives_the_next_one(personas, team_a, monkeypatch):
+    """Two creations without a version at once: the one that finds its number taken when it
+    saves counts again instead of failing."""
+    from assets import model_services
+
+    create(personas["scientist"], team_a, name="race", path="pvc://m/1")
+    real = model_services._next_version
+    stale = iter(["1"])  # what a creation that counted before the other saved would take
+    monkeypatch.setattr(
+        model_services, "_next_version", lambda ws, name: next(stale, None) or real(ws, name)
+    )
+    assert create(personas["scientist"], team_a, name="race", path="pvc://m/2").version == "2"
+    assert sorted(Model.objects.values_list("version", flat=True)) == ["1", "2"]
