@@ -9,10 +9,11 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
+        from celery import signals as celery_signals
         from django.contrib.auth.signals import user_login_failed
         from django.db.models.signals import post_save
 
-        from portal import db
+        from portal import db, health
         from portal.api import schema  # noqa: F401  (registers the OpenAPI auth extension)
         from portal.live import LiveKind, recheck_user
         from portal.models import User, Workspace
@@ -43,6 +44,10 @@ class PortalConfig(AppConfig):
             recheck_on_rights_change, sender=User, weak=False, dispatch_uid="live-recheck"
         )
         user_login_failed.connect(count_failed_login, dispatch_uid="signin-address-failures")
+        # A worker's and beat's /healthz, /readyz and /metrics on PORTAL_PROBE_PORT (a worker:
+        # from its main process, once its pool is up).
+        for signal in (celery_signals.worker_ready, celery_signals.beat_init):
+            signal.connect(health.serve_probes_on_signal, weak=False)
 
 
 class PortalAdminConfig(AdminConfig):

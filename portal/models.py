@@ -9,6 +9,7 @@ import hashlib
 import secrets
 
 from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.core.validators import RegexValidator
 from django.db import models
 
@@ -41,12 +42,22 @@ def roles_allowing(action: str) -> list[str]:
     return [role for role, actions in ROLE_ACTIONS.items() if action in actions]
 
 
+class UserManager(DjangoUserManager):
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        """A superuser is IT operations too (``createsuperuser`` gives the first login that
+        can open the cluster pages and the admin)."""
+        extra_fields.setdefault("is_itops", True)
+        return super().create_superuser(username, email, password, **extra_fields)
+
+
 class User(AbstractUser):
     is_itops = models.BooleanField(
         "IT operations",
         default=False,
         help_text="Manages clusters, compute targets, instance types, quotas and all workspaces.",
     )
+
+    objects = UserManager()
 
 
 dns_label = RegexValidator(

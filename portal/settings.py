@@ -92,8 +92,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: probes and scrapes use the pod's address and plain HTTP (portal/health.py).
+    "portal.health.ProbeMiddleware",
+    # Request ids on log lines, request counts and latencies (portal/observe.py).
+    "portal.observe.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "portal.staticfiles.StaticFilesMiddleware",  # WhiteNoise, whole files for ASGI
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -206,14 +210,24 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The broker queue tasks go to and workers and beat use.
+TASK_QUEUE = env_str("PORTAL_TASK_QUEUE", "celery")
+CELERY_TASK_DEFAULT_QUEUE = TASK_QUEUE
 # A task a lost worker held is handed out again after this many seconds (the transport's
 # default is an hour); every task is idempotent and the longest takes seconds.
+TASK_VISIBILITY_SECONDS = env_int("PORTAL_TASK_VISIBILITY_SECONDS", 300)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("PORTAL_TASK_VISIBILITY_SECONDS", 300)
+    "visibility_timeout": TASK_VISIBILITY_SECONDS,
+    # Workers look for such tasks every tenth of that (at most every 10 s), and really do on
+    # each look (kombu's default scans every tenth look: 100 s apart).
+    "unacked_restore_interval": max(1, min(10, TASK_VISIBILITY_SECONDS // 10)),
+    "unacked_restore_throttle": 1,
 }
 # A job NotStarted with no news for this long (no start attempt recorded: its start task was
 # lost with a worker or a restart) is queued again by the reconcile pass.
 START_REQUEUE_SECONDS = env_int("PORTAL_START_REQUEUE_SECONDS", 60)
+# Beat's own record of when each entry last ran, out of the checkout.
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "recheck-clusters": {"task": "compute.tasks.recheck_clusters", "schedule": 60.0},
     "sync-clusters": {
@@ -229,6 +243,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env_int("PORTAL_RECONCILE_SECONDS", 30)),
     },
 }
+
+# Observability: /metrics on the web process needs this bearer token (unset: no /metrics
+# there); worker, beat and watcher processes answer /healthz, /readyz and /metrics on
+# PROBE_PORT when it is set (0: not at all). Logs as text or one JSON object a line.
+METRICS_TOKEN = env_str("PORTAL_METRICS_TOKEN")
+PROBE_PORT = env_int("PORTAL_PROBE_PORT", 0)
+PROBE_ADDRESS = env_str("PORTAL_PROBE_ADDRESS", "0.0.0.0")
+LOG_FORMAT = env_str("PORTAL_LOG_FORMAT", "text")
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"PORTAL_LOG_FORMAT must be text or json, got {LOG_FORMAT!r}")
+# Seconds between the watchers' one-line summaries (events, batches, lag); 0: none.
+WATCH_SUMMARY_SECONDS = env_int("PORTAL_WATCH_SUMMARY_SECONDS", 60)
 
 # Render and send live fragments on a background thread (off the request/watcher path).
 LIVE_SEND_IN_BACKGROUND = env_bool("PORTAL_LIVE_BACKGROUND_SEND", True)
@@ -401,8 +427,9 @@ CSRF_FAILURE_VIEW = "portal.views.csrf_failure"
 
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("PORTAL_SECURE_SSL_REDIRECT", True)
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    # Probes and scrapers talk plain HTTP to the pod or host directly.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("PORTAL_SECURE_COOKIES", True)
     SECURE_HSTS_SECONDS = env_int("PORTAL_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
@@ -413,13 +440,28 @@ X_FRAME_OPTIONS = "DENY"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "context": {"()": "portal.logs.ContextFilter"},
+        "refusals": {"()": "portal.logs.RefusalFilter"},
+    },
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(context)s]: %(message)s"},
+        "json": {"()": "portal.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("PORTAL_LOG_LEVEL", "INFO")},
     "loggers": {
         "kubernetes": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
         # django-axes writes lines per failed sign-in; an attack would flood the log.
         "axes": {"level": "ERROR"},
+        # A refused request (403, 404) is not an error: INFO, no traceback.
+        "django.request": {"filters": ["refusals"]},
     },
 }

@@ -4,8 +4,10 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponsePermanentRedirect
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
+from django.templatetags.static import static
 from django.views.decorators.http import require_POST
 
 from portal import live, services, throttle
@@ -13,6 +15,11 @@ from portal.access import get_for, is_htmx
 from portal.forms import MemberForm, TokenForm, WorkspaceForm
 from portal.middleware import SESSION_KEY
 from portal.models import Action, ApiToken, Workspace
+
+
+def favicon(request):
+    """``/favicon.ico``, which browsers and tools ask for whatever a page links: the icon."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
 
 
 class LoginView(auth_views.LoginView):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
 
+from portal import metrics
 from tracking import bulk, limits, live, rollup
 from tracking.errors import MlflowError, invalid
 from tracking.models import (
@@ -216,6 +217,11 @@ def run_lifecycle(run: Run, stage: str) -> None:
 
 
 INT64_LOW, INT64_HIGH = -(2**63), 2**63
+POINTS = metrics.counter(
+    "tracking_metric_points",
+    "Metric points stored, by the run's source (job or external)",
+    ("source",),
+)
 
 
 def _points(metrics, rank_suffix: str) -> list[Point]:
@@ -277,6 +283,7 @@ def log_batch(run: Run, *, metrics=None, params=None, tags=None, rank: int = 0) 
         if points:
             _store_points(run, points)
     if points:
+        POINTS.labels(run.source).inc(len(points))
         live.points(run.pk, points)
     return len(points)
 

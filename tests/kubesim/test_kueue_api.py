@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kubernetes import client
+from kubernetes import client, watch
 
 from kubesim.server import KubeSim
 from tests.kubesim.conftest import make_client
@@ -300,3 +300,36 @@ def test_a_deleted_cluster_queue_waits_for_its_workloads(k8s_api_client, namespa
         what="later misconfigured",
     )
     assert waiting["message"] == f"ClusterQueue {cq} doesn't exist"
+
+
+def test_a_watch_at_v1beta1_sees_converted_objects(k8s_api_client) -> None:
+    co = client.CustomObjectsApi(k8s_api_client)
+    rv = co.list_cluster_custom_object(G, "v1beta1", "clusterqueues")["metadata"]["resourceVersion"]
+    name = uid("watched")
+    co.create_cluster_custom_object(
+        G,
+        V,
+        "clusterqueues",
+        {
+            "apiVersion": f"{G}/{V}",
+            "kind": "ClusterQueue",
+            "metadata": {"name": name},
+            "spec": {"cohortName": "seen", "resourceGroups": []},
+        },
+    )
+    stream = watch.Watch().stream(
+        co.list_cluster_custom_object,
+        G,
+        "v1beta1",
+        "clusterqueues",
+        resource_version=rv,
+        timeout_seconds=5,
+    )
+    for event in stream:
+        obj = event["object"]
+        if obj["metadata"]["name"] == name:
+            assert obj["apiVersion"] == f"{G}/v1beta1"
+            assert obj["spec"]["cohort"] == "seen" and "cohortName" not in obj["spec"]
+            break
+    else:
+        raise AssertionError("no event for the new ClusterQueue")
