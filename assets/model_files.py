@@ -107,7 +107,7 @@ def write_archive(writer: Writer, handle) -> None:
                 continue
             try:
                 source = archive.extractfile(member)
-            except KeyError:  # a link to something the archive does not hold
+            except (KeyError, RecursionError):  # a link to nothing the archive holds, or a loop
                 source = None
             if source is None:
                 raise SourceError(f"the archive entry {member.name!r} links to nothing in it")

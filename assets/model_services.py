@@ -107,12 +107,14 @@ def _plan_upload(upload: Upload, spool) -> _Plan:
         raise ValidationError({"archive": f"The archive is refused: {exc}."}) from None
     if not paths:
         raise ValidationError({"archive": "The archive holds no files."})
-    return _Plan(
-        SourceKind.UPLOAD,
-        "upload",
-        write=lambda writer: model_files.write_archive(writer, spool),
-        paths=paths,
-    )
+
+    def write(writer) -> None:
+        try:
+            model_files.write_archive(writer, spool)
+        except SourceError as exc:
+            raise ValidationError({"archive": f"The archive is refused: {exc}."}) from None
+
+    return _Plan(SourceKind.UPLOAD, "upload", write=write, paths=paths)
 
 
 def _run_id_of(workspace, source: Source) -> tuple[str, str]:

@@ -87,3 +87,29 @@ def test_archiving_from_the_page_hides_the_version_from_latest(digits, client_fo
     assert "archived" in client.get("/models/team-a/digits/?version=2").content.decode()
     client.post("/models/team-a/digits/2/archive", {"archived": "0"})
     assert not Model.objects.get(version="2").archived
+
+
+def test_the_list_page_and_api_cost_the_same_queries_for_3_or_30_models(
+    client_for, personas, team_a
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for("reader")
+
+    def cost(url):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return len(queries)
+
+    def add(count, start):
+        for i in range(start, start + count):
+            model_create(
+                workspace=team_a, user=personas["scientist"], name=f"m{i:03}", path="pvc://m/x"
+            )
+
+    add(3, 0)
+    few = (cost("/models/team-a/"), cost("/api/v1/workspaces/team-a/models/?latest=1"))
+    add(27, 3)
+    many = (cost("/models/team-a/"), cost("/api/v1/workspaces/team-a/models/?latest=1"))
+    assert few == many

@@ -4,6 +4,7 @@ nothing half-stored; the allow/deny matrix over the API."""
 
 import io
 import json
+import tarfile
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -277,3 +278,55 @@ def test_a_path_named_twice_in_an_archive_is_kept_once(personas, team_a):
     )
     assert made.files == [{"path": "a.bin", "size": 6}] and made.size == 6
     assert model_files.open_file(made, "a.bin").read() == b"second"
+
+
+def test_links_in_an_archive_are_followed_inside_it_and_loops_refused(personas, team_a):
+    def with_links(links):
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            info = tarfile.TarInfo("real.bin")
+            info.size = 4
+            archive.addfile(info, io.BytesIO(b"data"))
+            for name, target in links:
+                link = tarfile.TarInfo(name)
+                link.type, link.linkname = tarfile.SYMTYPE, target
+                archive.addfile(link)
+        return buffer.getvalue()
+
+    good = with_links([("alias.bin", "real.bin")])
+    made = create(
+        personas["scientist"], team_a, name="links", upload=Upload("archive", io.BytesIO(good))
+    )
+    assert made.files == [{"path": "alias.bin", "size": 4}, {"path": "real.bin", "size": 4}]
+    loop = with_links([("a", "b"), ("b", "a")])
+    with pytest.raises(ValidationError) as caught:
+        create(
+            personas["scientist"], team_a, name="loop", upload=Upload("archive", io.BytesIO(loop))
+        )
+    assert "links to nothing" in caught.value.message_dict["archive"][0]
+    assert not Model.objects.filter(name="loop").exists()
+
+
+def test_an_upload_declared_over_the_limit_is_refused_before_it_is_read(client_for, settings):
+    settings.MODEL_MAX_BYTES = 10
+    big = io.BytesIO(b"x" * (1 << 20) + b"x" * 100)
+    big.name = "big.bin"
+    refused = client_for("scientist").post(API, {"name": "big", "file": big})
+    assert refused.status_code == 413
+    assert "over the limit of 10 bytes" in refused.json()["detail"]
+    assert stored_keys() == [] and not Model.objects.exists()
+
+
+def test_a_number_taken_meanwhile_gives_the_next_one(personas, team_a, monkeypatch):
+    """Two creations without a version at once: the one that finds its number taken when it
+    saves counts again instead of failing."""
+    from assets import model_services
+
+    create(personas["scientist"], team_a, name="race", path="pvc://m/1")
+    real = model_services._next_version
+    stale = iter(["1"])  # what a creation that counted before the other saved would take
+    monkeypatch.setattr(
+        model_services, "_next_version", lambda ws, name: next(stale, None) or real(ws, name)
+    )
+    assert create(personas["scientist"], team_a, name="race", path="pvc://m/2").version == "2"
+    assert sorted(Model.objects.values_list("version", flat=True)) == ["1", "2"]
