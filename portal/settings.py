@@ -274,6 +274,8 @@ JOB_PRIORITY_CLASSES = dict(
 )
 JOB_LOG_MAX_BYTES = env_int("PORTAL_JOB_LOG_MAX_BYTES", 2 * 1024 * 1024)
 CODE_UPLOAD_MAX_BYTES = env_int("PORTAL_CODE_MAX_BYTES", 100 * 1024 * 1024)
+# The most a model version's files may take (an upload, or what is copied from a run).
+MODEL_MAX_BYTES = env_int("PORTAL_MODEL_MAX_BYTES", 2 * 1024 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("PORTAL_UPLOAD_MAX_MEMORY", 2_621_440)
 
 # Stored cluster credentials are encrypted with the first key; older keys still
