@@ -143,6 +143,9 @@ BUILTINS: tuple[ResourceType, ...] = (
     _api(_RBAC, "clusterroles", "ClusterRole", False, name_rule=""),
     _api(_RBAC, "clusterrolebindings", "ClusterRoleBinding", False, name_rule=""),
     _api("coordination.k8s.io", "leases", "Lease"),
+    _api("networking.k8s.io", "ingresses", "Ingress", short_names=("ing",), **_STATUS),
+    _api("networking.k8s.io", "ingressclasses", "IngressClass", False),
+    _api("networking.k8s.io", "networkpolicies", "NetworkPolicy", short_names=("netpol",)),
     ResourceType(
         "apiextensions.k8s.io",
         "v1",

@@ -27,6 +27,11 @@ from prometheus_client import (
     multiprocess,
 )
 
+# A process started with the directory set but not made (an init container, a fresh tmpfs)
+# would fail at its first metric: make it.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 PREFIX = "portal_"
 # Seconds: from a millisecond-fast cache hit to a slow cluster call.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
