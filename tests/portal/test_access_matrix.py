@@ -76,7 +76,7 @@ PAGES = [
     (
         "get",
         "/api/v1/schema/",
-        dict(anonymous=200, itops=200, admin=200, scientist=200, reader=200, outsider=200),
+        dict(anonymous=401, itops=200, admin=200, scientist=200, reader=200, outsider=200),
     ),
 ]
 
