@@ -25,6 +25,7 @@ class PortalConfig(AppConfig):
             NavItem("Home", "home", audience="all", order=0),
             NavItem("Workspaces", "workspace-list", audience="all", order=80),
             NavItem("API tokens", "token-list", audience="all", order=90),
+            NavItem("All API tokens", "user-token-list", audience="itops", order=95),
             NavItem("Admin panel", "admin:index", audience="itops", order=99),
             LiveKind(
                 "portal.workspace",

@@ -1,11 +1,15 @@
 """Writes for workspaces, memberships and tokens. Callers check access first."""
 
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from portal import live
-from portal.models import ApiToken, Membership, Role, User, Workspace, hash_token
+from portal.models import ApiToken, Membership, Role, TokenScope, User, Workspace, hash_token
 
 
 def _broadcast_members(workspace: Workspace) -> None:
@@ -52,11 +56,36 @@ def membership_remove(*, workspace: Workspace, user: User) -> None:
     live.recheck_user(user.pk)  # their open pages leave this workspace's groups
 
 
-def token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
-    """Creates a personal token; returns it and the raw secret, which is never stored or shown again."""
+def token_lifetime(days: int | None) -> timedelta:
+    """The lifetime of a new token asked for ``days`` (None: PORTAL_TOKEN_DAYS); raises
+    ValidationError naming ``expires_in_days`` outside 1..PORTAL_TOKEN_MAX_DAYS."""
+    maximum = max(1, settings.TOKEN_MAX_DAYS)
+    if days is None:
+        days = min(max(1, settings.TOKEN_DAYS), maximum)
+    if not 1 <= days <= maximum:
+        raise ValidationError(
+            {"expires_in_days": f"Choose between 1 and {maximum} days (PORTAL_TOKEN_MAX_DAYS)."}
+        )
+    return timedelta(days=days)
+
+
+def token_create(
+    *, user: User, name: str, scope: str = TokenScope.FULL, days: int | None = None
+) -> tuple[ApiToken, str]:
+    """Creates a personal token with ``scope`` expiring after ``days`` (see
+    ``token_lifetime``); returns it and the raw secret, which is never stored or shown
+    again."""
+    if scope not in TokenScope.values:
+        raise ValidationError({"scope": f"Choose one of {', '.join(TokenScope.values)}."})
+    expires_at = timezone.now() + token_lifetime(days)
     raw = ApiToken.generate()
     token = ApiToken.objects.create(
-        user=user, name=name.strip()[:80] or "token", key_hash=hash_token(raw), prefix=raw[:10]
+        user=user,
+        name=name.strip()[:80] or "token",
+        key_hash=hash_token(raw),
+        prefix=raw[:10],
+        scope=scope,
+        expires_at=expires_at,
     )
     return token, raw
 

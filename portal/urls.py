@@ -31,6 +31,8 @@ urlpatterns = [
     path("account/tokens/", views.token_list, name="token-list"),
     path("account/tokens/new", views.token_create, name="token-create"),
     path("account/tokens/<int:token_id>/revoke", views.token_revoke, name="token-revoke"),
+    path("user-tokens/", views.user_token_list, name="user-token-list"),
+    path("user-tokens/<int:token_id>/revoke", views.user_token_revoke, name="user-token-revoke"),
     path("", include("compute.urls")),
     path("", include("assets.urls")),
     path("", include("jobs.urls")),

@@ -8,11 +8,11 @@ from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
-from portal import live, services, throttle
+from portal import live, selectors, services, throttle
 from portal.access import get_for, is_htmx
 from portal.forms import MemberForm, TokenForm, WorkspaceForm
 from portal.middleware import SESSION_KEY
-from portal.models import Action, ApiToken, Workspace
+from portal.models import Action, ApiToken, TokenScope, Workspace
 
 
 class LoginView(auth_views.LoginView):
@@ -153,7 +153,13 @@ def token_create(request):
     form = TokenForm(request.POST)
     if not form.is_valid():
         return _token_page(request, form, status=400)
-    _token, raw = services.token_create(user=request.user, name=form.cleaned_data["name"])
+    data = form.cleaned_data
+    _token, raw = services.token_create(
+        user=request.user,
+        name=data["name"],
+        scope=data["scope"] or TokenScope.FULL,
+        days=data["expires_in_days"],
+    )
     return _token_page(request, TokenForm(), new_secret=raw, status=201)
 
 
@@ -167,6 +173,44 @@ def token_revoke(request, token_id):
         services.token_revoke(token=token)
         messages.success(request, f"Token “{token.name}” revoked; it no longer works.")
     return redirect("token-list")
+
+
+def itops_required(view):
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_itops:
+            raise PermissionDenied("Only IT operations see everyone's tokens and the audit log.")
+        return view(request, *args, **kwargs)
+
+    return login_required(wrapped)
+
+
+@itops_required
+def user_token_list(request):
+    """Every user's tokens (filters: user, state), each revocable."""
+    username = request.GET.get("user", "").strip()
+    state = request.GET.get("state", "")
+    if state not in ("", *selectors.TOKEN_STATES):
+        state = ""
+    tokens = selectors.token_list_all(username=username, state=state)[:500]
+    return render(
+        request,
+        "portal/user_token_list.html",
+        {"tokens": tokens, "username": username, "state": state, "states": selectors.TOKEN_STATES},
+    )
+
+
+@itops_required
+@require_POST
+def user_token_revoke(request, token_id):
+    token = ApiToken.objects.select_related("user").filter(pk=token_id).first()
+    if token is None:
+        messages.error(request, "No such token.")
+    else:
+        services.token_revoke(token=token)
+        messages.success(
+            request, f"Token “{token.name}” of {token.user.username} revoked; it no longer works."
+        )
+    return redirect("user-token-list")
 
 
 def csrf_failure(request, reason=""):

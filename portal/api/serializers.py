@@ -28,10 +28,48 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 
 class TokenSerializer(serializers.ModelSerializer):
+    state = serializers.CharField(read_only=True, help_text="active, expired or revoked")
+    expires_in_days = serializers.IntegerField(
+        write_only=True,
+        required=False,
+        min_value=1,
+        max_value=100_000,
+        help_text="Days until it expires (default PORTAL_TOKEN_DAYS, at most PORTAL_TOKEN_MAX_DAYS).",
+    )
+
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
-        read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at"]
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "scope",
+            "created_at",
+            "expires_at",
+            "expires_in_days",
+            "last_used_at",
+            "revoked_at",
+            "state",
+        ]
+        read_only_fields = [
+            "id",
+            "prefix",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+        ]
+        extra_kwargs = {"scope": {"required": False, "help_text": "read or full (the default)"}}
+
+
+class UserTokenSerializer(TokenSerializer):
+    """A token as IT operations see it: with its user."""
+
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta(TokenSerializer.Meta):
+        fields = ["username", *TokenSerializer.Meta.fields]
+        read_only_fields = [*TokenSerializer.Meta.fields]
 
 
 class NewTokenSerializer(TokenSerializer):
