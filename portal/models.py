@@ -190,3 +190,56 @@ class ApiToken(models.Model):
     @staticmethod
     def generate() -> str:
         return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+class AuditRecord(models.Model):
+    """One write someone made (or a background action made for them): who, when, from
+    where, on what, and a summary that never holds a secret. Rows are only ever added
+    (``portal.audit.record``); ``seal`` is set once, when a periodic seal covers the row,
+    and the seals' hash chain shows any later change (``manage.py audit_verify``)."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True)  # kept if the user goes
+    via = models.CharField(max_length=16)  # session, token, cli, admin, sso, background
+    address = models.GenericIPAddressField(null=True, blank=True)
+    token_prefix = models.CharField(max_length=12, blank=True)
+    workspace = models.ForeignKey(
+        Workspace, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    workspace_slug = models.CharField(max_length=63, blank=True)
+    action = models.CharField(max_length=32, db_index=True)
+    object_type = models.CharField(max_length=40, db_index=True)
+    object_id = models.CharField(max_length=40, blank=True)
+    object_name = models.CharField(max_length=200, blank=True)
+    summary = models.TextField(blank=True)
+    seal = models.ForeignKey(
+        "AuditSeal", null=True, blank=True, on_delete=models.PROTECT, related_name="records"
+    )
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["workspace", "-at"]), models.Index(fields=["seal"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.object_type}"
+
+
+class AuditSeal(models.Model):
+    """A batch of audit records sealed together: ``digest`` is the SHA-256 of the previous
+    seal's digest and of each record's own hash, in id order."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    count = models.PositiveIntegerField()
+    last_record_at = models.DateTimeField()
+    # unique: two sealers that read the same last seal cannot both extend the chain
+    previous_digest = models.CharField(max_length=64, unique=True)
+    digest = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"seal {self.pk} ({self.count} records, {self.digest[:12]}…)"

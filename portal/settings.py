@@ -104,6 +104,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.CurrentWorkspaceMiddleware",
+    "portal.audit.AuditContextMiddleware",
     # Last, as django-axes asks: turns a lockout found while signing in into its response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -231,7 +232,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "jobs.tasks.reconcile_jobs",
         "schedule": float(env_int("PORTAL_RECONCILE_SECONDS", 30)),
     },
+    "seal-audit": {
+        "task": "portal.tasks.audit_seal",
+        "schedule": float(max(1, env_int("PORTAL_AUDIT_SEAL_SECONDS", 60))),
+    },
+    "purge-audit": {"task": "portal.tasks.audit_purge", "schedule": 3600.0},
 }
+# Audit records are kept this many days (whole sealed batches go); 0 keeps them forever.
+AUDIT_RETENTION_DAYS = env_int("PORTAL_AUDIT_RETENTION_DAYS", 400)
 
 # Render and send live fragments on a background thread (off the request/watcher path).
 LIVE_SEND_IN_BACKGROUND = env_bool("PORTAL_LIVE_BACKGROUND_SEND", True)

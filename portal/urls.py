@@ -33,6 +33,8 @@ urlpatterns = [
     path("account/tokens/<int:token_id>/revoke", views.token_revoke, name="token-revoke"),
     path("user-tokens/", views.user_token_list, name="user-token-list"),
     path("user-tokens/<int:token_id>/revoke", views.user_token_revoke, name="user-token-revoke"),
+    path("audit/", views.audit_list, name="audit-list"),
+    path("audit/export.csv", views.audit_export, name="audit-export"),
     path("", include("compute.urls")),
     path("", include("assets.urls")),
     path("", include("jobs.urls")),

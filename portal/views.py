@@ -1,9 +1,12 @@
-"""Studio pages of the portal app: home, workspaces, members, tokens."""
+"""Studio pages of the portal app: home, workspaces, members, tokens, the audit log."""
+
+import csv
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
@@ -211,6 +214,97 @@ def user_token_revoke(request, token_id):
             request, f"Token “{token.name}” of {token.user.username} revoked; it no longer works."
         )
     return redirect("user-token-list")
+
+
+AUDIT_PAGE = 100
+AUDIT_CSV_MAX = 100_000
+AUDIT_COLUMNS = (
+    "at",
+    "actor_name",
+    "via",
+    "address",
+    "token_prefix",
+    "workspace_slug",
+    "action",
+    "object_type",
+    "object_id",
+    "object_name",
+    "summary",
+)
+
+
+def _audit_records(request):
+    """The records the user may read, filtered by the query string; (records, errors)."""
+    if not selectors.audit_may_read(request.user):
+        raise PermissionDenied("The audit log is for IT operations and workspace admins.")
+    records = selectors.audit_visible_to(request.user)
+    try:
+        return selectors.audit_filter(records, request.GET), {}
+    except ValidationError as exc:
+        return records.none(), exc.message_dict
+
+
+@login_required
+def audit_list(request):
+    """The audit log, newest first, with filters, pages of 100 and a CSV export."""
+    records, errors = _audit_records(request)
+    try:
+        page = max(1, min(int(request.GET.get("page", "1")), 100_000))
+    except ValueError:
+        page = 1
+    start = (page - 1) * AUDIT_PAGE
+    rows = list(records.select_related(None)[start : start + AUDIT_PAGE + 1])
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "portal/audit_list.html",
+        {
+            "records": rows[:AUDIT_PAGE],
+            "errors": errors,
+            "filters": {name: request.GET.get(name, "") for name in selectors.AUDIT_FILTERS},
+            "page": page,
+            "next_page": page + 1 if len(rows) > AUDIT_PAGE else None,
+            "query": query.urlencode(),
+        },
+        status=400 if errors else 200,
+    )
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@login_required
+def audit_export(request):
+    """The filtered records as CSV (at most AUDIT_CSV_MAX rows, newest first)."""
+    records, errors = _audit_records(request)
+    if errors:
+        return render(
+            request,
+            "portal/audit_list.html",
+            {"records": [], "errors": errors, "filters": {}, "page": 1},
+            status=400,
+        )
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(AUDIT_COLUMNS)
+        for values in records.values_list(*AUDIT_COLUMNS)[:AUDIT_CSV_MAX].iterator():
+            yield writer.writerow([_csv_cell(v) for v in values])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="audit.csv"'
+    return response
+
+
+def _csv_cell(value) -> str:
+    """A cell a spreadsheet will not run as a formula."""
+    text = (
+        "" if value is None else (value.isoformat() if hasattr(value, "isoformat") else str(value))
+    )
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def csrf_failure(request, reason=""):

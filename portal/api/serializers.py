@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from portal.models import ApiToken, Membership, Role, User, Workspace
+from portal.models import ApiToken, AuditRecord, Membership, Role, User, Workspace
 
 
 class WorkspaceSerializer(serializers.ModelSerializer):
@@ -91,3 +91,31 @@ class MeSerializer(serializers.ModelSerializer):
             {"slug": m.workspace.slug, "name": m.workspace.name, "role": m.role}
             for m in user.memberships.select_related("workspace")
         ]
+
+
+class AuditRecordSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor_name", read_only=True)
+    workspace = serializers.CharField(source="workspace_slug", read_only=True)
+    sealed = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AuditRecord
+        fields = [
+            "id",
+            "at",
+            "actor",
+            "via",
+            "address",
+            "token_prefix",
+            "workspace",
+            "action",
+            "object_type",
+            "object_id",
+            "object_name",
+            "summary",
+            "sealed",
+        ]
+        read_only_fields = fields
+
+    def get_sealed(self, record) -> bool:
+        return record.seal_id is not None

@@ -10,5 +10,6 @@ router.register(
 )
 router.register("tokens", views.TokenViewSet, basename="token")
 router.register("user-tokens", views.UserTokenViewSet, basename="user-token")
+router.register("audit", views.AuditViewSet, basename="audit")
 
 urlpatterns = [path("me/", views.me, name="api-me"), *router.urls]

@@ -11,6 +11,7 @@ from portal import selectors, services
 from portal.access import get_for
 from portal.api.inputs import NumericLookup
 from portal.api.serializers import (
+    AuditRecordSerializer,
     MembershipSerializer,
     MeSerializer,
     NewTokenSerializer,
@@ -18,7 +19,7 @@ from portal.api.serializers import (
     UserTokenSerializer,
     WorkspaceSerializer,
 )
-from portal.models import Action, ApiToken, Membership, TokenScope, Workspace
+from portal.models import Action, ApiToken, AuditRecord, Membership, TokenScope, Workspace
 
 
 @extend_schema(responses=MeSerializer)
@@ -145,3 +146,32 @@ class UserTokenViewSet(NumericLookup, mixins.ListModelMixin, viewsets.GenericVie
         token = get_object_or_404(self.get_queryset(), pk=pk)
         services.token_revoke(token=token)
         return Response(UserTokenSerializer(token).data)
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter(name, str, description=description)
+        for name, description in (
+            ("actor", "username"),
+            ("action", "e.g. create, update, delete, revoke, submit, login"),
+            ("object_type", "e.g. job, cluster, token, membership"),
+            ("workspace", "workspace slug"),
+            ("since", "ISO date or time"),
+            ("until", "ISO date or time"),
+            ("q", "text in the object's name or the summary"),
+        )
+    ]
+)
+class AuditViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The audit log, newest first: everything for IT operations, their workspaces' records
+    for workspace admins; 403 for others."""
+
+    serializer_class = AuditRecordSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return AuditRecord.objects.none()
+        user = self.request.user
+        if not selectors.audit_may_read(user):
+            raise PermissionDenied("The audit log is for IT operations and workspace admins.")
+        return selectors.audit_filter(selectors.audit_visible_to(user), self.request.query_params)

@@ -57,6 +57,21 @@ PAGES = [
     ),
     (
         "get",
+        "/audit/",
+        dict(anonymous=302, itops=200, admin=200, scientist=403, reader=403, outsider=403),
+    ),
+    (
+        "get",
+        "/audit/export.csv",
+        dict(anonymous=302, itops=200, admin=200, scientist=403, reader=403, outsider=403),
+    ),
+    (
+        "get",
+        "/api/v1/audit/",
+        dict(anonymous=401, itops=200, admin=200, scientist=403, reader=403, outsider=403),
+    ),
+    (
+        "get",
         "/api/v1/user-tokens/",
         dict(anonymous=401, itops=200, admin=403, scientist=403, reader=403, outsider=403),
     ),

@@ -33,6 +33,8 @@ PAGES = {
         "/admin/portal/user/1/change/",
         "/api/v1/docs/",
         "/api/v1/workspaces/",
+        "/audit/",
+        "/user-tokens/",
     ],
     "scientist": [
         "/",
