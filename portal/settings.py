@@ -55,8 +55,18 @@ REDIS_URL = env_str("REDIS_URL")
 PRODUCTION = bool(DATABASE_URL)
 MODE = "production" if PRODUCTION else "embedded"
 
+
+def private_file(path: Path, *, create: bool) -> None:
+    """Makes ``path`` readable and writable by this user only (0600), creating it empty
+    first when ``create``; a missing file is otherwise left alone."""
+    if create:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    if path.exists() and path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+
+
 DATA_DIR = Path(env_str("PORTAL_DATA_DIR", str(BASE_DIR / "var")))
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 DEBUG = env_bool("PORTAL_DEBUG", False)
 
@@ -95,6 +105,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
+    "portal.display.NeutraliseBidiMiddleware",
     "portal.middleware.permissions_policy",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -152,6 +163,10 @@ if PRODUCTION:
             "timeout": env_int("PORTAL_DB_POOL_TIMEOUT", 20),  # seconds waiting for a free one
         }
 else:
+    # The database holds sessions and everything else: only the portal's user reads it
+    # (SQLite gives its -wal and -shm files the database file's mode).
+    for suffix in ("", "-wal", "-shm"):
+        private_file(DATA_DIR / f"portal.sqlite3{suffix}", create=not suffix)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
