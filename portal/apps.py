@@ -9,10 +9,11 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
+        from django.conf import settings
         from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
         from django.db.models.signals import post_save
 
-        from portal import audit, db
+        from portal import audit, db, sso
         from portal.api import schema  # noqa: F401  (registers the OpenAPI auth extension)
         from portal.live import LiveKind, recheck_user
         from portal.models import User, Workspace
@@ -46,6 +47,8 @@ class PortalConfig(AppConfig):
         )
         user_login_failed.connect(count_failed_login, dispatch_uid="signin-address-failures")
         user_logged_in.connect(audit.on_login, dispatch_uid="audit-login")
+        if settings.SSO_ENABLED:
+            sso.parse_group_map(settings.OIDC_GROUP_MAP)  # a bad map stops the start
         user_logged_out.connect(audit.on_logout, dispatch_uid="audit-logout")
 
 

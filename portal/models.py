@@ -48,6 +48,9 @@ class User(AbstractUser):
         default=False,
         help_text="Manages clusters, compute targets, instance types, quotas and all workspaces.",
     )
+    # The single sign-on provider's ``sub`` for users it created (portal.sso); unique, so
+    # the provider's user is found by it, never by a changeable e-mail address.
+    oidc_subject = models.CharField(max_length=255, null=True, blank=True, unique=True)
 
 
 dns_label = RegexValidator(

@@ -360,11 +360,40 @@ USE_I18N = False
 USE_TZ = True
 
 # ---- signing in: brute-force and flood protection (portal/signin.py, portal/throttle.py) ----
-AUTHENTICATION_BACKENDS = [
-    "portal.signin.AddressLimitBackend",
-    "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
-]
+# Local accounts (username and password) can be switched off once single sign-on is set up;
+# personal API tokens keep working either way.
+LOCAL_ACCOUNTS = env_bool("PORTAL_LOCAL_ACCOUNTS", True)
+AUTHENTICATION_BACKENDS = (
+    [
+        "portal.signin.AddressLimitBackend",
+        "axes.backends.AxesStandaloneBackend",
+        "django.contrib.auth.backends.ModelBackend",
+    ]
+    if LOCAL_ACCOUNTS
+    else []
+)
+# ---- single sign-on with OpenID Connect (portal/sso.py, mozilla-django-oidc) ----
+OIDC_RP_CLIENT_ID = env_str("PORTAL_OIDC_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env_str("PORTAL_OIDC_CLIENT_SECRET")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("PORTAL_OIDC_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = env_str("PORTAL_OIDC_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = env_str("PORTAL_OIDC_USERINFO_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = env_str("PORTAL_OIDC_JWKS_ENDPOINT")
+OIDC_RP_SIGN_ALGO = env_str("PORTAL_OIDC_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("PORTAL_OIDC_SCOPES", "openid email profile")
+OIDC_GROUPS_CLAIM = env_str("PORTAL_OIDC_GROUPS_CLAIM", "groups")
+OIDC_GROUP_MAP = env_str("PORTAL_OIDC_GROUP_MAP")
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = 10  # seconds for each call to the provider
+LOGIN_REDIRECT_URL_FAILURE = "/login/?sso=failed"
+SSO_ENABLED = bool(OIDC_RP_CLIENT_ID and OIDC_OP_AUTHORIZATION_ENDPOINT)
+if SSO_ENABLED:
+    AUTHENTICATION_BACKENDS.append("portal.sso.PortalOIDCBackend")
+if not AUTHENTICATION_BACKENDS:
+    raise ImproperlyConfigured(
+        "PORTAL_LOCAL_ACCOUNTS=0 needs single sign-on: set PORTAL_OIDC_CLIENT_ID and the "
+        "provider's endpoints (PORTAL_OIDC_AUTHORIZATION_ENDPOINT, …)."
+    )
 # Trusted proxies in front of the portal whose X-Forwarded-For entries name the client.
 PROXY_COUNT = env_int("PORTAL_PROXY_COUNT", 0)
 LOGIN_FAILURE_LIMIT = env_int("PORTAL_LOGIN_FAILURE_LIMIT", 10)

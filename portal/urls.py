@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from portal import views
+from portal import sso, views
 
 api_patterns = [
     path("", include("portal.api.urls")),
@@ -18,6 +18,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("oidc/authenticate/", sso.SignInView.as_view(), name="oidc_authentication_init"),
+    path("oidc/callback/", sso.CallbackView.as_view(), name="oidc_authentication_callback"),
     path("workspaces/", views.workspace_list, name="workspace-list"),
     path("workspaces/new", views.workspace_create, name="workspace-create"),
     path("workspaces/switch", views.workspace_switch, name="workspace-switch"),

@@ -2,6 +2,7 @@
 
 import csv
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -24,12 +25,30 @@ class LoginView(auth_views.LoginView):
 
     redirect_authenticated_user = True
 
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            sso=settings.SSO_ENABLED,
+            local_accounts=settings.LOCAL_ACCOUNTS,
+            sso_failed="sso" in self.request.GET,
+            **kwargs,
+        )
+
     def post(self, request, *args, **kwargs):
+        if not settings.LOCAL_ACCOUNTS:
+            return render(
+                request,
+                "registration/login.html",
+                {
+                    "refused": "Passwords are switched off here: sign in with single sign-on.",
+                    "sso": settings.SSO_ENABLED,
+                },
+                status=403,
+            )
         refused = throttle.failures_refused(throttle.client_address(request))
         if refused is not None:
-            response = render(
-                request, "registration/login.html", {"refused": refused.message}, status=429
-            )
+            context = {"refused": refused.message, "local_accounts": True}
+            context["sso"] = settings.SSO_ENABLED
+            response = render(request, "registration/login.html", context, status=429)
             response["Retry-After"] = str(refused.wait)
             return response
         return super().post(request, *args, **kwargs)
