@@ -18,6 +18,8 @@ static/vendor/.installed: package.json package-lock.json
 	mkdir -p static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
 	cp node_modules/htmx-ext-ws/dist/ws.js static/vendor/htmx-ext-ws.js
+	cp node_modules/uplot/dist/uPlot.iife.min.js static/vendor/uPlot.iife.min.js
+	cp node_modules/uplot/dist/uPlot.min.css static/vendor/uPlot.min.css
 	touch $@
 
 # The interpreter of the sandbox's local containers (kubesim --runtime local), apart from

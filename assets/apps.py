@@ -10,5 +10,6 @@ class AssetsConfig(AppConfig):
         from portal.registry import registry
 
         registry.add(
-            NavItem("Environments", "environment-list-current", audience="member", order=12)
+            NavItem("Environments", "environment-list-current", audience="member", order=12),
+            NavItem("Models", "model-list-current", audience="member", order=13),
         )

@@ -64,12 +64,17 @@ def _mib(size: int) -> str:
     return f"{size / (1 << 20):.1f} MiB"
 
 
-def _too_large(what: str, size: int | None, max_bytes: int) -> ArchiveError:
+def _too_large(what: str, size: int | None, max_bytes: int, subject: str = "code") -> ArchiveError:
     """``what`` leads up to the size: "archive is", "folder's files total", ..."""
     shown = f"{_mib(size)} ({size} bytes)" if size is not None else f"more than {max_bytes} bytes"
-    return ArchiveError(
-        f"the code {what} {shown}; the limit is {_mib(max_bytes)} ({max_bytes} bytes). "
+    advice = (
         "Keep data and checkpoints out of the code folder and pass them as inputs instead"
+        if subject == "code"
+        else "Leave out what the model does not need, or keep it on a claim (pvc://) or at a URL"
+    )
+    return ArchiveError(
+        f"the {subject} {what} {shown}; the limit is {_mib(max_bytes)} ({max_bytes} bytes). "
+        + advice
     )
 
 
@@ -168,7 +173,9 @@ def _resolves_inside(path: str, links: dict[str, str]) -> bool:
     return True
 
 
-def inspect_archive(fileobj: BinaryIO, *, max_bytes: int, max_files: int = 100_000) -> ArchiveInfo:
+def inspect_archive(
+    fileobj: BinaryIO, *, max_bytes: int, max_files: int = 100_000, subject: str = "code"
+) -> ArchiveInfo:
     """Reads a .tar or .tar.gz stream to its end and returns its sha256, size and file count.
 
     Guarantees on return: the upload and its uncompressed tar stream are each at most
@@ -176,7 +183,7 @@ def inspect_archive(fileobj: BinaryIO, *, max_bytes: int, max_files: int = 100_0
     stays inside the tree; no entry has an absolute path or a '..' component; at most
     ``max_files`` entries. Otherwise raises ArchiveError saying why (with sizes and the limit).
     Decompression stops as soon as the limit is passed, so a gzip bomb costs at most
-    ``max_bytes`` of work.
+    ``max_bytes`` of work. ``subject`` ("code", "model") is what the messages call it.
     """
     digest = hashlib.sha256()
     size = 0
@@ -184,11 +191,13 @@ def inspect_archive(fileobj: BinaryIO, *, max_bytes: int, max_files: int = 100_0
         while chunk := fileobj.read(_CHUNK):
             size += len(chunk)
             if size > max_bytes:
-                raise _too_large("archive is", _stream_size(fileobj, size), max_bytes)
+                raise _too_large("archive is", _stream_size(fileobj, size), max_bytes, subject)
             digest.update(chunk)
             spool.write(chunk)
         if size == 0:
-            raise ArchiveError("the code archive is empty; upload a .tar.gz of your code folder")
+            raise ArchiveError(
+                f"the {subject} archive is empty; upload a .tar.gz of your {subject} folder"
+            )
         spool.seek(0)
         compressed = spool.read(2) == _GZIP_MAGIC
         spool.seek(0)
@@ -203,7 +212,7 @@ def inspect_archive(fileobj: BinaryIO, *, max_bytes: int, max_files: int = 100_0
                     entries += 1
                     if entries > max_files:
                         raise ArchiveError(
-                            f"the code archive has more than {max_files} entries; "
+                            f"the {subject} archive has more than {max_files} entries; "
                             "leave generated files and data out of the code folder"
                         )
                     _check_member(member)
@@ -211,14 +220,14 @@ def inspect_archive(fileobj: BinaryIO, *, max_bytes: int, max_files: int = 100_0
                     if member.issym():
                         links[posixpath.normpath(member.name)] = member.linkname
         except _TooLarge:
-            raise _too_large("archive unpacks to", None, max_bytes) from None
+            raise _too_large("archive unpacks to", None, max_bytes, subject) from None
         except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
             raise ArchiveError(
                 f"the upload is not a readable .tar or .tar.gz archive ({exc}); "
                 "pack the folder with `tar -czf code.tar.gz -C folder .` or the kp CLI"
             ) from None
     if entries == 0:
-        raise ArchiveError("the code archive has no entries; pack a folder that holds your code")
+        raise ArchiveError(f"the {subject} archive has no entries; pack a folder that holds it")
     _check_link_chains(links)
     return ArchiveInfo(sha256=digest.hexdigest(), size=size, files=files)
 
@@ -232,7 +241,7 @@ def _normalised(info: tarfile.TarInfo, mode: int) -> tarfile.TarInfo:
     return info
 
 
-def pack_folder(path: str, *, max_bytes: int) -> bytes:
+def pack_folder(path: str, *, max_bytes: int, subject: str = "code") -> bytes:
     """Returns a deterministic .tar.gz of the folder at ``path``.
 
     Entries are relative, sorted by name, with zeroed times and owners and modes reduced to
@@ -243,7 +252,9 @@ def pack_folder(path: str, *, max_bytes: int) -> bytes:
     """
     root = os.path.realpath(path)
     if not os.path.isdir(root):
-        raise ArchiveError(f"code {path!r} is not a folder; point `code` at your source folder")
+        raise ArchiveError(
+            f"{subject} {path!r} is not a folder; point `code` at your source folder"
+        )
     total = 0
     buffer = io.BytesIO()
     # mtime=0 and no file name in the gzip header keep the bytes reproducible.
@@ -274,7 +285,7 @@ def pack_folder(path: str, *, max_bytes: int) -> bytes:
             elif stat.S_ISREG(info.st_mode):
                 total += info.st_size
                 if total > max_bytes:
-                    raise _too_large("folder's files total", _folder_size(root), max_bytes)
+                    raise _too_large("folder's files total", _folder_size(root), max_bytes, subject)
                 member = tarfile.TarInfo(arcname)
                 member.size = info.st_size
                 with open(full, "rb") as handle:
@@ -286,7 +297,7 @@ def pack_folder(path: str, *, max_bytes: int) -> bytes:
                 )
     data = buffer.getvalue()
     if len(data) > max_bytes:
-        raise _too_large("archive is", len(data), max_bytes)
+        raise _too_large("archive is", len(data), max_bytes, subject)
     return data
 
 

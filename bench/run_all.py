@@ -20,6 +20,7 @@ BENCHMARKS = [
     ("kubesim_api.py", [], ["--pods", "20000", "--events", "5000"], False),
     ("kubesim_scale.py", [], ["--nodes", "500", "--pods", "15000"], False),
     ("kubesim_runtime.py", [], ["--pods", "10", "--requests", "100"], False),
+    ("kueue_admission.py", [], ["--jobs", "1000", "--steady", "100"], False),
     ("job_list.py", [], ["--jobs", "10000"], True),
     ("api_submit.py", [], ["--jobs", "200"], True),
     ("live_e2e.py", [], ["--jobs", "400", "--seconds", "3"], True),

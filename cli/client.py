@@ -7,6 +7,7 @@ carry the kp exit code and one line per problem.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -139,9 +140,11 @@ class PortalClient:
         *,
         params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
         json_body: Any = None,
-        data: bytes | None = None,
+        data: bytes | Mapping[str, str] | None = None,
+        files: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: tuple[float, float] = TIMEOUT,
+        stream: bool = False,
     ) -> requests.Response:
         """Sends one request; returns the response when 2xx, raises ApiError/UnreachableError."""
         url = self.api_url(path)
@@ -152,8 +155,10 @@ class PortalClient:
                 params=params,
                 json=json_body,
                 data=data,
+                files=files,
                 headers=dict(headers or {}),
                 timeout=timeout,
+                stream=stream,
             )
         except requests.Timeout:
             raise UnreachableError(f"the portal at {self.url} did not answer in time") from None
@@ -226,6 +231,37 @@ class PortalClient:
         return self.json(
             "POST", f"workspaces/{_seg(workspace)}/environments/", json_body=dict(fields)
         )
+
+    def models(self, workspace: str, params: Mapping[str, Any]) -> list[dict]:
+        """Model versions of ``workspace`` (``name``, ``latest``, ``include_archived``)."""
+        return list(self.paginate(f"workspaces/{_seg(workspace)}/models/", params))
+
+    def create_model(
+        self, workspace: str, fields: Mapping[str, Any], upload: tuple[str, str, Any] | None
+    ) -> dict:
+        """Creates a model version: JSON ``fields`` with a ``path``, or multipart with
+        ``upload`` = (field "archive" or "file", file name, bytes or a file)."""
+        path = f"workspaces/{_seg(workspace)}/models/"
+        if upload is None:
+            return self.json("POST", path, json_body=dict(fields), timeout=UPLOAD_TIMEOUT)
+        form = {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in fields.items()}
+        field, name, body = upload
+        return self.json(
+            "POST", path, data=form, files={field: (name, body)}, timeout=UPLOAD_TIMEOUT
+        )
+
+    def model(self, workspace: str, name: str, version: str) -> dict:
+        """One model version (``version`` "@latest": the newest not archived)."""
+        return self.json("GET", _model_path(workspace, name, version))
+
+    def model_action(self, workspace: str, name: str, version: str, action: str) -> dict:
+        """``archive`` or ``restore`` one version."""
+        return self.json("POST", _model_path(workspace, name, version) + f"{action}/")
+
+    def model_file(self, workspace: str, name: str, version: str, path: str) -> requests.Response:
+        """A streamed download of one of a version's files."""
+        url = _model_path(workspace, name, version) + "files/" + quote(path)
+        return self.request("GET", url, headers={"Accept": "*/*"}, stream=True)
 
     def upload_code(self, workspace: str, archive: bytes) -> dict:
         """Uploads a .tar.gz code archive; returns ``{"ref", "sha256", "size", "files"}``."""
@@ -339,6 +375,10 @@ class PortalClient:
 def _seg(value: str) -> str:
     """Quotes one path segment."""
     return quote(value, safe="")
+
+
+def _model_path(workspace: str, name: str, version: str) -> str:
+    return f"workspaces/{_seg(workspace)}/models/{_seg(name)}/{_seg(version)}/"
 
 
 def _job_path(workspace: str, name: str) -> str:

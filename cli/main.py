@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from cli import commands, runs
+from cli import commands, models, runs
 from cli.context import Context
 from cli.errors import (
     EXIT_CODES_HELP,
@@ -163,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     env_create.add_argument("--image")
     env_create.add_argument("--description")
     p.add(env, "list", commands.cmd_environment_list, "List registered environments.")
+    models.add_parsers(p)
     return parser
 
 

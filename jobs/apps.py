@@ -13,6 +13,7 @@ class JobsConfig(AppConfig):
         from portal.live import LiveKind
         from portal.nav import NavItem
         from portal.registry import registry
+        from portal.sources import JobRuns
 
         registry.add(
             LiveKind(
@@ -29,5 +30,17 @@ class JobsConfig(AppConfig):
                 lambda it: [f"job {j.name}" for j in Job.objects.live_using_instance_type(it)[:5]],
             ),
             NavItem("Jobs", "job-list-current", audience="member", order=11),
+            JobRuns(
+                run_of=lambda ws, name: (
+                    Job.objects.filter(workspace_id=ws, name=name)
+                    .values_list("run__run_id", flat=True)
+                    .first()
+                ),
+                job_of=lambda ws, run_id: (
+                    Job.objects.filter(workspace_id=ws, run__run_id=run_id)
+                    .values_list("name", flat=True)
+                    .first()
+                ),
+            ),
         )
         watch_handlers.register_kinds()

@@ -19,6 +19,9 @@ from portal.background import enqueue
 from portal.errors import Conflict
 from tracking import services as tracking
 
+# A new job's reason until a worker picks its start up (the page says what it waits for).
+WAITING_FOR_WORKER = "submitted; waiting for a worker to start it"
+
 __all__ = ["Conflict", "Prepared", "job_cancel", "job_clone", "job_delete", "job_submit"]
 
 
@@ -120,7 +123,7 @@ def job_submit(
                 image=ready.image,
                 created_by=user,
                 cloned_from=cloned_from,
-                status_reason="submitted",
+                status_reason=WAITING_FOR_WORKER,
             )
             # A new job's first transition: no history to order against, no lock needed.
             Transition.objects.create(
@@ -128,7 +131,7 @@ def job_submit(
                 seq=1,
                 from_status="",
                 to_status=Status.NOT_STARTED,
-                reason="submitted",
+                reason=WAITING_FOR_WORKER,
                 at=job.created_at,
             )
             _audit(

@@ -285,6 +285,20 @@ def record_transition(job: Job, to: str, reason: str = "", *, at=None, fields=No
     return True
 
 
+# What a state a job passed through meant, for the transitions filled in afterwards (the
+# watcher missed them; the repair pass or a later event found the job further on).
+PASSED_THROUGH = {
+    Status.QUEUED: "accepted by the cluster",
+    Status.PREPARING: "scheduled; starting containers",
+    Status.RUNNING: "running",
+}
+
+
+def filled_in_reason(step: str, reached: str) -> str:
+    """The reason stored for ``step`` when the job was first seen already at ``reached``."""
+    return f"{PASSED_THROUGH.get(step, step)} (recorded late: the job was already {reached})"
+
+
 def apply_observed(
     job: Job,
     new_status: str,
@@ -315,13 +329,13 @@ def apply_observed(
     if on_path:
         for step in STATUS_ORDER[STATUS_ORDER.index(current) + 1 : STATUS_ORDER.index(new_status)]:
             if step != Status.FINALIZING:
-                record_transition(job, step, "")
+                record_transition(job, step, filled_in_reason(step, new_status))
     if (
         new_status == Status.FAILED
         and current in (Status.QUEUED, Status.PREPARING)
         and any(v.state == "terminated" for v in views)
     ):
-        record_transition(job, Status.RUNNING, "")
+        record_transition(job, Status.RUNNING, filled_in_reason(Status.RUNNING, new_status))
     moved = record_transition(job, new_status, reason)
     if moved and new_status in TERMINAL and deferred:
         close_rows([row for row in deferred if row.job_id == job.pk], new_status)

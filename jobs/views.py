@@ -20,6 +20,8 @@ from jobs.notify import log_tails
 from portal import live
 from portal.access import get_for, is_htmx
 from portal.models import Action, Workspace
+from tracking import live as tracking_live
+from tracking import studio
 
 PAGE_SIZE = 50
 
@@ -192,7 +194,9 @@ def job_validate(request, slug):
 def job_detail(request, slug, name):
     workspace = _workspace(request, slug)
     job = get_for(
-        Job.objects.select_related("compute__cluster", "created_by", "workspace"),
+        Job.objects.select_related(
+            "compute__cluster", "created_by", "workspace", "run__experiment", "run__workspace"
+        ),
         request.user,
         workspace=workspace,
         name=name,
@@ -214,6 +218,9 @@ def job_detail(request, slug, name):
         "can_submit": workspace.allows(request.user, Action.SUBMIT),
         "live_groups": [live.group_name("jobs.job", job.pk)],
     }
+    if job.run is not None:
+        context |= studio.panels(job.run)
+        context["live_groups"].append(tracking_live.group(job.run.pk))
     return TemplateResponse(request, "jobs/job_detail.html", context)
 
 

@@ -34,6 +34,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also write a kubeconfig for service account NS/SA at PATH (RBAC applies; "
         "the account is created with no permissions if missing); repeatable",
     )
+    p.add_argument(
+        "--no-kueue",
+        dest="kueue",
+        action="store_false",
+        help="do not serve Kueue (its CRDs, controller and visibility API are on by default)",
+    )
     p.add_argument("--log-level", default="INFO")
     p.add_argument(
         "--runtime",
@@ -133,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                 kubeconfig_for=args.kubeconfig_for,
                 ready=ready,
                 runtime=runtime,
+                kueue=args.kueue,
             )
         )
         loop = asyncio.get_running_loop()

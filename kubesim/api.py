@@ -13,7 +13,7 @@ import yaml
 from aiohttp import web
 from multidict import CIMultiDict
 
-from kubesim import discovery, protobuf, reviews
+from kubesim import discovery, protobuf, reviews, versions
 from kubesim.auth import Authenticator, User, forbidden
 from kubesim.errors import ApiError, bad_request
 from kubesim.faults import Faults
@@ -268,13 +268,14 @@ class ApiServer:
         self, request: web.Request, verb: str, rt: ResourceType, ns: str | None, version: str
     ) -> web.StreamResponse:
         if verb == "watch":
-            return await self._watch(request, rt, ns)
+            return await self._watch(request, rt, ns, version)
         if verb == "list":
             return self._list(request, rt, ns, version)
         store = self.store
         if verb == "create":
             body = await self._object_body(request)
             warned = self._validate(request, rt, version, body)
+            body = versions.to_storage(store.resources, body, rt, version)
             obj = store.create(rt.key, body, namespace=ns)
             return json_response(self._render(obj, rt, version), 201, warned)
         q = request.query
@@ -334,6 +335,7 @@ class ApiServer:
             )
         body.setdefault("metadata", {})["name"] = name
         warned = self._validate(request, rt, version, body)
+        body = versions.to_storage(self.store.resources, body, rt, version)
         obj = self.store.update(rt.key, body, namespace=ns, subresource=sub)
         return json_response(self._render(obj, rt, version), headers=warned)
 
@@ -353,10 +355,16 @@ class ApiServer:
         current = self.store.peek(rt.key, name, namespace=ns)
         warned = None
         if current is not None:
-            patched = apply_patch(current, body, ctype)
+            patched = apply_patch(self._render(current, rt, version), body, ctype)
             warned = self._validate(request, rt, version, patched, patch=True)
+            if versions.converted(self.store.resources, rt, version):
+                obj = versions.patch_converted(
+                    self.store, rt, name, ns, patched, ctype, version, sub
+                )
+                return json_response(self._render(obj, rt, version), 200, warned)
         elif ctype.startswith(APPLY):
             warned = self._validate(request, rt, version, body)
+            body = versions.to_storage(self.store.resources, body, rt, version)
         obj = self.store.patch(rt.key, name, body, namespace=ns, patch_type=ctype, subresource=sub)
         code = 201 if ctype.startswith(APPLY) and current is None else 200
         return json_response(self._render(obj, rt, version), code, warned)
@@ -409,12 +417,9 @@ class ApiServer:
         except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
             raise bad_request(f"the body of the request could not be decoded: {exc}") from exc
 
-    @staticmethod
-    def _render(obj: dict, rt: ResourceType, version: str) -> dict:
+    def _render(self, obj: dict, rt: ResourceType, version: str) -> dict:
         """Return ``obj`` as served at ``version`` (CRDs may serve several versions)."""
-        if version != rt.version:
-            return {**obj, "apiVersion": f"{rt.group}/{version}" if rt.group else version}
-        return obj
+        return versions.render(self.store.resources, obj, rt, version)
 
     # ----------------------------------------------------------------- list & watch
     def _list(
@@ -467,7 +472,7 @@ class ApiServer:
         return json_response(body)
 
     async def _watch(
-        self, request: web.Request, rt: ResourceType, ns: str | None
+        self, request: web.Request, rt: ResourceType, ns: str | None, version: str = ""
     ) -> web.StreamResponse:
         q = request.query
         lreqs = parse_label_selector(q.get("labelSelector"))
@@ -501,6 +506,11 @@ class ApiServer:
                 timeout=timeout,
                 bookmark_interval=bookmarks,
                 max_events=after,
+                render=(
+                    (lambda obj: self._render(obj, rt, version))
+                    if version and version != rt.version
+                    else None
+                ),
             )
             await resp.write_eof()
         except (ConnectionResetError, ConnectionError):

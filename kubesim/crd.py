@@ -125,6 +125,11 @@ def resource_type_for(crd: dict) -> ResourceType:
         categories=tuple(names.get("categories") or ()),
         crd=True,
         versions=tuple(v["name"] for v in ordered),
+        columns=tuple(
+            (c.get("name", ""), c.get("type", "string"), c.get("jsonPath", ""))
+            for c in storage.get("additionalPrinterColumns") or ()
+            if c.get("jsonPath") != ".metadata.creationTimestamp"
+        ),
     )
 
 

@@ -26,6 +26,7 @@ _SUB_KINDS = {
     "portforward": ("", "", "PodPortForwardOptions"),
     "token": ("authentication.k8s.io", "v1", "TokenRequest"),
     "scale": ("autoscaling", "v1", "Scale"),
+    "pendingworkloads": ("", "", "PendingWorkloadsSummary"),
 }
 
 

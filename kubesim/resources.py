@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
@@ -31,6 +31,8 @@ class ResourceType:
     crd: bool = False
     # Kinds served by every version of a CRD; the storage version comes first.
     versions: tuple[str, ...] = field(default_factory=tuple)
+    # A CRD's additionalPrinterColumns (name, type, jsonPath) besides Age, for tables.
+    columns: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def key(self) -> str:
@@ -239,13 +241,30 @@ GROUP_ORDER = (
 )
 
 
+Converter = Callable[[dict, str], dict]
+
+
 class ResourceRegistry:
     """Known resource types, looked up by store key or by (group, version, plural)."""
 
     def __init__(self) -> None:
         self._by_key: dict[str, ResourceType] = {}
+        # store key -> convert(obj, version): what a conversion webhook answers for a CRD
+        # whose versions differ in shape (objects are stored at the storage version).
+        self.converters: dict[str, Converter] = {}
         for rt in BUILTINS:
             self.add(rt)
+
+    def convert(self, rt: ResourceType, obj: dict, version: str) -> dict:
+        """Return ``obj`` as served at ``version``: converted when the type has a converter
+        and ``obj`` is at another version, else only its apiVersion rewritten."""
+        want = version if not rt.group else f"{rt.group}/{version}"
+        if obj.get("apiVersion") == want:
+            return obj
+        converter = self.converters.get(rt.key)
+        if converter is not None:
+            return converter(obj, version)
+        return {**obj, "apiVersion": want}
 
     def add(self, rt: ResourceType) -> None:
         """Register (or replace) a resource type."""

@@ -12,6 +12,8 @@ import orjson
 from aiohttp import web
 
 from kubesim.auth import User, forbidden
+from kubesim.errors import ApiError
+from kubesim.kueue import visibility
 from kubesim.metrics_api import GROUP, MetricsApi, Usage
 from kubesim.proxy import Proxy, match, parse_target
 from kubesim.rbac import Attributes, authorize
@@ -63,6 +65,8 @@ class ExtraRoutes:
         self, request: web.Request, user: User, group: str, version: str, rest: list[str]
     ) -> web.StreamResponse | None:
         """Answer the request if it is a proxy or metrics path; else return None."""
+        if group == visibility.GROUP and version in visibility.VERSIONS:
+            return self._visibility(request, user, version, rest)
         if group == GROUP and version == "v1beta1":
             self._authorize(user, _metrics_attributes(rest))
             doc = self.metrics.answer(request.method, rest, request.query.get("labelSelector"))
@@ -78,6 +82,29 @@ class ExtraRoutes:
         _scheme, name, _port = parse_target(target)
         self._authorize(user, Attributes(verb, "", kind, "proxy", name, namespace))
         return await self.proxy.handle(request, kind, namespace, target, path)
+
+    def _visibility(
+        self, request: web.Request, user: User, version: str, rest: list[str]
+    ) -> web.Response:
+        """Answer Kueue's visibility API (503 while no Kueue controller runs, as an
+        aggregated API whose server is down)."""
+        if visibility.GROUP not in self.store.resources.groups():
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        namespace, resource, name = visibility.attributes(rest)
+        sub = rest[-1] if rest and rest[-1] == "pendingworkloads" else ""
+        self._authorize(user, Attributes("get", visibility.GROUP, resource, sub, name, namespace))
+        try:
+            ctrl = self._controllers.get("kueue-controller") if self._controllers else None
+        except KeyError:
+            ctrl = None
+        if ctrl is None:
+            raise ApiError(
+                503,
+                "ServiceUnavailable",
+                "the server is currently unable to handle the request",
+            )
+        doc = visibility.answer(ctrl, request.method, version, rest, request.query)
+        return web.Response(body=orjson.dumps(doc), content_type="application/json")
 
     def _authorize(self, user: User, attrs: Attributes) -> None:
         if not authorize(self.store, user, attrs)[0]:

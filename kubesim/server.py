@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from kubesim import kubeconfig as kubeconfig_mod
-from kubesim import rbac, sim
+from kubesim import kueue, rbac, sim
 from kubesim import tls as tls_mod
 from kubesim.api import ApiServer
 from kubesim.auth import Authenticator
@@ -40,19 +40,26 @@ def quiet_collector() -> None:
     gc.set_threshold(gen0, gen1, FULL_COLLECTION_EVERY)
 
 
-def new_store(history_size: int) -> Store:
-    """Return a store holding the default namespaces and ClusterRoles of a new cluster."""
+def new_store(history_size: int, *, with_kueue: bool = False) -> Store:
+    """Return a store holding the default namespaces and ClusterRoles of a new cluster
+    (and Kueue's CRDs with ``with_kueue``)."""
     store = Store(history_size=history_size)
     for role in rbac.DEFAULT_CLUSTER_ROLES:
         store.create(f"clusterroles.{rbac.RBAC}", role)
+    if with_kueue:
+        kueue.install(store)
     return store
 
 
 def _start_controllers(
     store: Store, nodes: str | None, speed: float, runtime: RuntimeOptions | None = None
 ) -> Any:
-    """Start kubesim.sim's controllers on the running loop; return their handle."""
-    return sim.start_controllers(store, nodes=nodes, speed=speed, runtime=runtime)
+    """Start kubesim.sim's controllers on the running loop, with Kueue's when its CRDs are
+    served; return their handle."""
+    controllers = sim.start_controllers(store, nodes=nodes, speed=speed, runtime=runtime)
+    if kueue.installed(store):
+        controllers.add(kueue.start(store, controllers.events))
+    return controllers
 
 
 class KubeSim:
@@ -63,6 +70,8 @@ class KubeSim:
     to user names (names starting with "readonly" may only get/list/watch).
     ``users`` maps tokens to ordinary user names, which RBAC authorizes like service
     accounts. ``controllers=False`` serves the API without the simulation controllers.
+    ``kueue=False`` leaves Kueue out (its CRDs, controller and visibility API are served
+    by default).
     ``runtime`` chooses the local runtime (`kubesim.runtime.options`); raises
     RuntimeUnavailable at construction when it asks for local and no namespace can be made.
     """
@@ -85,8 +94,10 @@ class KubeSim:
         watch_queue: int = 10_000,
         controllers: bool = True,
         runtime: RuntimeOptions | None = None,
+        kueue: bool = True,
     ) -> None:
         self.host = host
+        self.kueue = kueue
         self.port = port
         self.nodes = nodes
         self.speed = speed
@@ -103,7 +114,7 @@ class KubeSim:
         self.runtime = prepare_runtime(runtime or RuntimeOptions())
         self._tls = tls_mod.generate() if tls else None
         self.ca_data: str | None = self._tls.ca_pem if self._tls else None
-        self.store = new_store(history_size)
+        self.store = new_store(history_size, with_kueue=kueue)
         self.api: ApiServer | None = None
         self.controllers: Any = None
         self._runner: web.AppRunner | None = None
@@ -181,7 +192,7 @@ class KubeSim:
             if self.controllers is not None:
                 await self.controllers.stop()
                 self.controllers = None
-            self.store = new_store(self.history_size)
+            self.store = new_store(self.history_size, with_kueue=self.kueue)
             if self.run_controllers:
                 self.controllers = _start_controllers(
                     self.store, self.nodes, self.speed, self.runtime
@@ -309,6 +320,7 @@ async def serve(
     kubeconfig_for: list[tuple[str, str, str]] | None = None,
     ready: Callable[[KubeSim], None] | None = None,
     runtime: RuntimeOptions | None = None,
+    kueue: bool = True,
 ) -> None:
     """Serve on the current event loop until cancelled; call ``ready(sim)`` once listening.
 
@@ -325,6 +337,7 @@ async def serve(
         faults=faults,
         token=token,
         runtime=runtime,
+        kueue=kueue,
     )
     await sim.astart()
     for namespace, name, path in kubeconfig_for or ():

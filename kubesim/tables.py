@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -85,9 +86,44 @@ _EXTRA: dict[str, tuple[list[dict], Any]] = {
 }
 
 
+_STEP = re.compile(r'\.([A-Za-z0-9_-]+)|\[\?\(@\.([A-Za-z0-9_]+)=="([^"]*)"\)\]|\[(\d+)\]')
+
+
+def json_path(obj: Any, path: str) -> Any:
+    """Return what a printer column's JSONPath (``.a.b``, ``[0]``, ``[?(@.k=="v")]``)
+    selects in ``obj``, or None."""
+    value = obj
+    for field, key, wanted, index in _STEP.findall(path):
+        if field:
+            value = value.get(field) if isinstance(value, dict) else None
+        elif key:
+            found = [v for v in value or () if isinstance(v, dict) and str(v.get(key)) == wanted]
+            value = found[0] if found else None
+        else:
+            value = (
+                value[int(index)] if isinstance(value, list) and int(index) < len(value) else None
+            )
+        if value is None:
+            return None
+    return value
+
+
+def _crd_columns(rt: ResourceType) -> tuple[list[dict], Any]:
+    cols = [{"name": name, "type": kind} for name, kind, _path in rt.columns]
+
+    def cells(obj: dict) -> list[Any]:
+        out = []
+        for _name, _kind, path in rt.columns:
+            value = json_path(obj, path)
+            out.append("" if value is None else value)
+        return out
+
+    return cols, cells
+
+
 def to_table(rt: ResourceType, items: list[dict], meta: dict) -> dict:
-    """Return a Table of ``items`` with NAME, per-kind columns and AGE."""
-    extra_cols, cells_fn = _EXTRA.get(rt.key, ([], None))
+    """Return a Table of ``items`` with NAME, per-kind (or the CRD's) columns and AGE."""
+    extra_cols, cells_fn = _crd_columns(rt) if rt.columns else _EXTRA.get(rt.key, ([], None))
     columns = [
         {"name": "Name", "type": "string", "format": "name", "description": "Name of the object"}
     ]

@@ -163,6 +163,12 @@ def encode_event(etype: str, obj: dict) -> bytes:
     return orjson.dumps({"type": etype, "object": obj}) + b"\n"
 
 
+def _encode_all(items: list[tuple[str, dict]], render: Callable[[dict], dict] | None) -> bytes:
+    if render is not None:
+        items = [(t, render(o)) for t, o in items]
+    return b"".join(encode_event(t, o) for t, o in items)
+
+
 async def pump(
     w: Watcher,
     write: Callable[[bytes], Awaitable[None]],
@@ -172,8 +178,11 @@ async def pump(
     bookmark_interval: float | None,
     max_events: int | None,
     batch: int = 500,
+    render: Callable[[dict], dict] | None = None,
 ) -> None:
     """Write the watcher's events until timeout, close, or ``max_events`` are sent.
+
+    ``render`` turns each object into what the client asked for (another served version).
 
     Events already queued are written in batches so one client can receive tens of
     thousands of events per second. Bookmarks carry only the current resourceVersion.
@@ -225,7 +234,7 @@ async def pump(
         if max_events is not None:
             items = items[: max(0, max_events - w.sent)]
         if items:
-            await write(b"".join(encode_event(t, o) for t, o in items))
+            await write(_encode_all(items, render))
             w.sent += len(items)
         if max_events is not None and w.sent >= max_events:
             return

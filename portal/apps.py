@@ -9,11 +9,12 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
+        from celery import signals as celery_signals
         from django.conf import settings
         from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
         from django.db.models.signals import post_save
 
-        from portal import audit, db, sso
+        from portal import audit, db, health, sso
         from portal.api import schema  # noqa: F401  (registers the OpenAPI auth extension)
         from portal.live import LiveKind, recheck_user
         from portal.models import User, Workspace
@@ -50,6 +51,10 @@ class PortalConfig(AppConfig):
         if settings.SSO_ENABLED:
             sso.parse_group_map(settings.OIDC_GROUP_MAP)  # a bad map stops the start
         user_logged_out.connect(audit.on_logout, dispatch_uid="audit-logout")
+        # A worker's and beat's /healthz, /readyz and /metrics on PORTAL_PROBE_PORT (a worker:
+        # from its main process, once its pool is up).
+        for signal in (celery_signals.worker_ready, celery_signals.beat_init):
+            signal.connect(health.serve_probes_on_signal, weak=False)
 
 
 class PortalAdminConfig(AdminConfig):

@@ -52,7 +52,7 @@ def run_now(task, *args, **kwargs) -> None:
     """Dispatches ``task`` at once (no transaction wait), honouring TASKS_MODE."""
     mode = settings.TASKS_MODE
     if mode == "celery":
-        task.apply_async(args=args, kwargs=kwargs)
+        task.apply_async(args=args, kwargs=kwargs, queue=settings.TASK_QUEUE)
     elif mode == "immediate":
         task(*args, **kwargs)
     else:
@@ -65,7 +65,7 @@ def run_later(task, delay: float, *args, **kwargs) -> None:
     """Dispatches ``task`` after ``delay`` seconds (at once in the immediate mode)."""
     mode = settings.TASKS_MODE
     if mode == "celery":
-        task.apply_async(args=args, kwargs=kwargs, countdown=delay)
+        task.apply_async(args=args, kwargs=kwargs, countdown=delay, queue=settings.TASK_QUEUE)
     elif mode == "immediate":
         task(*args, **kwargs)
     else:

@@ -21,11 +21,13 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils.html import escape
 
-from portal import display, fanout, jsonguard, live
+from portal import display, fanout, jsonguard, live, metrics
 from portal.db import off_loop
 from portal.models import User
 
 log = logging.getLogger(__name__)
+
+OPEN = metrics.gauge("websockets_open", "Live websockets open in this process")
 
 MAX_GROUPS = 50
 BACKLOG_CAP = 2_000_000  # characters waiting for one socket before they give way to snapshots
@@ -61,9 +63,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def __call__(self, scope, receive, send) -> None:
         """Runs the socket; however it ends (a close, an error in a handler, the server
         cancelling it), it leaves its groups and the hub forgets it."""
+        OPEN.inc()
         try:
             await super().__call__(scope, receive, send)
         finally:
+            OPEN.dec()
             await self._leave_all()
 
     async def send(self, text_data=None, bytes_data=None, close=False) -> None:

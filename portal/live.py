@@ -7,6 +7,7 @@ fragments carrying ``id`` and ``hx-swap-oob`` so htmx swaps them in by id.
 """
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -25,11 +26,17 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import connections, transaction
 
-from portal import gcpolicy
+from portal import gcpolicy, metrics
 from portal.db import close_stale_connections
 from portal.registry import registry
 
 log = logging.getLogger(__name__)
+
+SENT = metrics.counter("broadcasts", "Live fragments sent to groups someone follows")
+DELAY = metrics.histogram(
+    "broadcast_delay_seconds",
+    "From a broadcast's commit to its batch being sent (the oldest of each batch)",
+)
 
 GROUP_RE = re.compile(r"^(?P<kind>[a-z]+\.[a-z_]+)\.(?P<pk>\d{1,18})$")
 
@@ -170,7 +177,10 @@ def broadcast(group: str, html: Html, *, key: str | None = None) -> None:
     once (the render reads the latest state), and a group nobody listens to is not
     rendered for at all. Never raises: a failed send is logged, the write stands.
     """
-    if settings.LIVE_SEND_IN_BACKGROUND:
+    pending = getattr(_inline, "pending", None)
+    if pending is not None:
+        transaction.on_commit(lambda: _collect(pending, group, html, key))
+    elif settings.LIVE_SEND_IN_BACKGROUND:
         transaction.on_commit(lambda: _enqueue(group, html, key))
     else:
         transaction.on_commit(lambda: _send_now(group, html))
@@ -192,6 +202,7 @@ def _send_now(group: str, html: Html) -> None:
     try:
         body = _render(html)
         async_to_sync(get_channel_layer().group_send)(group, message(group, body))
+        SENT.inc()
     except Exception:
         log.exception("broadcast to %s failed", group)
 
@@ -249,7 +260,7 @@ def _enqueue(group: str, html: Html, key: str | None) -> None:
         except Exception:
             log.exception("rendering a broadcast to %s failed", group)
             return
-    _outbox().put((group, html, key))
+    _outbox().put((group, html, key, time.time()))
 
 
 def _outbox() -> "queue.Queue[tuple[str, Html, str | None]]":
@@ -372,11 +383,34 @@ def _render_batch(items: list[tuple[str, Html]]) -> list[tuple[str, str]]:
     return messages
 
 
+def _deliver(loop, batch: list[tuple]) -> None:
+    """Sends one batch of ``(group, html, key, ...)`` items: drops superseded keyed fragments,
+    skips groups with no listener, renders the rest (batched per ``Fragment`` function) and
+    sends them in order with one hop to ``loop``. Never raises."""
+    latest = {(item[0], item[2]): i for i, item in enumerate(batch) if item[2] is not None}
+    try:
+        layer = get_channel_layer()
+        wanted = [
+            (item[0], item[1])
+            for index, item in enumerate(batch)
+            if item[2] is None or latest[(item[0], item[2])] == index
+        ]
+        groups = list(dict.fromkeys(g for g, _ in wanted))
+        listened, members = _run(loop, _listened(layer, groups))
+        messages = _render_batch([(g, h) for g, h in wanted if listened[g]])
+        if messages:
+            _run(loop, _send_all(layer, messages, members))
+            SENT.inc(len(messages))
+            queued = [item[3] for item in batch if len(item) > 3]
+            if queued:
+                DELAY.observe(max(0.0, time.time() - min(queued)))
+    except Exception:
+        log.exception("live broadcast batch failed")
+
+
 def _sender(outbox: "queue.Queue[tuple[str, Html, str | None]]") -> None:
-    """Drains the outbox in batches: drops superseded keyed fragments, skips groups with no
-    listener, renders the rest (batched per ``Fragment`` function) and sends them in commit
-    order with one hop to the event loop per batch (a long-lived loop, so a Redis channel
-    layer keeps its connections)."""
+    """Drains the outbox in batches and delivers each (``_deliver``) through a long-lived
+    event loop, so a Redis channel layer keeps its connections."""
     loop = asyncio.new_event_loop()
     while True:
         try:  # the connection is kept while busy, given back once idle (tests drop databases)
@@ -391,24 +425,56 @@ def _sender(outbox: "queue.Queue[tuple[str, Html, str | None]]") -> None:
                 batch.append(outbox.get_nowait())
             except queue.Empty:
                 break
-        latest = {(g, k): i for i, (g, _h, k) in enumerate(batch) if k is not None}
         try:
-            layer = get_channel_layer()
-            wanted = [
-                (group, html)
-                for index, (group, html, key) in enumerate(batch)
-                if key is None or latest[(group, key)] == index
-            ]
-            groups = list(dict.fromkeys(g for g, _ in wanted))
-            listened, members = _run(loop, _listened(layer, groups))
-            messages = _render_batch([(g, h) for g, h in wanted if listened[g]])
-            if messages:
-                _run(loop, _send_all(layer, messages, members))
-        except Exception:
-            log.exception("live broadcast batch failed")
+            _deliver(loop, batch)
         finally:
             for _ in batch:
                 outbox.task_done()
+
+
+# ---- sending inline: a Celery worker's tasks ----
+
+_inline = threading.local()
+_inline_loop: tuple[int, asyncio.AbstractEventLoop] | None = None
+
+
+@contextlib.contextmanager
+def sending_inline():
+    """Within the block, this thread's broadcasts are not handed to the background sender:
+    they are collected as their transactions commit and rendered and sent, as one batch, in
+    this thread before the block ends.
+
+    For tasks run by a Celery worker (``portal.worker.PortalTask``): Celery closes the
+    process's database pool around every task in a prefork worker, so a sender thread
+    rendering while the next task starts would find the pool closed under it. Inline, the
+    rendering is over before the task returns and Celery's clean-up runs."""
+    pending: list[tuple] = []
+    outer = getattr(_inline, "pending", None)
+    _inline.pending = pending
+    try:
+        yield
+    finally:
+        _inline.pending = outer
+        if outer is not None:
+            outer.extend(pending)
+        elif pending:
+            _deliver(_process_loop(), pending)
+
+
+def _collect(pending: list, group: str, html: Html, key: str | None) -> None:
+    if getattr(_inline, "pending", None) is pending:
+        pending.append((group, html, key, time.time()))
+    else:  # committed after its block ended (it should not): the background path
+        _enqueue(group, html, key)
+
+
+def _process_loop() -> asyncio.AbstractEventLoop:
+    """This process's event loop for inline sends (a forked child makes its own), kept so a
+    Redis channel layer keeps its connections between tasks."""
+    global _inline_loop
+    if _inline_loop is None or _inline_loop[0] != os.getpid():
+        _inline_loop = (os.getpid(), asyncio.new_event_loop())
+    return _inline_loop[1]
 
 
 def flush() -> None:

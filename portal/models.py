@@ -9,6 +9,7 @@ import hashlib
 import secrets
 
 from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
@@ -42,6 +43,14 @@ def roles_allowing(action: str) -> list[str]:
     return [role for role, actions in ROLE_ACTIONS.items() if action in actions]
 
 
+class UserManager(DjangoUserManager):
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        """A superuser is IT operations too (``createsuperuser`` gives the first login that
+        can open the cluster pages and the admin)."""
+        extra_fields.setdefault("is_itops", True)
+        return super().create_superuser(username, email, password, **extra_fields)
+
+
 class User(AbstractUser):
     is_itops = models.BooleanField(
         "IT operations",
@@ -51,6 +60,8 @@ class User(AbstractUser):
     # The single sign-on provider's ``sub`` for users it created (portal.sso); unique, so
     # the provider's user is found by it, never by a changeable e-mail address.
     oidc_subject = models.CharField(max_length=255, null=True, blank=True, unique=True)
+
+    objects = UserManager()
 
 
 dns_label = RegexValidator(

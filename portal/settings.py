@@ -103,11 +103,15 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: probes and scrapes use the pod's address and plain HTTP (portal/health.py).
+    "portal.health.ProbeMiddleware",
+    # Request ids on log lines, request counts and latencies (portal/observe.py).
+    "portal.observe.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "portal.display.NeutraliseBidiMiddleware",
     "portal.middleware.permissions_policy",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "portal.staticfiles.StaticFilesMiddleware",  # WhiteNoise, whole files for ASGI
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -225,14 +229,24 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The broker queue tasks go to and workers and beat use.
+TASK_QUEUE = env_str("PORTAL_TASK_QUEUE", "celery")
+CELERY_TASK_DEFAULT_QUEUE = TASK_QUEUE
 # A task a lost worker held is handed out again after this many seconds (the transport's
 # default is an hour); every task is idempotent and the longest takes seconds.
+TASK_VISIBILITY_SECONDS = env_int("PORTAL_TASK_VISIBILITY_SECONDS", 300)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("PORTAL_TASK_VISIBILITY_SECONDS", 300)
+    "visibility_timeout": TASK_VISIBILITY_SECONDS,
+    # Workers look for such tasks every tenth of that (at most every 10 s), and really do on
+    # each look (kombu's default scans every tenth look: 100 s apart).
+    "unacked_restore_interval": max(1, min(10, TASK_VISIBILITY_SECONDS // 10)),
+    "unacked_restore_throttle": 1,
 }
 # A job NotStarted with no news for this long (no start attempt recorded: its start task was
 # lost with a worker or a restart) is queued again by the reconcile pass.
 START_REQUEUE_SECONDS = env_int("PORTAL_START_REQUEUE_SECONDS", 60)
+# Beat's own record of when each entry last ran, out of the checkout.
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "recheck-clusters": {"task": "compute.tasks.recheck_clusters", "schedule": 60.0},
     "sync-clusters": {
@@ -256,6 +270,18 @@ CELERY_BEAT_SCHEDULE = {
 # Audit records are kept this many days (whole sealed batches go); 0 keeps them forever.
 AUDIT_RETENTION_DAYS = env_int("PORTAL_AUDIT_RETENTION_DAYS", 400)
 
+# Observability: /metrics on the web process needs this bearer token (unset: no /metrics
+# there); worker, beat and watcher processes answer /healthz, /readyz and /metrics on
+# PROBE_PORT when it is set (0: not at all). Logs as text or one JSON object a line.
+METRICS_TOKEN = env_str("PORTAL_METRICS_TOKEN")
+PROBE_PORT = env_int("PORTAL_PROBE_PORT", 0)
+PROBE_ADDRESS = env_str("PORTAL_PROBE_ADDRESS", "0.0.0.0")
+LOG_FORMAT = env_str("PORTAL_LOG_FORMAT", "text")
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"PORTAL_LOG_FORMAT must be text or json, got {LOG_FORMAT!r}")
+# Seconds between the watchers' one-line summaries (events, batches, lag); 0: none.
+WATCH_SUMMARY_SECONDS = env_int("PORTAL_WATCH_SUMMARY_SECONDS", 60)
+
 # Render and send live fragments on a background thread (off the request/watcher path).
 LIVE_SEND_IN_BACKGROUND = env_bool("PORTAL_LIVE_BACKGROUND_SEND", True)
 # Seconds between full garbage collections in the server processes (web, watchers, sender),
@@ -274,6 +300,8 @@ JOB_PRIORITY_CLASSES = dict(
 )
 JOB_LOG_MAX_BYTES = env_int("PORTAL_JOB_LOG_MAX_BYTES", 2 * 1024 * 1024)
 CODE_UPLOAD_MAX_BYTES = env_int("PORTAL_CODE_MAX_BYTES", 100 * 1024 * 1024)
+# The most a model version's files may take (an upload, or what is copied from a run).
+MODEL_MAX_BYTES = env_int("PORTAL_MODEL_MAX_BYTES", 2 * 1024 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("PORTAL_UPLOAD_MAX_MEMORY", 2_621_440)
 
 # Stored cluster credentials are encrypted with the first key; older keys still
@@ -461,8 +489,9 @@ CSRF_FAILURE_VIEW = "portal.views.csrf_failure"
 
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("PORTAL_SECURE_SSL_REDIRECT", True)
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    # Probes and scrapers talk plain HTTP to the pod or host directly.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("PORTAL_SECURE_COOKIES", True)
     SECURE_HSTS_SECONDS = env_int("PORTAL_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
@@ -493,13 +522,19 @@ PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"refusals": {"()": "portal.logfilters.RefusalsWithoutTraceback"}},
+    "filters": {
+        "context": {"()": "portal.logs.ContextFilter"},
+        "refusals": {"()": "portal.logs.RefusalFilter"},
+    },
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(context)s]: %(message)s"},
+        "json": {"()": "portal.logs.JsonFormatter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["refusals"],
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
         }
     },
     "root": {"handlers": ["console"], "level": env_str("PORTAL_LOG_LEVEL", "INFO")},
@@ -508,6 +543,7 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
         # django-axes writes lines per failed sign-in; an attack would flood the log.
         "axes": {"level": "ERROR"},
+        # A refused request (403, 404) is not an error: INFO, no traceback.
         "django.request": {"filters": ["refusals"]},
     },
 }

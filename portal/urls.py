@@ -16,6 +16,8 @@ api_patterns = [
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Browsers and tools ask for /favicon.ico whatever the page links.
+    path("favicon.ico", views.favicon, name="favicon"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("oidc/authenticate/", sso.SignInView.as_view(), name="oidc_authentication_init"),

@@ -7,9 +7,10 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import StreamingHttpResponse
+from django.http import HttpResponsePermanentRedirect, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
+from django.templatetags.static import static
 from django.views.decorators.http import require_POST
 
 from portal import live, selectors, services, throttle
@@ -17,6 +18,11 @@ from portal.access import get_for, is_htmx
 from portal.forms import MemberForm, TokenForm, WorkspaceForm
 from portal.middleware import SESSION_KEY
 from portal.models import Action, ApiToken, TokenScope, Workspace
+
+
+def favicon(request):
+    """``/favicon.ico``, which browsers and tools ask for whatever a page links: the icon."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
 
 
 class LoginView(auth_views.LoginView):

@@ -268,3 +268,30 @@ def sqlite_readers_never_wait():
     if connection.vendor == "sqlite":
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA read_uncommitted = 0")
+
+
+# ---- real Celery workers (the production-mode run) ----
+
+
+@pytest.fixture
+def workers(transactional_db, tmp_path, settings):
+    """Returns a function starting a real prefork Celery worker (``tests.workers.Worker``) on
+    a queue of this test's own, against the test database and Redis; this process sends its
+    tasks there (``TASKS_MODE=celery``). Workers still running at the end are stopped."""
+    import uuid
+
+    from tests.workers import Worker
+
+    settings.TASKS_MODE = "celery"
+    settings.TASK_QUEUE = f"test-{uuid.uuid4().hex[:12]}"
+    started: list[Worker] = []
+
+    def start(concurrency: int = 2, **env) -> Worker:
+        log = tmp_path / f"worker-{len(started)}.log"
+        worker = Worker(settings.TASK_QUEUE, log, concurrency=concurrency, env=env)
+        started.append(worker)
+        return worker.start()
+
+    yield start
+    for worker in started:
+        worker.stop()

@@ -82,6 +82,11 @@ class _Limited:
     def __init__(self, stream, limit: int) -> None:
         self.stream, self.limit, self.read_so_far = stream, limit, 0
 
+    closed = False
+
+    def seekable(self) -> bool:
+        return False
+
     def read(self, size: int = -1) -> bytes:
         data = self.stream.read(CHUNK if size is None or size < 0 else size)
         self.read_so_far += len(data)
@@ -131,6 +136,10 @@ def open_file(workspace_id: int, path: str):
         return store.open(key, "rb")
     except (IsADirectoryError, FileNotFoundError):
         return None
+
+
+def size(workspace_id: int, path: str) -> int:
+    return storage().size(_key(workspace_id, path))
 
 
 def delete(workspace_id: int, path: str) -> None:

@@ -1,11 +1,11 @@
 """Reading metric histories: pages of points for the API, evenly sampled steps for
 ``get-history-bulk-interval``, and series downsampled for a chart."""
 
-from dataclasses import dataclass
-
 from django.db.models import Avg, BigIntegerField, Count, ExpressionWrapper, F, Max, Min, Value
 
+from tracking import rollup
 from tracking.models import Metric
+from tracking.rollup import Bucket
 
 
 def points(run_pk: int, key: str, *, offset: int = 0, limit: int = 25000) -> list[Metric]:
@@ -34,20 +34,14 @@ def sampled_steps(run_pk: int, key: str, start: int, end: int, size: int) -> lis
     return [p for p in found.order_by("step", "timestamp") if p.step in wanted]
 
 
-@dataclass(frozen=True)
-class Bucket:
-    x: int  # the first step (or timestamp) in the bucket
-    mean: float
-    low: float
-    high: float
-    count: int
-
-
 def downsample(run_pk: int, key: str, width: int, *, by: str = "step") -> tuple[list[Bucket], int]:
     """A series reduced to at most ``width`` buckets along ``by`` ("step" or "timestamp"):
     each bucket's first x, mean, minimum and maximum, so peaks survive. Returns the buckets
     and the number of points the series has. NaN points are left out (they cannot be drawn).
     """
+    from_rollups = rollup.read(run_pk, key, width, by=by)
+    if from_rollups is not None:
+        return from_rollups
     column = "timestamp" if by == "timestamp" else "step"
     rows = Metric.objects.filter(run_id=run_pk, key=key, is_nan=False)
     bounds = rows.aggregate(lo=Min(column), hi=Max(column), n=Count("id"))

@@ -175,6 +175,31 @@ class Metric(models.Model):
         return f"{self.key}@{self.step}={self.value}"
 
 
+class MetricRollup(models.Model):
+    """A block of a metric's points summarised (minimum, maximum, sum, count), at a few
+    block sizes along the steps, kept up to date as points arrive. A chart of a long series
+    reads a few thousand of these instead of a million points (see ``tracking.rollup``)."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="+", db_index=False)
+    key = models.CharField(max_length=250)
+    size = models.IntegerField()  # steps per block
+    block = models.BigIntegerField()  # step // size
+    first_step = models.BigIntegerField()
+    first_timestamp = models.BigIntegerField()
+    low = models.FloatField()
+    high = models.FloatField()
+    total = models.FloatField()
+    count = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "key", "size", "block"], name="rollup_per_block")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} steps {self.block * self.size}+{self.size}"
+
+
 class LatestMetric(models.Model):
     """The latest point of each run and key (largest step, then timestamp, then value)."""
 

@@ -6,7 +6,7 @@ import secrets
 from django.conf import settings
 from django.urls import reverse
 
-from tracking import store
+from tracking import artifacts, store
 from tracking.auth import RUN_TOKEN_PREFIX, run_token_hash
 from tracking.models import Run, RunStatus
 
@@ -51,3 +51,22 @@ def run_token_issue(run: Run) -> str:
 def follow_job(run_id: int | None, job_status: str, at_ms: int | None = None) -> None:
     if run_id:
         store.run_follow_job(run_id, job_status, at_ms)
+
+
+def run_artifact_files(workspace_id: int, run_id: str, path: str) -> list[tuple[str, int]] | None:
+    """Every file under ``path`` (relative, already checked) of a run's artifacts, as
+    (path relative to it, size); None when the workspace has no such run. For the model
+    registry (``portal.sources.RunArtifacts``)."""
+    run = Run.objects.filter(workspace_id=workspace_id, run_id=run_id).only("experiment_id").first()
+    if run is None:
+        return None
+    key = f"{run.artifact_root}/{path}" if path else run.artifact_root
+    return [(entry.path, entry.size or 0) for entry in artifacts.walk(workspace_id, key)]
+
+
+def run_artifact_open(workspace_id: int, run_id: str, path: str):
+    """One file of a run's artifacts opened for reading, or None."""
+    run = Run.objects.filter(workspace_id=workspace_id, run_id=run_id).only("experiment_id").first()
+    if run is None or not path:
+        return None
+    return artifacts.open_file(workspace_id, f"{run.artifact_root}/{path}")

@@ -49,6 +49,14 @@ class Controllers:
         self.tasks = tasks
         self.events = recorder
 
+    def add(self, controller: Controller) -> None:
+        """Run one more controller (on the running loop) and stop it with the others."""
+        self.controllers.append(controller)
+        task = asyncio.get_running_loop().create_task(
+            controller.run(), name=f"kubesim-{controller.name}"
+        )
+        self.tasks.append(task)
+
     def get(self, name: str) -> Controller:
         """Return the controller called `name` (e.g. "scheduler", "kubelet")."""
         for controller in self.controllers:

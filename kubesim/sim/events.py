@@ -39,6 +39,7 @@ _API_VERSIONS = {
     "Job": "batch/v1",
     "ReplicaSet": "apps/v1",
     "Deployment": "apps/v1",
+    "Workload": "kueue.x-k8s.io/v1beta2",
 }
 
 

@@ -43,6 +43,9 @@ _SERVER_META = (
 )
 
 Listener = Callable[[str, str, dict], None]
+# An admission webhook: hook(obj, old, namespace) may change ``obj`` (a private copy of a
+# new object, or of a main-resource update of ``old``) or raise an ApiError to refuse it.
+Mutator = Callable[[dict, dict | None, str], None]
 
 
 @dataclass(slots=True, frozen=True)
@@ -71,6 +74,7 @@ class Store:
         self._floor = 0
         self._listeners: list[Listener] = []
         self._sinks: list[Callable[[WatchEvent], None]] = []
+        self._mutators: dict[str, list[Mutator]] = {}
         for ns in INITIAL_NAMESPACES:
             self.create("namespaces", {"metadata": {"name": ns}})
 
@@ -128,6 +132,17 @@ class Store:
         """Stop calling ``fn``; unknown listeners are ignored."""
         if fn in self._listeners:
             self._listeners.remove(fn)
+
+    def add_mutator(self, resource: str, fn: Mutator) -> None:
+        """Call ``fn`` on every create and main-resource update of ``resource`` before
+        it is stored, as an admission webhook is called (see ``Mutator``)."""
+        self._mutators.setdefault(resource, []).append(fn)
+
+    def remove_mutator(self, resource: str, fn: Mutator) -> None:
+        """Stop calling ``fn`` on creates of ``resource``; unknown ones are ignored."""
+        fns = self._mutators.get(resource, [])
+        if fn in fns:
+            fns.remove(fn)
 
     def add_sink(self, fn: Callable[[WatchEvent], None]) -> None:
         """Receive every ``WatchEvent`` (with the prior object), before listeners run."""
@@ -212,6 +227,8 @@ class Store:
         if name in bucket:
             raise already_exists(rt, name)
         meta["name"] = name
+        for mutate in self._mutators.get(rt.key, ()):
+            mutate(obj, None, ns)
         self._admit_create(rt, obj, name, ns)
         rv = self._next_rv()
         meta["uid"] = str(uuid.uuid4())
@@ -399,6 +416,8 @@ class Store:
         elif subresource not in (None, ""):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         else:
+            for mutate in self._mutators.get(rt.key, ()):
+                mutate(obj, current, cur_meta.get("namespace", ""))
             new = self._updated_main(rt, current, obj)
         new["metadata"] = {**new["metadata"], "resourceVersion": cur_meta["resourceVersion"]}
         if new == current:

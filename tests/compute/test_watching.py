@@ -243,3 +243,63 @@ def test_a_stop_goes_on_when_the_stream_cannot_be_shut_down():
     reader._response_lock = threading.Lock()
     reader._response = Gone()
     reader._abort()  # does not raise
+
+
+def metric(name: str, **labels) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_watches_count_events_relists_and_restarts_in_metrics_and_summaries(sim, watch, cluster):
+    recorder = Recorder()
+    labels = {"cluster": str(cluster.pk), "kind": "configmaps"}
+    events, relists = (
+        metric("portal_watch_events_total", **labels),
+        metric("portal_watch_relists_total", **labels),
+    )
+    restarts = metric("portal_watch_restarts_total", **labels)
+    lag = metric("portal_watch_lag_seconds_count", cluster=str(cluster.pk))
+    w = watch(recorder)
+    wait_for(lambda: w.caches["configmaps"].synced, what="the first list")
+    for n in range(3):
+        sim.call(lambda n=n: sim.store.create("configmaps", configmap(f"m-{n}"), namespace=NS))
+    wait_for(lambda: len(recorder.events()) >= 3, what="the events")
+    assert metric("portal_watch_events_total", **labels) - events >= 3
+    assert metric("portal_watch_lag_seconds_count", cluster=str(cluster.pk)) > lag
+    unseen = iter(range(10))
+
+    def behind_its_back():
+        sim.store.create("configmaps", configmap(f"unseen-{next(unseen)}"), namespace=NS)
+        sim.faults.compact()
+        sim.faults.drop_watches()
+
+    sim.call(behind_its_back)
+    wait_for(lambda: metric("portal_watch_relists_total", **labels) > relists, what="a re-list")
+    sim.faults.update({"error_rate": 1.0, "error_code": 500})  # the next re-list fails
+    sim.call(behind_its_back)
+    wait_for(lambda: metric("portal_watch_restarts_total", **labels) > restarts, what="a restart")
+    sim.faults.reset()
+    window = w.window.take()
+    assert window["events"] >= 3 and window["batches"] >= 1 and window["relists"] >= 1
+    assert window["restarts"] >= 1 and window["lag_max_ms"] >= 0
+    assert w.window.take()["events"] == 0  # a window starts afresh
+
+
+def test_the_supervisor_logs_a_summary_line_per_cluster_and_says_when_it_passes(cluster, caplog):
+    supervisor = WatchSupervisor(tick=0.2, lease_seconds=5, summary_seconds=0.5)
+    assert not supervisor.passing()  # not started
+    supervisor.start()
+    try:
+        wait_for(supervisor.passing, what="a pass")
+        wait_for(lambda: supervisor.watches, what="the cluster to be watched")
+        with caplog.at_level("INFO", logger="compute.kube.watch.leases"):
+            wait_for(
+                lambda: any("cluster sim:" in r.getMessage() for r in caplog.records),
+                what="a summary line",
+            )
+        line = next(r.getMessage() for r in caplog.records if "cluster sim:" in r.getMessage())
+        assert "events in" in line and "batches" in line and "lag mean" in line
+    finally:
+        supervisor.stop()
+    assert not supervisor.passing()

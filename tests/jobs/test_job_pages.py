@@ -66,6 +66,24 @@ def test_job_matrix(a_job, client_for):
     assert not failures, "\n".join(failures)
 
 
+def test_the_job_page_shows_its_run_and_follows_its_points(a_job, client_for):
+    from tracking import store
+
+    job = Job.objects.select_related("run").get(pk=a_job.pk)
+    store.log_batch(
+        job.run,
+        metrics=[{"key": "loss", "value": 0.5, "step": 1, "timestamp": 1}],
+        params=[{"key": "lr", "value": "0.01"}],
+    )
+    page = client_for("reader").get("/jobs/team-a/seen/").content.decode()
+    assert job.run.run_id in page
+    assert 'value="loss"' in page  # the chart picker has the logged metric
+    assert "<td>lr</td>" in page
+    assert f"tracking.run.{job.run.pk}" in page  # the page's socket joins the run's group
+    assert f'id="run-points-{job.run.pk}"' in page
+    assert "js/charts" in page
+
+
 def test_cancel_and_delete_need_submit_rights(a_job, client_for):
     assert (
         client_for("reader").post("/api/v1/workspaces/team-a/jobs/seen/cancel/").status_code == 403

@@ -13,6 +13,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from django.test import Client
 
 from compute import kubeconfig, services
 from jobs.models import InstanceLog, Job, Status
@@ -218,3 +219,15 @@ def test_the_training_sample_is_a_run_with_charts_params_outputs_and_a_model(
     matrix = json.loads((tmp_path / job.name / "outputs" / "confusion_matrix.json").read_text())
     assert len(matrix["matrix"]) == 10
     assert run_row.logged_models.get().status == "LOGGED_MODEL_READY"
+    # The job's page shows what the run logged: charts of its metrics, its outputs.
+    viewer = Client()
+    viewer.force_login(job.created_by)
+    page = viewer.get(f"/jobs/{job.workspace.slug}/{job.name}/").content.decode()
+    assert 'value="train_loss"' in page and "<td>epochs</td>" in page
+    assert "outputs/" in page
+    outputs = viewer.get(
+        f"/runs/{job.workspace.slug}/{run_row.run_id}/files", {"path": "outputs"}
+    ).content.decode()
+    assert 'data-file="outputs/confusion_matrix.json"' in outputs
+    series = viewer.get(f"/runs/{job.workspace.slug}/{run_row.run_id}/series").json()["series"]
+    assert len(series["train_loss"]["x"]) >= 4

@@ -158,3 +158,18 @@ def test_a_job_whose_objects_vanished_ends_with_its_instances(compute_ready, cli
     instance = job.instances.get()
     assert (instance.phase, instance.state) == ("Failed", "terminated")
     assert "ended with the job" in instance.reason
+
+
+def test_transitions_the_pass_fills_in_keep_their_reasons(compute_ready, client_for, sim):
+    """A job that ran to its end while no watcher looked: the pass records each state it
+    went through, each with what it meant and that it was recorded late."""
+    job = submit(client_for("scientist"), "unwatched")
+    wait_for(lambda: pod_phases(sim, job) == ["Succeeded"], what="kubesim to run the pod")
+    tasks.reconcile_jobs()
+    job.refresh_from_db()
+    assert job.status == Status.COMPLETED
+    steps = {t.to_status: t.reason for t in job.transitions.all()}
+    assert "waiting for a worker" in steps["NotStarted"]
+    for status in ("Preparing", "Running"):
+        assert steps[status].endswith("(recorded late: the job was already Completed)"), steps
+    assert all(steps[status] for status in ("NotStarted", "Queued", "Preparing", "Running"))

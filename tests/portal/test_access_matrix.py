@@ -10,6 +10,12 @@ PERSONAS = ["anonymous", "itops", "admin", "scientist", "reader", "outsider"]
 
 # (method, url, expected status per persona)
 PAGES = [
+    # Probes answer everyone alike; /metrics needs its token, not a sign-in (unset: 404).
+    ("get", "/healthz", dict.fromkeys(PERSONAS, 200)),
+    ("get", "/readyz", dict.fromkeys(PERSONAS, 200)),
+    ("get", "/metrics", dict.fromkeys(PERSONAS, 404)),
+    ("get", "/favicon.ico", dict.fromkeys(PERSONAS, 301)),
+    ("post", "/readyz", dict.fromkeys(PERSONAS, 404)),  # GET and HEAD only
     (
         "get",
         "/",

@@ -16,6 +16,7 @@ LISTS = [
     "/api/v1/workspaces/team-a/members/",
     "/api/v1/workspaces/team-a/jobs/",
     "/api/v1/workspaces/team-a/environments/",
+    "/api/v1/workspaces/team-a/models/",
     "/api/v1/tokens/",
     "/api/v1/clusters/",
     "/api/v1/instance-types/",
@@ -74,7 +75,10 @@ def test_quotas_beyond_the_integer_columns(client_for, compute_ready):
     assert {"quota_gpu", "quota_cpu"} <= set(errors(answer))
 
 
-@pytest.mark.parametrize("url", ["/api/v1/tokens/", "/api/v1/workspaces/team-a/jobs/"])
+@pytest.mark.parametrize(
+    "url",
+    ["/api/v1/tokens/", "/api/v1/workspaces/team-a/jobs/", "/api/v1/workspaces/team-a/models/"],
+)
 def test_json_nested_a_thousand_deep(client_for, url):
     body = '{"name": ' + "[" * 1000 + "]" * 1000 + "}"
     answer = client_for("scientist").post(url, body, content_type="application/json")

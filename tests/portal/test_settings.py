@@ -100,3 +100,33 @@ def test_a_task_a_lost_worker_held_comes_back_in_minutes_not_an_hour():
     assert app.conf.task_acks_late and app.conf.task_reject_on_worker_lost
     assert app.conf.broker_transport_options["visibility_timeout"] == 300
     assert app.conf.worker_prefetch_multiplier == 1
+
+
+def test_beat_keeps_its_schedule_file_in_the_data_directory(settings):
+    from portal.celery import app
+
+    assert Path(app.conf.beat_schedule_filename).parent == Path(settings.DATA_DIR)
+
+
+def test_plain_http_trials_can_turn_the_redirect_and_secure_cookies_off(tmp_path):
+    from cryptography.fernet import Fernet
+
+    production = {
+        "DATABASE_URL": "postgres://127.0.0.1/test",
+        "PORTAL_SECRET_KEY": "x" * 60,
+        "PORTAL_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "PORTAL_DATA_DIR": str(tmp_path),
+    }
+    show = "from django.conf import settings as s; print(s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_REDIRECT_EXEMPT)"
+    result = run_manage("shell", "-c", show, **production)
+    assert "True True True" in result.stdout, result.stderr
+    assert "healthz" in result.stdout and "readyz" in result.stdout
+    result = run_manage(
+        "shell",
+        "-c",
+        show,
+        PORTAL_SECURE_SSL_REDIRECT="0",
+        PORTAL_SECURE_COOKIES="0",
+        **production,
+    )
+    assert "False False False" in result.stdout, result.stderr

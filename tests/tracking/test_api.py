@@ -330,3 +330,24 @@ def test_bad_bodies_are_refused_with_mlflow_errors(client, tokens):
     )
     error(response, 404, "RESOURCE_DOES_NOT_EXIST")
     assert not Experiment.objects.filter(name="").exists()
+
+
+def test_stored_points_are_counted_for_prometheus(as_, run_id):
+    from prometheus_client import REGISTRY
+
+    def counted():
+        labels = {"source": "external"}
+        return REGISTRY.get_sample_value("portal_tracking_metric_points_total", labels) or 0
+
+    before = counted()
+    metrics = [{"key": "m", "value": i, "timestamp": 1, "step": i} for i in range(7)]
+    response = as_("scientist").post("runs/log-batch", {"run_id": run_id, "metrics": metrics})
+    assert response.status_code == 200
+    assert counted() == before + 7
+    # A refused batch stores nothing and counts nothing.
+    bad = metrics + [{"key": "m", "value": "x", "timestamp": 1}]
+    assert (
+        as_("scientist").post("runs/log-batch", {"run_id": run_id, "metrics": bad}).status_code
+        == 400
+    )
+    assert counted() == before + 7

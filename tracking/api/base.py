@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest
 
+from portal.jsonguard import MAX_DEPTH, depth_over
 from tracking.auth import Caller
 from tracking.errors import invalid
 
@@ -43,20 +44,6 @@ class Params(dict):
         return value if isinstance(value, list) else [value]
 
 
-def _depth(value, limit: int = 32) -> int:
-    stack, deepest = [(value, 1)], 0
-    while stack:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if depth > limit:
-            return depth
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-    return deepest
-
-
 def read_params(request: HttpRequest, extra: dict) -> Params:
     if request.method == "GET" or request.method == "DELETE" and not request.body:
         return Params(
@@ -70,6 +57,6 @@ def read_params(request: HttpRequest, extra: dict) -> Params:
         raise invalid("The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.")
-    if _depth(body) > 32:
+    if depth_over(body, MAX_DEPTH):
         raise invalid("The request body is nested too deeply.")
     return Params({**body, **extra}, {k: v for k, v in request.GET.lists()})

@@ -17,6 +17,7 @@ class Event:
     key: str
     obj: dict
     attempt: int = 0
+    received: float = 0.0  # time.monotonic() when the reader got it (lag metrics)
 
 
 def object_key(obj: dict) -> str:

@@ -20,6 +20,8 @@ from django.db import connection
 from compute.kube.watch.cache import Cache, Event
 from compute.kube.watch.kinds import Kind, registered
 from compute.kube.watch.reader import OPTIONAL_RETRY, WATCH_SECONDS, Reader
+from compute.kube.watch.stats import BATCHES, EVENTS, LAG, Window
+from portal import logs
 from portal.db import close_stale_connections
 
 log = logging.getLogger(__name__)
@@ -143,6 +145,7 @@ class ClusterWatch:
         self.max_batch = max_batch
         self.stopping = threading.Event()
         self.caches = {k.name: Cache(k.index) for k in self.kinds}
+        self.window = Window()  # counts since the last summary
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self.readers = [
             Reader(
@@ -155,6 +158,7 @@ class ClusterWatch:
                 watch_seconds=watch_seconds,
                 optional_retry=optional_retry,
                 backoff_cap=backoff_cap,
+                window=self.window,
             )
             for kind in self.kinds
         ]
@@ -184,6 +188,7 @@ class ClusterWatch:
         return self._dispatcher.is_alive() or any(r.is_alive() for r in self.readers)
 
     def _dispatch(self) -> None:
+        logs.bind(f"watch={self.cluster_id}")
         state = _Pending()
         try:
             while True:
@@ -245,4 +250,22 @@ class ClusterWatch:
             retries.extend(batch._retries)
             self.batches += 1
             self.events += len(handed)
+            self._count(handed)
         return retries
+
+    def _count(self, handed: list[Event]) -> None:
+        """Metrics and the summary window for one batch the handlers took."""
+        cluster = str(self.cluster_id)
+        per_kind: dict[str, int] = {}
+        oldest = None
+        for event in handed:
+            per_kind[event.kind] = per_kind.get(event.kind, 0) + 1
+            if event.received and (oldest is None or event.received < oldest):
+                oldest = event.received
+        for kind, count in per_kind.items():
+            EVENTS.labels(cluster, kind).inc(count)
+        BATCHES.labels(cluster).inc()
+        lag = time.monotonic() - oldest if oldest is not None else 0.0
+        if oldest is not None:
+            LAG.labels(cluster).observe(lag)
+        self.window.batch(len(handed), lag)

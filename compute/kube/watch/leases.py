@@ -14,6 +14,7 @@ import time
 import uuid
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, close_old_connections, connection
 from django.db.models import Q
 from django.utils import timezone
@@ -22,6 +23,7 @@ from compute.kube.client import client_for
 from compute.kube.errors import ClusterError
 from compute.kube.watch.dispatch import ClusterWatch
 from compute.models import Cluster, ClusterLease, ClusterStatus
+from portal import logs
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,7 @@ class WatchSupervisor:
         lease_seconds: float = 15.0,
         tick: float = 3.0,
         watch_options: dict | None = None,
+        summary_seconds: float | None = None,
     ) -> None:
         self.holder = holder or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self.lease_seconds = lease_seconds
@@ -87,6 +90,12 @@ class WatchSupervisor:
         self._uids: dict[int, str] = {}  # the cluster identity each watch started with
         self.stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self.summary_seconds = (
+            settings.WATCH_SUMMARY_SECONDS if summary_seconds is None else summary_seconds
+        )
+        self._names: dict[int, str] = {}
+        self.last_pass: float | None = None  # monotonic time of the last pass that worked
+        self._summarized = time.monotonic()
 
     def start(self) -> WatchSupervisor:
         """Runs the supervisor on a daemon thread; returns at once."""
@@ -96,10 +105,13 @@ class WatchSupervisor:
 
     def run(self) -> None:
         """Supervises until ``stop()``; then stops every watch and releases the leases."""
+        logs.bind("watch=supervisor")
         try:
             while not self.stopping.is_set():
                 try:
                     self.check()
+                    self.last_pass = time.monotonic()
+                    self.summarize()
                 except Exception:  # noqa: BLE001 - e.g. the database is briefly away
                     log.exception("watch supervisor pass failed")
                     self._drop_expired()
@@ -109,6 +121,38 @@ class WatchSupervisor:
         finally:
             self._shutdown()
             connection.close()
+
+    def passing(self) -> bool:
+        """True while the supervisor runs and its last pass (leases renewed or claimed)
+        worked less than a lease's time ago: a watcher process's readiness."""
+        alive = self._thread is not None and self._thread.is_alive()
+        recent = self.last_pass is not None and (
+            time.monotonic() - self.last_pass <= max(self.lease_seconds, 2 * self.tick)
+        )
+        return alive and recent
+
+    def summarize(self, *, force: bool = False) -> list[str]:
+        """Every ``summary_seconds``, one log line per watched cluster: events and batches
+        since the last one, the batches' lag, restarts and re-lists. Returns the lines."""
+        now = time.monotonic()
+        if not force and (
+            not self.summary_seconds or now - self._summarized < self.summary_seconds
+        ):
+            return []
+        span, self._summarized = now - self._summarized, now
+        lines = []
+        for cluster_id, watch in list(self.watches.items()):
+            w = watch.window.take()
+            lines.append(
+                f"cluster {self._names.get(cluster_id, cluster_id)}: {w['events']} events in "
+                f"{w['batches']} batches in {span:.0f}s, lag mean {w['lag_mean_ms']} ms max "
+                f"{w['lag_max_ms']} ms, {w['restarts']} restarts, {w['relists']} re-lists"
+            )
+        if not self.watches:
+            lines.append(f"watching no cluster (holder {self.holder})")
+        for line in lines:
+            log.info("%s", line)
+        return lines
 
     def stop(self, timeout: float = 15.0) -> None:
         self.stopping.set()
@@ -154,6 +198,7 @@ class WatchSupervisor:
                     cluster_id, api, **self.watch_options
                 ).start()
             self._uids[cluster_id] = cluster.cluster_uid
+            self._names[cluster_id] = cluster.name
 
     def _drop_expired(self) -> None:
         """Stops watches whose lease may have passed to someone else (renewal kept failing)."""

@@ -25,6 +25,8 @@ from compute.kube.client import request_timeout
 from compute.kube.errors import ClusterError
 from compute.kube.watch.cache import Cache, Event, object_key, resource_version
 from compute.kube.watch.kinds import Kind
+from compute.kube.watch.stats import RELISTS, RESTARTS, Window
+from portal import logs
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +74,10 @@ class Reader(threading.Thread):
         watch_seconds: int = WATCH_SECONDS,
         optional_retry: float = OPTIONAL_RETRY,
         backoff_cap: float = 30.0,
+        window: Window | None = None,
     ) -> None:
         super().__init__(name=f"watch-{cluster_id}-{kind.name}", daemon=True)
+        self.window = window or Window()
         self.api = api
         self.cluster_id = cluster_id
         self.kind = kind
@@ -118,8 +122,9 @@ class Reader(threading.Thread):
         finally:
             response.release_conn()
         changes = self.cache.replace(body.get("items") or [])
+        now = time.monotonic()
         for etype, key, obj in changes:
-            self.emit(Event(self.kind.name, etype, key, obj))
+            self.emit(Event(self.kind.name, etype, key, obj, received=now))
         self.cache.synced, self.cache.listed_at = True, started
         self.lists += 1
         self.emit(("resynced", self.kind.name))
@@ -177,7 +182,7 @@ class Reader(threading.Thread):
             self.cache.remove(key)
         else:
             self.cache.put(key, obj)
-        self.emit(Event(self.kind.name, etype, key, obj))
+        self.emit(Event(self.kind.name, etype, key, obj, received=time.monotonic()))
         return new_rv
 
     def _abort(self) -> None:
@@ -194,6 +199,8 @@ class Reader(threading.Thread):
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> None:
+        logs.bind(f"watch={self.cluster_id}/{self.kind.name}")
+        labels = (str(self.cluster_id), self.kind.name)
         rv = ""
         while not self.stopping.is_set():
             try:
@@ -207,6 +214,8 @@ class Reader(threading.Thread):
                     self.stopping.wait(self.backoff.next())
             except Gone:
                 log.info("watch %s: resourceVersion expired; listing again", self.name)
+                RELISTS.labels(*labels).inc()
+                self.window.relist()
                 rv = ""
             except NotInstalled:
                 rv = ""
@@ -218,6 +227,8 @@ class Reader(threading.Thread):
                 asked = getattr(exc, "retry_after", None)  # a 429 says how long to wait
                 if asked:
                     delay = max(delay, asked)
+                RESTARTS.labels(*labels).inc()
+                self.window.restart()
                 log.warning(
                     "watch %s failed (%s: %s); retrying in %.1fs",
                     self.name,

@@ -10,7 +10,7 @@ import threading
 from django.core.management.base import BaseCommand
 
 from compute.kube.watch import WatchSupervisor
-from portal import gcpolicy, live
+from portal import gcpolicy, health, live
 
 
 class Command(BaseCommand):
@@ -25,8 +25,16 @@ class Command(BaseCommand):
             default="process",
             help="render and send live fragments from a child process (default) or a thread",
         )
+        parser.add_argument(
+            "--probe-port",
+            type=int,
+            default=None,
+            help="serve /healthz, /readyz and /metrics on this port (default PORTAL_PROBE_PORT)",
+        )
 
-    def handle(self, *args, lease_seconds: float, tick: float, sender: str, **options) -> None:
+    def handle(
+        self, *args, lease_seconds: float, tick: float, sender: str, probe_port, **options
+    ) -> None:
         if sender == "process":
             live.use_sender_process()
         stop = threading.Event()
@@ -38,6 +46,9 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, on_signal)
         gcpolicy.install()
         supervisor = WatchSupervisor(lease_seconds=lease_seconds, tick=tick).start()
+        # Ready while the lease loop keeps passing (holding no cluster is fine: a standby).
+        health.add_check("watch leases", supervisor.passing)
+        health.serve_probes(probe_port)
         self.stdout.write(f"watching clusters as {supervisor.holder}")
         while not stop.wait(1.0):
             pass

@@ -90,6 +90,7 @@ class Command(BaseCommand):
                 raise CommandError("kubesim did not start within 30 seconds")
             time.sleep(0.2)
         call_command("attach_sandbox", path=str(kubeconfig))
+        call_command("seed_demo_jobs")
         self.stdout.write(
             f"Sandbox cluster ready; kubectl: KUBECONFIG={kubeconfig} kubectl get nodes"
         )

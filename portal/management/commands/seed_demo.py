@@ -1,6 +1,7 @@
 """Creates the demo workspaces and one user per role, and prints their logins."""
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from portal import services
@@ -24,8 +25,21 @@ DEMO_WORKSPACES = [
 class Command(BaseCommand):
     help = "Creates demo workspaces and users (idempotent) and prints their logins."
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="run in the production mode too (the demo logins have a known password)",
+        )
+
     @transaction.atomic
-    def handle(self, *args, **options):
+    def handle(self, *args, force: bool = False, **options):
+        if settings.PRODUCTION and not force:
+            raise CommandError(
+                "seed_demo creates logins with a known password; it does not run in the "
+                "production mode without --force. For the first IT-operations login use "
+                "manage.py create_itops --username NAME"
+            )
         for slug, name, description in DEMO_WORKSPACES:
             Workspace.objects.get_or_create(
                 slug=slug, defaults={"name": name, "description": description}

@@ -16,7 +16,7 @@ def expire_old_tokens(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("portal", "0001_initial"),
+        ("portal", "0002_user_manager"),
     ]
 
     operations = [

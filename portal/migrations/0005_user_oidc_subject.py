@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0003_audit_log'),
+        ('portal', '0004_audit_log'),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0002_token_expiry_scope'),
+        ('portal', '0003_token_expiry_scope'),
     ]
 
     operations = [
