@@ -130,6 +130,49 @@ def _check_member(member: tarfile.TarInfo) -> None:
     )
 
 
+MAX_LINK_HOPS = 40  # as Linux follows at most 40 symlinks in one path
+
+
+def _check_link_chains(links: dict[str, str]) -> None:
+    """Raises ArchiveError when a symlink, followed through the archive's other symlinks
+    (each checked alone already), leads outside the folder or loops: ``a -> .`` and
+    ``b -> a/..`` each look inside, but ``b`` is the folder's parent once unpacked."""
+    for name, target in links.items():
+        if not _resolves_inside(posixpath.join(posixpath.dirname(name), target), links):
+            raise ArchiveError(
+                f"the symlink {name!r} points to {target!r}, which through the archive's "
+                "other symlinks leads outside the code folder (or loops); copy the file into "
+                "the folder instead"
+            )
+
+
+def _resolves_inside(path: str, links: dict[str, str]) -> bool:
+    """True when ``path`` (relative to the folder), with the archive's symlinks followed
+    as a filesystem would, stays inside the folder within MAX_LINK_HOPS links."""
+    pending = [part for part in path.split("/") if part not in ("", ".")]
+    current: list[str] = []
+    hops = 0
+    while pending:
+        part = pending.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not current:
+                return False
+            current.pop()
+            continue
+        candidate = "/".join([*current, part])
+        if candidate in links:
+            hops += 1
+            target = links[candidate]
+            if hops > MAX_LINK_HOPS or target.startswith("/"):
+                return False
+            pending = target.split("/") + pending  # relative to the link's folder
+            continue
+        current.append(part)
+    return True
+
+
 def inspect_archive(
     fileobj: BinaryIO, *, max_bytes: int, max_files: int = 100_000, subject: str = "code"
 ) -> ArchiveInfo:
@@ -161,6 +204,7 @@ def inspect_archive(
         source: BinaryIO = gzip.GzipFile(fileobj=spool, mode="rb") if compressed else spool  # type: ignore[assignment]
         reader = io.BufferedReader(_CountingReader(source, max_bytes), _CHUNK)
         files = entries = 0
+        links: dict[str, str] = {}
         try:
             # Stream mode ("r|") reads strictly forward, so every byte passes the counter.
             with tarfile.open(fileobj=reader, mode="r|") as archive:
@@ -173,6 +217,8 @@ def inspect_archive(
                         )
                     _check_member(member)
                     files += member.isreg()
+                    if member.issym():
+                        links[posixpath.normpath(member.name)] = member.linkname
         except _TooLarge:
             raise _too_large("archive unpacks to", None, max_bytes, subject) from None
         except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
@@ -182,6 +228,7 @@ def inspect_archive(
             ) from None
     if entries == 0:
         raise ArchiveError(f"the {subject} archive has no entries; pack a folder that holds it")
+    _check_link_chains(links)
     return ArchiveInfo(sha256=digest.hexdigest(), size=size, files=files)
 
 

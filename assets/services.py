@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 
 from assets import archives
 from assets.models import CodeArchive, Environment
+from portal import audit
 from portal.errors import Conflict
 
 
@@ -27,6 +28,15 @@ def environment_create(
     try:
         with transaction.atomic():
             env.save()
+            audit.record(
+                action="create",
+                object_type="environment",
+                object_id=env.pk,
+                object_name=f"{name}:{version}",
+                workspace=workspace,
+                summary=audit.changes(image=image),
+                actor=user,
+            )
     except IntegrityError:
         raise Conflict(f"Environment {name}:{version} already exists; use a new version.") from None
     return env
@@ -99,9 +109,19 @@ def code_upload(*, workspace, user, fileobj, max_bytes: int) -> CodeArchive:
         Path(tmp.name).replace(final)
     finally:
         Path(tmp.name).unlink(missing_ok=True)
-    archive, _ = CodeArchive.objects.get_or_create(
+    archive, created = CodeArchive.objects.get_or_create(
         workspace=workspace,
         sha256=info.sha256,
         defaults={"size": info.size, "files": info.files, "uploaded_by": user},
     )
+    if created:
+        audit.record(
+            action="upload",
+            object_type="code",
+            object_id=archive.pk,
+            object_name=info.sha256[:12],
+            workspace=workspace,
+            summary=audit.changes(size=info.size, files=info.files),
+            actor=user,
+        )
     return archive

@@ -6,6 +6,14 @@ from portal.models import Workspace
 MAX_QUOTA = 2_147_483_647  # what the quota columns hold
 
 
+class SecretTextarea(forms.Textarea):
+    """A textarea that never sends back what was typed into it: a form shown again after an
+    error must not carry a pasted kubeconfig (its token or client key) into the page."""
+
+    def format_value(self, value):
+        return None
+
+
 class KubeconfigAttachForm(forms.Form):
     name = forms.SlugField(
         max_length=63, help_text="How the portal calls this cluster (lowercase, dashes)."
@@ -14,7 +22,10 @@ class KubeconfigAttachForm(forms.Form):
         required=False, help_text="Upload a kubeconfig, or paste it below."
     )
     kubeconfig = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 8}), required=False, label="Kubeconfig (pasted)"
+        widget=SecretTextarea(attrs={"rows": 8}),
+        required=False,
+        label="Kubeconfig (pasted)",
+        help_text="Not shown again after an error: paste it again.",
     )
     context = forms.CharField(
         required=False, help_text="Leave empty for the kubeconfig's current context."

@@ -3,8 +3,10 @@
 from collections import defaultdict
 from decimal import Decimal
 
+from django.db.models import Q
+
 from compute import quantity
-from compute.models import Cluster, ComputeRequest, ComputeTarget
+from compute.models import Cluster, ComputeRequest, ComputeTarget, InstanceType
 
 
 def cluster_page_context(cluster: Cluster) -> dict:
@@ -70,3 +72,17 @@ def requests_for(*, user, workspace=None):
         "workspace", "requested_by", "reviewed_by", "target"
     )
     return qs.filter(workspace=workspace) if workspace is not None else qs
+
+
+def instance_types_usable_by(user):
+    """The instance types ``user`` may see: all for IT operations; for members, those some
+    compute target of their workspaces allows (a target without an allowed list allows its
+    cluster's every type), never the rest of a shared cluster's."""
+    if user.is_authenticated and user.is_active and user.is_itops:
+        return InstanceType.objects.all()
+    targets = ComputeTarget.objects.visible_to(user)
+    restricted = targets.filter(allowed_instance_types__isnull=False).values("pk")
+    open_targets = targets.exclude(pk__in=restricted)
+    return InstanceType.objects.filter(
+        Q(targets__in=targets) | Q(cluster__targets__in=open_targets)
+    ).distinct()

@@ -22,8 +22,41 @@ from compute.models import (
 )
 from compute.notify import broadcast_cluster, broadcast_target
 from compute.operations import refresh_fit
+from portal import audit
 from portal.background import enqueue
 from portal.errors import Conflict
+
+
+def _audit(action: str, cluster: Cluster, summary: str) -> None:
+    audit.record(
+        action=action,
+        object_type="cluster",
+        object_id=cluster.pk,
+        object_name=cluster.name,
+        summary=summary,
+    )
+
+
+def _audit_target(action: str, target: ComputeTarget, summary: str) -> None:
+    audit.record(
+        action=action,
+        object_type="compute_target",
+        object_id=target.pk,
+        object_name=target.name,
+        workspace=target.workspace,
+        summary=summary,
+    )
+
+
+def _audit_request(action: str, request: ComputeRequest, summary: str) -> None:
+    audit.record(
+        action=action,
+        object_type="compute_request",
+        object_id=request.pk,
+        object_name=request.name or (request.target.name if request.target else request.kind),
+        workspace=request.workspace,
+        summary=summary,
+    )
 
 
 @transaction.atomic
@@ -37,6 +70,7 @@ def cluster_attach(
     cluster.credentials = credentials.seal(access.server, access.credentials)
     cluster.full_clean(exclude=["credentials"])
     cluster.save()
+    _audit("attach", cluster, audit.changes(server=cluster.server, sandbox=is_sandbox))
     enqueue(tasks.cluster_check, cluster.pk)
     return cluster
 
@@ -49,11 +83,13 @@ def cluster_update_credentials(*, cluster: Cluster, access: ClusterAccess) -> Cl
     cluster.credentials = credentials.seal(access.server, access.credentials)
     cluster.status = ClusterStatus.PENDING
     cluster.save(update_fields=["server", "credentials", "status"])
+    _audit("update", cluster, audit.changes(server=cluster.server, credentials="replaced"))
     enqueue(tasks.cluster_check, cluster.pk)
     return cluster
 
 
 def cluster_recheck(*, cluster: Cluster) -> None:
+    _audit("recheck", cluster, "check requested")
     enqueue(tasks.cluster_check, cluster.pk)
 
 
@@ -65,6 +101,7 @@ def cluster_delete(*, cluster: Cluster) -> None:
         raise ValidationError(
             f"Cluster {cluster.name} backs compute targets ({names}); delete them first."
         )
+    _audit("delete", cluster, audit.changes(server=cluster.server))
     cluster.delete()
 
 
@@ -87,6 +124,11 @@ def extension_install(
     cluster.extension_status = ExtensionStatus.INSTALLING
     cluster.extension_steps = []
     cluster.save()
+    _audit(
+        "install-extension",
+        cluster,
+        audit.changes(training=training, inference=inference, node_selector=node_selector),
+    )
     broadcast_cluster(cluster)
     enqueue(tasks.extension_install, cluster.pk)
 
@@ -101,6 +143,7 @@ def extension_uninstall(*, cluster: Cluster) -> None:
     cluster.extension_status = ExtensionStatus.UNINSTALLING
     cluster.extension_steps = []
     cluster.save(update_fields=["extension_status", "extension_steps"])
+    _audit("uninstall-extension", cluster, "")
     broadcast_cluster(cluster)
     enqueue(tasks.extension_uninstall, cluster.pk)
 
@@ -150,7 +193,17 @@ def instance_type_save(
     instance.limits = normal["limits"]
     instance.sync_state = "pending"
     instance.sync_message = "Writing to the cluster…"
+    created = instance.pk is None
     instance.save()
+    audit.record(
+        action="create" if created else "update",
+        object_type="instance_type",
+        object_id=instance.pk,
+        object_name=f"{cluster.name}/{name}",
+        summary=audit.changes(
+            node_selector=node_selector, requests=normal["requests"], limits=normal["limits"]
+        ),
+    )
     refresh_fit(cluster=cluster, instance_types=[instance])
     enqueue(tasks.instance_type_push, instance.pk)
     return instance
@@ -229,6 +282,12 @@ def instance_type_delete(*, instance: InstanceType) -> None:
             f"Instance type {instance.name} is used by running work ({names}); wait for it to finish or cancel it."
         )
     enqueue(tasks.instance_type_remove, instance.cluster_id, instance.name)
+    audit.record(
+        action="delete",
+        object_type="instance_type",
+        object_id=instance.pk,
+        object_name=f"{instance.cluster.name}/{instance.name}",
+    )
     instance.delete()
 
 
@@ -289,6 +348,19 @@ def target_create(
             {"allowed_instance_types": f"{', '.join(bad)} belong to another cluster."}
         )
     target.allowed_instance_types.set(allowed_instance_types)
+    _audit_target(
+        "create",
+        target,
+        audit.changes(
+            cluster=cluster.name,
+            namespace=namespace,
+            quota_cpu=quota_cpu,
+            quota_memory=quota_memory,
+            quota_gpu=quota_gpu,
+            quota_pods=quota_pods,
+            allowed_instance_types=[it.name for it in allowed_instance_types],
+        ),
+    )
     broadcast_target(target)
     enqueue(tasks.target_provision, target.pk, create_namespace)
     return target
@@ -333,6 +405,16 @@ def target_set_quota(
         quota_pods,
     )
     target.save(update_fields=["quota_cpu", "quota_memory", "quota_gpu", "quota_pods"])
+    _audit_target(
+        "set-quota",
+        target,
+        audit.changes(
+            quota_cpu=quota_cpu,
+            quota_memory=quota_memory,
+            quota_gpu=quota_gpu,
+            quota_pods=quota_pods,
+        ),
+    )
     enqueue(tasks.target_apply_quota, target.pk)
     return target
 
@@ -343,6 +425,7 @@ def target_delete(*, target: ComputeTarget) -> None:
     Conflict while work (jobs) still refers to it."""
     try:
         with transaction.atomic():
+            _audit_target("delete", target, audit.changes(namespace=target.namespace))
             target.delete()
     except ProtectedError as exc:
         raise Conflict(
@@ -389,6 +472,7 @@ def request_create(
     )
     request.full_clean()
     request.save()
+    _audit_request("create", request, audit.changes(kind=kind, justification=justification))
     return request
 
 
@@ -436,4 +520,5 @@ def request_review(
     request.review_comment = comment
     request.reviewed_at = timezone.now()
     request.save()
+    _audit_request("approve" if approve else "decline", request, audit.changes(comment=comment))
     return request

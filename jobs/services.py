@@ -14,6 +14,7 @@ from jobs import spec as specmod
 from jobs import state, tasks
 from jobs.models import Job, Status, Transition
 from jobs.notify import broadcast_job
+from portal import audit
 from portal.background import enqueue
 from portal.errors import Conflict
 from tracking import services as tracking
@@ -133,6 +134,18 @@ def job_submit(
                 reason=WAITING_FOR_WORKER,
                 at=job.created_at,
             )
+            _audit(
+                "clone" if cloned_from else "submit",
+                job,
+                audit.changes(
+                    compute=ready.target.name,
+                    instance_type=ready.admission.instance_type,
+                    instance_count=job.instance_count,
+                    image=ready.image,
+                )
+                + (f", from {cloned_from.name}" if cloned_from else ""),
+                actor=user,
+            )
             broadcast_job(job)
             enqueue(tasks.job_start, job.pk)
     except IntegrityError:
@@ -150,7 +163,9 @@ def job_cancel(*, job: Job) -> Job:
         raise Conflict(f"Job {job.name} already ended ({job.status}); there is nothing to cancel.")
     if job.status == Status.CANCEL_REQUESTED:
         return job
-    state.record_transition(job, Status.CANCEL_REQUESTED, "cancel requested")
+    with transaction.atomic():
+        state.record_transition(job, Status.CANCEL_REQUESTED, "cancel requested")
+        _audit("cancel", job, f"was {job.status}")
     enqueue(tasks.job_cancel, job.pk)
     return job
 
@@ -167,4 +182,18 @@ def job_clone(*, job: Job, user, overrides: dict | None = None) -> tuple[Job, li
 def job_delete(*, job: Job) -> None:
     if not job.is_terminal:
         raise Conflict(f"Job {job.name} is {job.status}; cancel it before deleting it.")
-    job.delete()
+    with transaction.atomic():
+        _audit("delete", job, f"ended {job.status}")
+        job.delete()
+
+
+def _audit(action: str, job: Job, summary: str, actor=None) -> None:
+    audit.record(
+        action=action,
+        object_type="job",
+        object_id=job.pk,
+        object_name=job.name,
+        workspace=job.workspace,
+        summary=summary,
+        actor=actor,
+    )

@@ -20,6 +20,7 @@ from compute.kube.errors import ClusterError
 from jobs import gateway, logcopy, manifests, state
 from jobs.models import LIVE, Job, Status
 from jobs.notify import broadcast_job, broadcast_log
+from portal import audit
 from tracking import services as tracking
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ def start(job: Job) -> float | None:
             else f"The cluster refused the job: {err.message}"
         )
         state.record_transition(job, Status.FAILED, reason, fields=counted)
+        _audit(job, "start-failed", reason)
         return None
     state.record_transition(
         job,
@@ -81,7 +83,22 @@ def start(job: Job) -> float | None:
         "accepted by the cluster; waiting for the scheduler",
         fields={**counted, "cluster_uid": uid},
     )
+    _audit(job, "start", f"{len(objects)} objects created in namespace {job.compute.namespace}")
     return None
+
+
+def _audit(job: Job, action: str, summary: str) -> None:
+    """Records what background work did for the job's submitter."""
+    audit.record(
+        action=action,
+        object_type="job",
+        object_id=job.pk,
+        object_name=job.name,
+        workspace=job.workspace,
+        summary=summary,
+        actor=job.created_by,
+        via="background",
+    )
 
 
 def cancel(job: Job) -> None:
@@ -95,6 +112,7 @@ def cancel(job: Job) -> None:
     state.record_transition(
         job, Status.CANCELED, "canceled by the user; the cluster objects were deleted"
     )
+    _audit(job, "delete-objects", "canceled: the cluster objects were deleted")
 
 
 def sync(job: Job) -> None:

@@ -10,10 +10,11 @@ class PortalConfig(AppConfig):
 
     def ready(self) -> None:
         from celery import signals as celery_signals
-        from django.contrib.auth.signals import user_login_failed
+        from django.conf import settings
+        from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
         from django.db.models.signals import post_save
 
-        from portal import db, health
+        from portal import audit, db, health, sso
         from portal.api import schema  # noqa: F401  (registers the OpenAPI auth extension)
         from portal.live import LiveKind, recheck_user
         from portal.models import User, Workspace
@@ -26,6 +27,8 @@ class PortalConfig(AppConfig):
             NavItem("Home", "home", audience="all", order=0),
             NavItem("Workspaces", "workspace-list", audience="all", order=80),
             NavItem("API tokens", "token-list", audience="all", order=90),
+            NavItem("All API tokens", "user-token-list", audience="itops", order=95),
+            NavItem("Audit log", "audit-list", audience="admin", order=96),
             NavItem("Admin panel", "admin:index", audience="itops", order=99),
             LiveKind(
                 "portal.workspace",
@@ -44,6 +47,10 @@ class PortalConfig(AppConfig):
             recheck_on_rights_change, sender=User, weak=False, dispatch_uid="live-recheck"
         )
         user_login_failed.connect(count_failed_login, dispatch_uid="signin-address-failures")
+        user_logged_in.connect(audit.on_login, dispatch_uid="audit-login")
+        if settings.SSO_ENABLED:
+            sso.parse_group_map(settings.OIDC_GROUP_MAP)  # a bad map stops the start
+        user_logged_out.connect(audit.on_logout, dispatch_uid="audit-logout")
         # A worker's and beat's /healthz, /readyz and /metrics on PORTAL_PROBE_PORT (a worker:
         # from its main process, once its pool is up).
         for signal in (celery_signals.worker_ready, celery_signals.beat_init):

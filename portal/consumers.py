@@ -21,7 +21,7 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils.html import escape
 
-from portal import fanout, jsonguard, live, metrics
+from portal import display, fanout, jsonguard, live, metrics
 from portal.db import off_loop
 from portal.models import User
 
@@ -69,6 +69,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
         finally:
             OPEN.dec()
             await self._leave_all()
+
+    async def send(self, text_data=None, bytes_data=None, close=False) -> None:
+        """Sends as Channels does, every fragment with its bidirectional controls made
+        visible (``portal.display``), as pages show them."""
+        if text_data:
+            text_data = display.neutralise(text_data)
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
 
     async def connect(self) -> None:
         user = self.scope.get("user")

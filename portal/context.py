@@ -10,16 +10,21 @@ def navigation(request) -> dict:
     if user is None or not user.is_authenticated:
         return {}
     workspace = getattr(request, "workspace", None)
+    role = workspace.role_of(user) if workspace else None
+    admin_section = "itops" if user.is_itops else "member"
     entries = [
-        {"label": i.label, "url": reverse(i.url_name), "section": i.audience}
-        for i in nav.items_for(user, workspace)
+        {
+            "label": i.label,
+            "url": reverse(i.url_name),
+            "section": admin_section if i.audience == "admin" else i.audience,
+        }
+        for i in nav.items_for(user, workspace, role)
     ]
     current = request.path
     for entry in entries:
         entry["current"] = entry["url"] == current or (
             entry["url"] != "/" and current.startswith(entry["url"])
         )
-    role = workspace.role_of(user) if workspace else None
     titles = {
         "all": "",
         "member": workspace.name if workspace else "",

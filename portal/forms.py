@@ -1,6 +1,8 @@
 from django import forms
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 
-from portal.models import Role, User, Workspace
+from portal.models import Role, TokenScope, User, Workspace
 
 
 class WorkspaceForm(forms.ModelForm):
@@ -28,3 +30,23 @@ class TokenForm(forms.Form):
     name = forms.CharField(
         max_length=80, help_text="What the token is for, e.g. “laptop CLI” or “CI pipeline”."
     )
+    scope = forms.ChoiceField(
+        choices=TokenScope.choices,
+        initial=TokenScope.FULL,
+        required=False,
+        help_text="Read only: the token can look but never change anything.",
+    )
+    expires_in_days = forms.IntegerField(
+        label="Expires in (days)", min_value=1, max_value=100_000, required=False
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        maximum = max(1, settings.TOKEN_MAX_DAYS)
+        field = self.fields["expires_in_days"]
+        field.initial = min(max(1, settings.TOKEN_DAYS), maximum)
+        field.max_value = maximum
+        field.widget.attrs["max"] = maximum
+        field.validators = [v for v in field.validators if not hasattr(v, "limit_value")]
+        field.validators += [MinValueValidator(1), MaxValueValidator(maximum)]
+        field.help_text = f"At most {maximum} days."

@@ -1,5 +1,7 @@
 """Remembers which workspace the user is working in (a user may belong to several)."""
 
+from django.conf import settings
+
 from portal.models import Workspace
 
 SESSION_KEY = "workspace_id"
@@ -22,3 +24,16 @@ class CurrentWorkspaceMiddleware:
             workspace = visible.filter(pk=wanted).first() if wanted else None
             request.workspace = workspace or visible.first()
         return self.get_response(request)
+
+
+def permissions_policy(get_response):
+    """Adds ``Permissions-Policy`` (settings.PERMISSIONS_POLICY) to every response: the
+    portal uses no camera, microphone, location or payment, so no page, nor anything
+    injected into one, may ask for them."""
+
+    def middleware(request):
+        response = get_response(request)
+        response.headers.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
+        return response
+
+    return middleware

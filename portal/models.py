@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils import timezone
 
 
 class Action(models.TextChoices):
@@ -56,6 +57,9 @@ class User(AbstractUser):
         default=False,
         help_text="Manages clusters, compute targets, instance types, quotas and all workspaces.",
     )
+    # The single sign-on provider's ``sub`` for users it created (portal.sso); unique, so
+    # the provider's user is found by it, never by a changeable e-mail address.
+    oidc_subject = models.CharField(max_length=255, null=True, blank=True, unique=True)
 
     objects = UserManager()
 
@@ -143,9 +147,20 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+class TokenScope(models.TextChoices):
+    """What a personal token may do: read only (GET and the like everywhere, the MLflow
+    API's reads), or all its user may (a token made without a scope)."""
+
+    READ = "read", "Read only"
+    FULL = "full", "Full"
+
+
 class ApiTokenQuerySet(models.QuerySet):
     def active(self):
-        return self.filter(revoked_at__isnull=True)
+        """Tokens that still sign in: not revoked, not past their expiry."""
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())
+        )
 
 
 class ApiToken(models.Model):
@@ -158,6 +173,10 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="After this the token no longer signs in."
+    )
+    scope = models.CharField(max_length=8, choices=TokenScope.choices, default=TokenScope.FULL)
 
     objects = ApiTokenQuerySet.as_manager()
 
@@ -167,6 +186,74 @@ class ApiToken(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
 
+    @property
+    def read_only(self) -> bool:
+        return self.scope == TokenScope.READ
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def state(self) -> str:
+        """``revoked``, ``expired`` or ``active``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expired else "active"
+
     @staticmethod
     def generate() -> str:
         return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+class AuditRecord(models.Model):
+    """One write someone made (or a background action made for them): who, when, from
+    where, on what, and a summary that never holds a secret. Rows are only ever added
+    (``portal.audit.record``); ``seal`` is set once, when a periodic seal covers the row,
+    and the seals' hash chain shows any later change (``manage.py audit_verify``)."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True)  # kept if the user goes
+    via = models.CharField(max_length=16)  # session, token, cli, admin, sso, background
+    address = models.GenericIPAddressField(null=True, blank=True)
+    token_prefix = models.CharField(max_length=12, blank=True)
+    workspace = models.ForeignKey(
+        Workspace, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    workspace_slug = models.CharField(max_length=63, blank=True)
+    action = models.CharField(max_length=32, db_index=True)
+    object_type = models.CharField(max_length=40, db_index=True)
+    object_id = models.CharField(max_length=40, blank=True)
+    object_name = models.CharField(max_length=200, blank=True)
+    summary = models.TextField(blank=True)
+    seal = models.ForeignKey(
+        "AuditSeal", null=True, blank=True, on_delete=models.PROTECT, related_name="records"
+    )
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["workspace", "-at"]), models.Index(fields=["seal"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.object_type}"
+
+
+class AuditSeal(models.Model):
+    """A batch of audit records sealed together: ``digest`` is the SHA-256 of the previous
+    seal's digest and of each record's own hash, in id order."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    count = models.PositiveIntegerField()
+    last_record_at = models.DateTimeField()
+    # unique: two sealers that read the same last seal cannot both extend the chain
+    previous_digest = models.CharField(max_length=64, unique=True)
+    digest = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"seal {self.pk} ({self.count} records, {self.digest[:12]}…)"

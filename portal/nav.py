@@ -1,14 +1,16 @@
 """The studio's navigation: ``NavItem``s that apps add to the registry in ``AppConfig.ready``.
 
 ``audience`` says who sees an entry: ``"all"`` (any signed-in user),
-``"member"`` (users working in a workspace) or ``"itops"`` (IT operations).
+``"member"`` (users working in a workspace), ``"admin"`` (IT operations, and admins of
+the current workspace) or ``"itops"`` (IT operations).
 """
 
 from dataclasses import dataclass
 
+from portal.models import Role
 from portal.registry import registry
 
-AUDIENCES = frozenset({"all", "member", "itops"})
+AUDIENCES = frozenset({"all", "member", "admin", "itops"})
 
 
 @dataclass(frozen=True)
@@ -27,8 +29,9 @@ class NavItem:
         return self.url_name
 
 
-def items_for(user, workspace) -> list[NavItem]:
-    """Returns the entries this user sees, in display order."""
+def items_for(user, workspace, role: str | None = None) -> list[NavItem]:
+    """Returns the entries this user sees (``role``: theirs in ``workspace``), in display
+    order."""
     shown = []
     for item in sorted(registry.of(NavItem), key=lambda i: i.order):
         if item.audience == "all":
@@ -36,5 +39,7 @@ def items_for(user, workspace) -> list[NavItem]:
         elif item.audience == "itops" and user.is_itops:
             shown.append(item)
         elif item.audience == "member" and workspace is not None:
+            shown.append(item)
+        elif item.audience == "admin" and (user.is_itops or role == Role.ADMIN):
             shown.append(item)
     return shown

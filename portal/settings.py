@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp import constants as csp
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -54,8 +55,18 @@ REDIS_URL = env_str("REDIS_URL")
 PRODUCTION = bool(DATABASE_URL)
 MODE = "production" if PRODUCTION else "embedded"
 
+
+def private_file(path: Path, *, create: bool) -> None:
+    """Makes ``path`` readable and writable by this user only (0600), creating it empty
+    first when ``create``; a missing file is otherwise left alone."""
+    if create:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    if path.exists() and path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+
+
 DATA_DIR = Path(env_str("PORTAL_DATA_DIR", str(BASE_DIR / "var")))
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 DEBUG = env_bool("PORTAL_DEBUG", False)
 
@@ -97,6 +108,9 @@ MIDDLEWARE = [
     # Request ids on log lines, request counts and latencies (portal/observe.py).
     "portal.observe.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "portal.display.NeutraliseBidiMiddleware",
+    "portal.middleware.permissions_policy",
     "portal.staticfiles.StaticFilesMiddleware",  # WhiteNoise, whole files for ASGI
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -105,6 +119,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.CurrentWorkspaceMiddleware",
+    "portal.audit.AuditContextMiddleware",
     # Last, as django-axes asks: turns a lockout found while signing in into its response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -152,6 +167,10 @@ if PRODUCTION:
             "timeout": env_int("PORTAL_DB_POOL_TIMEOUT", 20),  # seconds waiting for a free one
         }
 else:
+    # The database holds sessions and everything else: only the portal's user reads it
+    # (SQLite gives its -wal and -shm files the database file's mode).
+    for suffix in ("", "-wal", "-shm"):
+        private_file(DATA_DIR / f"portal.sqlite3{suffix}", create=not suffix)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -242,7 +261,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "jobs.tasks.reconcile_jobs",
         "schedule": float(env_int("PORTAL_RECONCILE_SECONDS", 30)),
     },
+    "seal-audit": {
+        "task": "portal.tasks.audit_seal",
+        "schedule": float(max(1, env_int("PORTAL_AUDIT_SEAL_SECONDS", 60))),
+    },
+    "purge-audit": {"task": "portal.tasks.audit_purge", "schedule": 3600.0},
 }
+# Audit records are kept this many days (whole sealed batches go); 0 keeps them forever.
+AUDIT_RETENTION_DAYS = env_int("PORTAL_AUDIT_RETENTION_DAYS", 400)
 
 # Observability: /metrics on the web process needs this bearer token (unset: no /metrics
 # there); worker, beat and watcher processes answer /healthz, /readyz and /metrics on
@@ -362,11 +388,40 @@ USE_I18N = False
 USE_TZ = True
 
 # ---- signing in: brute-force and flood protection (portal/signin.py, portal/throttle.py) ----
-AUTHENTICATION_BACKENDS = [
-    "portal.signin.AddressLimitBackend",
-    "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
-]
+# Local accounts (username and password) can be switched off once single sign-on is set up;
+# personal API tokens keep working either way.
+LOCAL_ACCOUNTS = env_bool("PORTAL_LOCAL_ACCOUNTS", True)
+AUTHENTICATION_BACKENDS = (
+    [
+        "portal.signin.AddressLimitBackend",
+        "axes.backends.AxesStandaloneBackend",
+        "django.contrib.auth.backends.ModelBackend",
+    ]
+    if LOCAL_ACCOUNTS
+    else []
+)
+# ---- single sign-on with OpenID Connect (portal/sso.py, mozilla-django-oidc) ----
+OIDC_RP_CLIENT_ID = env_str("PORTAL_OIDC_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env_str("PORTAL_OIDC_CLIENT_SECRET")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("PORTAL_OIDC_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = env_str("PORTAL_OIDC_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = env_str("PORTAL_OIDC_USERINFO_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = env_str("PORTAL_OIDC_JWKS_ENDPOINT")
+OIDC_RP_SIGN_ALGO = env_str("PORTAL_OIDC_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("PORTAL_OIDC_SCOPES", "openid email profile")
+OIDC_GROUPS_CLAIM = env_str("PORTAL_OIDC_GROUPS_CLAIM", "groups")
+OIDC_GROUP_MAP = env_str("PORTAL_OIDC_GROUP_MAP")
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = 10  # seconds for each call to the provider
+LOGIN_REDIRECT_URL_FAILURE = "/login/?sso=failed"
+SSO_ENABLED = bool(OIDC_RP_CLIENT_ID and OIDC_OP_AUTHORIZATION_ENDPOINT)
+if SSO_ENABLED:
+    AUTHENTICATION_BACKENDS.append("portal.sso.PortalOIDCBackend")
+if not AUTHENTICATION_BACKENDS:
+    raise ImproperlyConfigured(
+        "PORTAL_LOCAL_ACCOUNTS=0 needs single sign-on: set PORTAL_OIDC_CLIENT_ID and the "
+        "provider's endpoints (PORTAL_OIDC_AUTHORIZATION_ENDPOINT, …)."
+    )
 # Trusted proxies in front of the portal whose X-Forwarded-For entries name the client.
 PROXY_COUNT = env_int("PORTAL_PROXY_COUNT", 0)
 LOGIN_FAILURE_LIMIT = env_int("PORTAL_LOGIN_FAILURE_LIMIT", 10)
@@ -374,6 +429,10 @@ LOGIN_LOCKOUT_MINUTES = env_int("PORTAL_LOGIN_LOCKOUT_MINUTES", 15)
 AUTH_FAILURES_PER_ADDRESS = env_int("PORTAL_AUTH_FAILURES_PER_ADDRESS", 50)
 AUTH_FAILURE_WINDOW = max(1, env_int("PORTAL_AUTH_FAILURE_WINDOW_SECONDS", 300))
 API_CALLS_PER_MINUTE = env_int("PORTAL_API_CALLS_PER_MINUTE", 60000)
+# Personal tokens expire: after TOKEN_DAYS unless their maker chose otherwise, never
+# later than TOKEN_MAX_DAYS after creation.
+TOKEN_DAYS = env_int("PORTAL_TOKEN_DAYS", 90)
+TOKEN_MAX_DAYS = env_int("PORTAL_TOKEN_MAX_DAYS", 365)
 AXES_ENABLED = LOGIN_FAILURE_LIMIT > 0
 AXES_FAILURE_LIMIT = max(1, LOGIN_FAILURE_LIMIT)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -412,6 +471,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Clusters, compute targets, instance types and jobs.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs page are for signed-in users (or a token): they list every
+    # operation and field, which anonymous visitors have no need of.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -436,6 +498,26 @@ if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# No inline script or style anywhere (django-csp): scripts, styles and images come from
+# the portal itself; websockets and htmx requests go back to it; nothing may frame it.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF],
+        "style-src": [csp.SELF],
+        "img-src": [csp.SELF, "data:"],
+        "font-src": [csp.SELF],
+        "connect-src": [csp.SELF],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.SELF],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+    }
+}
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 
 LOGGING = {
     "version": 1,

@@ -32,6 +32,11 @@ def token_check(raw: str, *, address: str) -> ApiToken:
     problem = None
     if token is None or token.revoked_at is not None:
         problem = "Invalid or revoked token. Create a new one under Account → API tokens."
+    elif token.expired:
+        problem = (
+            f"This token expired on {token.expires_at:%Y-%m-%d}. "
+            "Create a new one under Account → API tokens."
+        )
     elif not token.user.is_active:
         problem = "This token's user is deactivated."
     if problem is not None:

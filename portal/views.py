@@ -1,20 +1,23 @@
-"""Studio pages of the portal app: home, workspaces, members, tokens."""
+"""Studio pages of the portal app: home, workspaces, members, tokens, the audit log."""
 
+import csv
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import HttpResponsePermanentRedirect
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponsePermanentRedirect, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.templatetags.static import static
 from django.views.decorators.http import require_POST
 
-from portal import live, services, throttle
+from portal import live, selectors, services, throttle
 from portal.access import get_for, is_htmx
 from portal.forms import MemberForm, TokenForm, WorkspaceForm
 from portal.middleware import SESSION_KEY
-from portal.models import Action, ApiToken, Workspace
+from portal.models import Action, ApiToken, TokenScope, Workspace
 
 
 def favicon(request):
@@ -28,12 +31,30 @@ class LoginView(auth_views.LoginView):
 
     redirect_authenticated_user = True
 
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            sso=settings.SSO_ENABLED,
+            local_accounts=settings.LOCAL_ACCOUNTS,
+            sso_failed="sso" in self.request.GET,
+            **kwargs,
+        )
+
     def post(self, request, *args, **kwargs):
+        if not settings.LOCAL_ACCOUNTS:
+            return render(
+                request,
+                "registration/login.html",
+                {
+                    "refused": "Passwords are switched off here: sign in with single sign-on.",
+                    "sso": settings.SSO_ENABLED,
+                },
+                status=403,
+            )
         refused = throttle.failures_refused(throttle.client_address(request))
         if refused is not None:
-            response = render(
-                request, "registration/login.html", {"refused": refused.message}, status=429
-            )
+            context = {"refused": refused.message, "local_accounts": True}
+            context["sso"] = settings.SSO_ENABLED
+            response = render(request, "registration/login.html", context, status=429)
             response["Retry-After"] = str(refused.wait)
             return response
         return super().post(request, *args, **kwargs)
@@ -160,7 +181,13 @@ def token_create(request):
     form = TokenForm(request.POST)
     if not form.is_valid():
         return _token_page(request, form, status=400)
-    _token, raw = services.token_create(user=request.user, name=form.cleaned_data["name"])
+    data = form.cleaned_data
+    _token, raw = services.token_create(
+        user=request.user,
+        name=data["name"],
+        scope=data["scope"] or TokenScope.FULL,
+        days=data["expires_in_days"],
+    )
     return _token_page(request, TokenForm(), new_secret=raw, status=201)
 
 
@@ -174,6 +201,135 @@ def token_revoke(request, token_id):
         services.token_revoke(token=token)
         messages.success(request, f"Token “{token.name}” revoked; it no longer works.")
     return redirect("token-list")
+
+
+def itops_required(view):
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_itops:
+            raise PermissionDenied("Only IT operations see everyone's tokens and the audit log.")
+        return view(request, *args, **kwargs)
+
+    return login_required(wrapped)
+
+
+@itops_required
+def user_token_list(request):
+    """Every user's tokens (filters: user, state), each revocable."""
+    username = request.GET.get("user", "").strip()
+    state = request.GET.get("state", "")
+    if state not in ("", *selectors.TOKEN_STATES):
+        state = ""
+    tokens = selectors.token_list_all(username=username, state=state)[:500]
+    return render(
+        request,
+        "portal/user_token_list.html",
+        {"tokens": tokens, "username": username, "state": state, "states": selectors.TOKEN_STATES},
+    )
+
+
+@itops_required
+@require_POST
+def user_token_revoke(request, token_id):
+    token = ApiToken.objects.select_related("user").filter(pk=token_id).first()
+    if token is None:
+        messages.error(request, "No such token.")
+    else:
+        services.token_revoke(token=token)
+        messages.success(
+            request, f"Token “{token.name}” of {token.user.username} revoked; it no longer works."
+        )
+    return redirect("user-token-list")
+
+
+AUDIT_PAGE = 100
+AUDIT_CSV_MAX = 100_000
+AUDIT_COLUMNS = (
+    "at",
+    "actor_name",
+    "via",
+    "address",
+    "token_prefix",
+    "workspace_slug",
+    "action",
+    "object_type",
+    "object_id",
+    "object_name",
+    "summary",
+)
+
+
+def _audit_records(request):
+    """The records the user may read, filtered by the query string; (records, errors)."""
+    if not selectors.audit_may_read(request.user):
+        raise PermissionDenied("The audit log is for IT operations and workspace admins.")
+    records = selectors.audit_visible_to(request.user)
+    try:
+        return selectors.audit_filter(records, request.GET), {}
+    except ValidationError as exc:
+        return records.none(), exc.message_dict
+
+
+@login_required
+def audit_list(request):
+    """The audit log, newest first, with filters, pages of 100 and a CSV export."""
+    records, errors = _audit_records(request)
+    try:
+        page = max(1, min(int(request.GET.get("page", "1")), 100_000))
+    except ValueError:
+        page = 1
+    start = (page - 1) * AUDIT_PAGE
+    rows = list(records.select_related(None)[start : start + AUDIT_PAGE + 1])
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "portal/audit_list.html",
+        {
+            "records": rows[:AUDIT_PAGE],
+            "errors": errors,
+            "filters": {name: request.GET.get(name, "") for name in selectors.AUDIT_FILTERS},
+            "page": page,
+            "next_page": page + 1 if len(rows) > AUDIT_PAGE else None,
+            "query": query.urlencode(),
+        },
+        status=400 if errors else 200,
+    )
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@login_required
+def audit_export(request):
+    """The filtered records as CSV (at most AUDIT_CSV_MAX rows, newest first)."""
+    records, errors = _audit_records(request)
+    if errors:
+        return render(
+            request,
+            "portal/audit_list.html",
+            {"records": [], "errors": errors, "filters": {}, "page": 1},
+            status=400,
+        )
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(AUDIT_COLUMNS)
+        for values in records.values_list(*AUDIT_COLUMNS)[:AUDIT_CSV_MAX].iterator():
+            yield writer.writerow([_csv_cell(v) for v in values])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="audit.csv"'
+    return response
+
+
+def _csv_cell(value) -> str:
+    """A cell a spreadsheet will not run as a formula."""
+    text = (
+        "" if value is None else (value.isoformat() if hasattr(value, "isoformat") else str(value))
+    )
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def csrf_failure(request, reason=""):

@@ -26,6 +26,7 @@ class Caller:
     run: Run | None = None  # a job-scoped token's run
     rank: int = 0  # which instance of a distributed job (from the token's ".<rank>" suffix)
     can_write: bool = False
+    read_only_token: bool = False  # a personal token with scope "read"
 
     @property
     def user_id(self) -> str:
@@ -40,6 +41,8 @@ class Caller:
             if run is None or run.pk != self.run.pk:
                 raise denied("A job's token writes its own run only.")
             return
+        if self.read_only_token:
+            raise denied("This token is read-only; log runs with a token of full scope.")
         if not self.can_write:
             raise denied(
                 f"Your role in workspace {self.workspace.slug} is read-only; ask an admin "
@@ -71,15 +74,20 @@ def caller_for(request, slug: str) -> Caller:
         raise MlflowError("REQUEST_LIMIT_EXCEEDED", refused.message, wait=refused.wait) from None
     except TokenRefused as exc:
         raise MlflowError("UNAUTHENTICATED", exc.message) from None
-    return _user_caller(token.user, slug)
+    return _user_caller(token.user, slug, read_only=token.read_only)
 
 
-def _user_caller(user, slug: str) -> Caller:
+def _user_caller(user, slug: str, *, read_only: bool = False) -> Caller:
     visible = Workspace.objects.visible_to(user, Action.VIEW).filter(slug=slug).first()
     if visible is None:
         raise denied(f"You have no access to workspace {slug}.")
     writable = Workspace.objects.visible_to(user, Action.SUBMIT).filter(pk=visible.pk).exists()
-    return Caller(workspace=visible, user=user, can_write=writable)
+    return Caller(
+        workspace=visible,
+        user=user,
+        can_write=writable and not read_only,
+        read_only_token=read_only,
+    )
 
 
 def _run_caller(raw: str, slug: str, address: str) -> Caller:

@@ -59,6 +59,13 @@ class InstanceTypeSerializer(serializers.ModelSerializer):
     cluster = serializers.SlugRelatedField(slug_field="name", queryset=Cluster.objects.all())
     fits = serializers.BooleanField(source="fits_somewhere", read_only=True)
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if request is None or not request.user.is_itops:
+            data["fitting_nodes"] = []  # node names are for IT operations only
+        return data
+
     class Meta:
         model = InstanceType
         fields = [

@@ -8,10 +8,10 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.response import Response
 
-from compute import kubeconfig, services
+from compute import kubeconfig, selectors, services
 from compute.api import serializers as s
 from compute.kube.client import AccessError, token_access
-from compute.models import Cluster, ComputeRequest, ComputeTarget, InstanceType
+from compute.models import Cluster, ComputeRequest, ComputeTarget
 from portal.access import get_for
 from portal.api.inputs import NumericLookup
 from portal.models import Action, Workspace
@@ -105,7 +105,7 @@ class InstanceTypeViewSet(NumericLookup, viewsets.ModelViewSet):
         return super().list(request, *args, **kwargs)
 
     def get_queryset(self):
-        qs = InstanceType.objects.visible_to(self.request.user).select_related("cluster")
+        qs = selectors.instance_types_usable_by(self.request.user).select_related("cluster")
         params = self.request.query_params
         if params.get("cluster"):
             qs = qs.filter(cluster__name=params["cluster"])

@@ -3,7 +3,6 @@
 import hashlib
 
 from django.http import FileResponse, HttpResponse
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -159,9 +158,12 @@ def job_code(request, job_id):
     """The code archive of one job, for its pods; authorised by the job-scoped token only."""
     header = request.headers.get("Authorization", "")
     raw = header.removeprefix("Bearer ").strip()
-    job = get_object_or_404(Job, pk=job_id)
+    # A job that does not exist gets the same answer as a wrong token: the answer must not
+    # tell which job ids exist (they count the jobs of every workspace).
+    job = Job.objects.filter(pk=job_id).first()
     valid = (
         raw
+        and job is not None
         and job.code_token_hash
         and hashlib.sha256(raw.encode()).hexdigest() == job.code_token_hash
         and job.code_token_expires

@@ -1,7 +1,8 @@
 """Personal token authentication (``Authorization: Bearer kp_...`` or ``Token kp_...``) and
-the rate every valid caller gets."""
+the rate every valid caller gets. A read-only token gets 403 on every method but GET,
+HEAD and OPTIONS."""
 
-from rest_framework import authentication, exceptions, throttling
+from rest_framework import authentication, exceptions, permissions, throttling
 
 from portal import throttle
 from portal.models import ApiToken
@@ -26,6 +27,12 @@ class PersonalTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.Throttled(wait=refused.wait, detail=refused.message) from None
         except TokenRefused as exc:
             raise exceptions.AuthenticationFailed(exc.message) from None
+        if token.read_only and request.method not in permissions.SAFE_METHODS:
+            # refused here, before any view, so no endpoint can forget it
+            raise exceptions.PermissionDenied(
+                f"Token “{token.name}” is read-only: it cannot {request.method} here. "
+                "Use a token with full scope."
+            )
         return token.user, token
 
     def authenticate_header(self, request) -> str:

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from portal.models import ApiToken, Membership, Role, User, Workspace
+from portal.models import ApiToken, AuditRecord, Membership, Role, User, Workspace
 
 
 class WorkspaceSerializer(serializers.ModelSerializer):
@@ -28,10 +28,48 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 
 class TokenSerializer(serializers.ModelSerializer):
+    state = serializers.CharField(read_only=True, help_text="active, expired or revoked")
+    expires_in_days = serializers.IntegerField(
+        write_only=True,
+        required=False,
+        min_value=1,
+        max_value=100_000,
+        help_text="Days until it expires (default PORTAL_TOKEN_DAYS, at most PORTAL_TOKEN_MAX_DAYS).",
+    )
+
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
-        read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at"]
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "scope",
+            "created_at",
+            "expires_at",
+            "expires_in_days",
+            "last_used_at",
+            "revoked_at",
+            "state",
+        ]
+        read_only_fields = [
+            "id",
+            "prefix",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+        ]
+        extra_kwargs = {"scope": {"required": False, "help_text": "read or full (the default)"}}
+
+
+class UserTokenSerializer(TokenSerializer):
+    """A token as IT operations see it: with its user."""
+
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta(TokenSerializer.Meta):
+        fields = ["username", *TokenSerializer.Meta.fields]
+        read_only_fields = [*TokenSerializer.Meta.fields]
 
 
 class NewTokenSerializer(TokenSerializer):
@@ -53,3 +91,31 @@ class MeSerializer(serializers.ModelSerializer):
             {"slug": m.workspace.slug, "name": m.workspace.name, "role": m.role}
             for m in user.memberships.select_related("workspace")
         ]
+
+
+class AuditRecordSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor_name", read_only=True)
+    workspace = serializers.CharField(source="workspace_slug", read_only=True)
+    sealed = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AuditRecord
+        fields = [
+            "id",
+            "at",
+            "actor",
+            "via",
+            "address",
+            "token_prefix",
+            "workspace",
+            "action",
+            "object_type",
+            "object_id",
+            "object_name",
+            "summary",
+            "sealed",
+        ]
+        read_only_fields = fields
+
+    def get_sealed(self, record) -> bool:
+        return record.seal_id is not None

@@ -1,23 +1,25 @@
 """API for workspaces, members and personal tokens; same access rules as the pages."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from portal import services
+from portal import selectors, services
 from portal.access import get_for
 from portal.api.inputs import NumericLookup
 from portal.api.serializers import (
+    AuditRecordSerializer,
     MembershipSerializer,
     MeSerializer,
     NewTokenSerializer,
     TokenSerializer,
+    UserTokenSerializer,
     WorkspaceSerializer,
 )
-from portal.models import Action, ApiToken, Membership, Workspace
+from portal.models import Action, ApiToken, AuditRecord, Membership, TokenScope, Workspace
 
 
 @extend_schema(responses=MeSerializer)
@@ -95,8 +97,12 @@ class TokenViewSet(NumericLookup, mixins.ListModelMixin, viewsets.GenericViewSet
     def create(self, request):
         serializer = TokenSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         token, raw = services.token_create(
-            user=request.user, name=serializer.validated_data["name"]
+            user=request.user,
+            name=data["name"],
+            scope=data.get("scope", TokenScope.FULL),
+            days=data.get("expires_in_days"),
         )
         data = NewTokenSerializer(token).data | {"token": raw}
         return Response(data, status=status.HTTP_201_CREATED)
@@ -107,3 +113,65 @@ class TokenViewSet(NumericLookup, mixins.ListModelMixin, viewsets.GenericViewSet
         token = get_object_or_404(self.get_queryset(), pk=pk)
         services.token_revoke(token=token)
         return Response(TokenSerializer(token).data)
+
+
+class UserTokenViewSet(NumericLookup, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Every user's personal tokens, for IT operations: list (``?user=``, ``?state=active``)
+    and revoke. Others get 403."""
+
+    serializer_class = UserTokenSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ApiToken.objects.none()
+        if not self.request.user.is_itops:
+            raise PermissionDenied("Only IT operations see everyone's tokens.")
+        return selectors.token_list_all(
+            username=self.request.query_params.get("user", ""),
+            state=self.request.query_params.get("state", ""),
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("user", str, description="Only this user's tokens"),
+            OpenApiParameter("state", str, enum=["active", "expired", "revoked"]),
+        ]
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=None, responses=UserTokenSerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk):
+        token = get_object_or_404(self.get_queryset(), pk=pk)
+        services.token_revoke(token=token)
+        return Response(UserTokenSerializer(token).data)
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter(name, str, description=description)
+        for name, description in (
+            ("actor", "username"),
+            ("action", "e.g. create, update, delete, revoke, submit, login"),
+            ("object_type", "e.g. job, cluster, token, membership"),
+            ("workspace", "workspace slug"),
+            ("since", "ISO date or time"),
+            ("until", "ISO date or time"),
+            ("q", "text in the object's name or the summary"),
+        )
+    ]
+)
+class AuditViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The audit log, newest first: everything for IT operations, their workspaces' records
+    for workspace admins; 403 for others."""
+
+    serializer_class = AuditRecordSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return AuditRecord.objects.none()
+        user = self.request.user
+        if not selectors.audit_may_read(user):
+            raise PermissionDenied("The audit log is for IT operations and workspace admins.")
+        return selectors.audit_filter(selectors.audit_visible_to(user), self.request.query_params)

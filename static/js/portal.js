@@ -26,3 +26,10 @@ document.addEventListener("formdata", (event) => {
     if (!own.has(name) && typeof value === "string") event.formData.append(name, value);
   }
 });
+
+// A select with data-autosubmit sends its form when changed (the workspace switcher);
+// without scripts, the form's own button does it.
+document.addEventListener("change", (event) => {
+  const field = event.target;
+  if (field instanceof HTMLSelectElement && "autosubmit" in field.dataset) field.form?.requestSubmit();
+});

@@ -88,6 +88,33 @@ def test_symlink_from_a_subfolder_that_climbs_out_is_refused():
         inspect(tar_bytes(entry("src/pkg/link", tarfile.SYMTYPE, "../../../x")))
 
 
+@pytest.mark.parametrize(
+    "links",
+    [
+        [("a", "."), ("b", "a/..")],  # a is the folder, so a/.. is its parent
+        [("d/x", ".."), ("y", "d/x/..")],  # d/x is the folder, d/x/.. its parent
+        [("p", "q"), ("q", "p")],  # a loop
+        [("a", "."), ("b", "a/a/a/..")],
+    ],
+)
+def test_symlink_chains_that_lead_out_are_refused(links):
+    members = [entry(name, tarfile.SYMTYPE, target) for name, target in links]
+    with pytest.raises(ArchiveError, match="other symlinks"):
+        inspect(tar_bytes(file("main.py"), entry("d", tarfile.DIRTYPE), *members))
+
+
+def test_symlink_chains_that_stay_inside_are_fine():
+    members = [
+        entry("lib", tarfile.DIRTYPE),
+        file("lib/util.py"),
+        entry("current", tarfile.SYMTYPE, "lib"),
+        entry("alias", tarfile.SYMTYPE, "current/util.py"),
+        entry("lib/up", tarfile.SYMTYPE, ".."),
+        entry("again", tarfile.SYMTYPE, "lib/up/lib/up/alias"),
+    ]
+    assert inspect(tar_bytes(*members)).files == 1
+
+
 @pytest.mark.parametrize("target", ["/etc/passwd", "../x"])
 def test_hard_links_out_of_the_tree_are_refused(target):
     with pytest.raises(ArchiveError, match="hard link"):

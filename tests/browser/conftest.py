@@ -27,10 +27,27 @@ def browser():
         browser.close()
 
 
+def watch_policy(page) -> list[str]:
+    """Returns a list that collects every Content-Security-Policy violation on ``page``
+    (the console's refusals and the document's violation events)."""
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    page.on("pageerror", lambda error: violations.append(f"page error: {error}"))
+    return violations
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(10_000)
+    violations = watch_policy(page)
     yield page
     context.close()
+    # the pages need no inline script, style or eval: the policy refused nothing
+    assert not violations, violations

@@ -5,6 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import watch_policy
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -60,6 +61,7 @@ def test_membership_change_appears_live(browser, portal_server, personas):
     """An admin adds a member in one browser; a reader's open page updates without reload."""
     reader_context, admin_context = browser.new_context(), browser.new_context()
     reader, admin = reader_context.new_page(), admin_context.new_page()
+    violations = watch_policy(reader) + watch_policy(admin)
     try:
         login(reader, portal_server, "reader")
         reader.goto(f"{portal_server}/workspaces/team-a/")
@@ -78,6 +80,7 @@ def test_membership_change_appears_live(browser, portal_server, personas):
 
         expect(members).to_contain_text("outsider", timeout=10_000)
         expect(reader).to_have_url(re.compile(r"/workspaces/team-a/$"))
+        assert not violations, violations
     finally:
         reader_context.close()
         admin_context.close()
@@ -91,6 +94,7 @@ def test_itops_sets_up_compute_and_scientist_sees_it(
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(15_000)
+    violations = watch_policy(page)
     try:
         login(page, portal_server, "itops")
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Clusters").click()
@@ -129,6 +133,7 @@ def test_itops_sets_up_compute_and_scientist_sees_it(
         form.get_by_label("GPU quota").fill("4")
         form.get_by_role("button", name="Create compute target").click()
         expect(page.locator("[data-target='gpu-target']")).to_contain_text("Ready")
+        assert not violations, violations
     finally:
         context.close()
 

@@ -363,8 +363,8 @@ def test_a_submission_costs_the_same_few_queries_however_many_jobs_exist(
     compute_ready, client_for, monkeypatch, settings
 ):
     """Parse once, admit once: the API answers a submission in a fixed number of queries
-    (session and user, workspace with the role's answer, target, instance type, the job
-    and its first transition), the 1st as the 30th. Starting the job is the task's work and
+    (session and user, workspace with the role's answer, target, instance type, the job,
+    its first transition and its audit record), the 1st as the 30th. Starting the job is the task's work and
     rendering its live fragments the sender's, not the request's."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -384,8 +384,8 @@ def test_a_submission_costs_the_same_few_queries_however_many_jobs_exist(
         assert response.status_code == 202, response.content
         counts.append(len(queries))
     writes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
-    # the run, its tags, the job and its NotStarted transition
-    assert len(writes) == 4, writes
+    # the run, its tags, the job, its NotStarted transition and its audit record
+    assert len(writes) == 5, writes
     assert len(set(counts[1:])) == 1, counts  # the first may warm a cache
-    assert counts[-1] <= 12, "\n".join(q["sql"][:150] for q in queries.captured_queries)
+    assert counts[-1] <= 13, "\n".join(q["sql"][:150] for q in queries.captured_queries)
     assert len(queued) == 30

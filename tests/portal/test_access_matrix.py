@@ -1,8 +1,10 @@
 """Allow/deny matrix for every page and endpoint of the portal app."""
 
 import pytest
+from django.test import Client
 
-from portal.models import ApiToken
+from portal import services
+from portal.models import ApiToken, Membership, Workspace
 
 PERSONAS = ["anonymous", "itops", "admin", "scientist", "reader", "outsider"]
 
@@ -56,6 +58,31 @@ PAGES = [
     ),
     (
         "get",
+        "/user-tokens/",
+        dict(anonymous=302, itops=200, admin=403, scientist=403, reader=403, outsider=403),
+    ),
+    (
+        "get",
+        "/audit/",
+        dict(anonymous=302, itops=200, admin=200, scientist=403, reader=403, outsider=403),
+    ),
+    (
+        "get",
+        "/audit/export.csv",
+        dict(anonymous=302, itops=200, admin=200, scientist=403, reader=403, outsider=403),
+    ),
+    (
+        "get",
+        "/api/v1/audit/",
+        dict(anonymous=401, itops=200, admin=200, scientist=403, reader=403, outsider=403),
+    ),
+    (
+        "get",
+        "/api/v1/user-tokens/",
+        dict(anonymous=401, itops=200, admin=403, scientist=403, reader=403, outsider=403),
+    ),
+    (
+        "get",
         "/api/v1/me/",
         dict(anonymous=401, itops=200, admin=200, scientist=200, reader=200, outsider=200),
     ),
@@ -82,7 +109,7 @@ PAGES = [
     (
         "get",
         "/api/v1/schema/",
-        dict(anonymous=200, itops=200, admin=200, scientist=200, reader=200, outsider=200),
+        dict(anonymous=401, itops=200, admin=200, scientist=200, reader=200, outsider=200),
     ),
 ]
 
@@ -104,6 +131,28 @@ def test_access_matrix(client_for, persona, method, url, expected):
     else:
         response = client.post(url, FORM_DATA.get(url, {}))
     assert response.status_code == expected[persona], response.content[:300]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("scope", ["read", "full"])
+@pytest.mark.parametrize("persona", PERSONAS[1:])
+def test_token_scopes_over_the_api_matrix(personas, persona, scope):
+    """A full token has its user's rights on every API row; a read-only one the same on
+    reads and 403 on every write, whatever the role."""
+    _token, raw = services.token_create(user=personas[persona], name="m", scope=scope)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    for method, url, expected in PAGES:
+        if not url.startswith("/api/"):
+            continue
+        if method == "get":
+            assert client.get(url).status_code == expected[persona], url
+            continue
+        response = client.post(url, FORM_DATA.get(url, {}), content_type="application/json")
+        want = 403 if scope == "read" else expected[persona]
+        assert response.status_code == want, (url, response.content[:200])
+        if response.status_code == 201:  # undo, so the next row starts from the same state
+            Workspace.objects.filter(slug="team-c").delete()
+            Membership.objects.filter(user=personas["outsider"], workspace__slug="team-a").delete()
 
 
 @pytest.mark.django_db
