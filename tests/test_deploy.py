@@ -72,6 +72,17 @@ patches:
         value: [python, manage.py, migrate, --noinput]
       - {{op: add, path: /spec/template/spec/initContainers/0/workingDir, value: "{root}"}}
       - {{op: add, path: /spec/template/spec/containers/0/workingDir, value: "{root}"}}
+      # The checkout stands in for the image: mounted where it is (a private /tmp in the
+      # container would hide a checkout that lives under /tmp).
+      - op: add
+        path: /spec/template/spec/volumes/-
+        value: {{name: checkout, hostPath: {{path: "{root}"}}}}
+      - op: add
+        path: /spec/template/spec/initContainers/0/volumeMounts
+        value: [{{name: checkout, mountPath: "{root}", readOnly: true}}]
+      - op: add
+        path: /spec/template/spec/containers/0/volumeMounts/-
+        value: {{name: checkout, mountPath: "{root}", readOnly: true}}
       - op: replace
         path: /spec/template/spec/containers/0/command
         value: [python, -m, uvicorn, portal.asgi:application, --host, $(POD_IP), --port, "8000"]
